@@ -1,0 +1,167 @@
+//! Request decoding, response encoding, and the `execute` / `resolve-event` exports.
+//!
+//! Everything runs synchronously from the guest's view (`futures::executor::block_on`): the
+//! host imports are blocking calls, so no future ever waits on anything outside.
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use async_graphql::parser::types::ExecutableDocument;
+use async_graphql::{Request, Response, ServerError, Value};
+use futures::executor::block_on;
+use futures::StreamExt;
+use serde::Serialize;
+
+use crate::host::HostRef;
+use crate::limits;
+use crate::schema::events::parse_event;
+use crate::schema::subscription::CurrentEvent;
+use crate::schema::AppSchema;
+
+/// How many parsed documents an instance keeps (subscriptions resolve the same few often).
+const DOCUMENT_CACHE_SIZE: usize = 128;
+
+thread_local! {
+    static DOCUMENTS: RefCell<HashMap<String, ExecutableDocument>> = RefCell::new(HashMap::new());
+}
+
+/// Decode `{query, variables?, operationName?, extensions?}` and parse its document
+/// (through a small per-instance cache). Errors are GraphQL errors, ready to return.
+pub fn request_from_json(text: &str) -> Result<Request, Vec<ServerError>> {
+    let fail = |message: String| vec![ServerError::new(message, None)];
+    let value: serde_json::Value = serde_json::from_str(text)
+        .map_err(|err| fail(format!("The request is not valid JSON: {err}")))?;
+    let Some(object) = value.as_object() else {
+        return Err(fail("The request must be a JSON object.".into()));
+    };
+    match object.get("query") {
+        Some(serde_json::Value::String(_)) => {}
+        _ => return Err(fail("The request has no \"query\" string.".into())),
+    }
+    match object.get("variables") {
+        None | Some(serde_json::Value::Null) | Some(serde_json::Value::Object(_)) => {}
+        _ => return Err(fail("\"variables\" must be an object.".into())),
+    }
+    match object.get("operationName") {
+        None | Some(serde_json::Value::Null) | Some(serde_json::Value::String(_)) => {}
+        _ => return Err(fail("\"operationName\" must be a string.".into())),
+    }
+    match object.get("extensions") {
+        None | Some(serde_json::Value::Null) | Some(serde_json::Value::Object(_)) => {}
+        _ => return Err(fail("\"extensions\" must be an object.".into())),
+    }
+    let mut request: Request = serde_json::from_value(value)
+        .map_err(|err| fail(format!("The request is malformed: {err}")))?;
+    attach_document(&mut request)?;
+    Ok(request)
+}
+
+fn attach_document(request: &mut Request) -> Result<(), Vec<ServerError>> {
+    let cached = DOCUMENTS.with(|docs| docs.borrow().get(&request.query).cloned());
+    if let Some(doc) = cached {
+        request.set_parsed_query(doc);
+        return Ok(());
+    }
+    limits::check_document(&request.query).map_err(|m| vec![ServerError::new(m, None)])?;
+    let doc = request.parsed_query().map_err(|err| vec![err])?.clone();
+    DOCUMENTS.with(|docs| {
+        let mut docs = docs.borrow_mut();
+        if docs.len() >= DOCUMENT_CACHE_SIZE {
+            docs.clear();
+        }
+        docs.insert(request.query.clone(), doc);
+    });
+    Ok(())
+}
+
+#[derive(Serialize)]
+struct ResponseOut<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    data: Option<&'a Value>,
+    #[serde(skip_serializing_if = "<[ServerError]>::is_empty")]
+    errors: &'a [ServerError],
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    extensions: &'a BTreeMap<String, Value>,
+}
+
+/// A JSON response. `data` is left out when execution never started (a request error:
+/// every error lacks a `path` and there is no data), as the GraphQL spec asks.
+pub fn response_json(response: &Response) -> String {
+    let request_error = matches!(response.data, Value::Null)
+        && !response.errors.is_empty()
+        && response.errors.iter().all(|e| e.path.is_empty());
+    let out = ResponseOut {
+        data: (!request_error).then_some(&response.data),
+        errors: &response.errors,
+        extensions: &response.extensions,
+    };
+    serde_json::to_string(&out).unwrap_or_else(|err| {
+        error_response_json(&format!("The response could not be encoded: {err}"))
+    })
+}
+
+/// A response holding only these errors.
+pub fn errors_response_json(errors: &[ServerError]) -> String {
+    response_json(&Response::from_errors(errors.to_vec()))
+}
+
+/// A response holding one error.
+pub fn error_response_json(message: &str) -> String {
+    serde_json::json!({ "errors": [{ "message": message }] }).to_string()
+}
+
+/// A JSON array of GraphQL errors (never empty).
+pub fn errors_json(errors: &[ServerError]) -> String {
+    if errors.is_empty() {
+        return r#"[{"message":"Unknown error"}]"#.to_owned();
+    }
+    serde_json::to_string(errors)
+        .unwrap_or_else(|_| r#"[{"message":"Unknown error"}]"#.to_owned())
+}
+
+/// Execute a query or mutation; returns the JSON response.
+pub fn execute(schema: &AppSchema, host: HostRef, request: &str) -> String {
+    let request = match request_from_json(request) {
+        Ok(request) => request,
+        Err(errors) => return errors_response_json(&errors),
+    };
+    let response = block_on(schema.execute(request.data(host)));
+    response_json(&response)
+}
+
+/// Run each subscription request's own selection on one event; one JSON response per
+/// request, in order. Identical request texts are executed once.
+pub fn resolve_event(
+    schema: &AppSchema,
+    host: HostRef,
+    event: &str,
+    requests: &[String],
+) -> Vec<String> {
+    let event = CurrentEvent(Arc::new(parse_event(event)));
+    let mut out: Vec<String> = Vec::with_capacity(requests.len());
+    let mut seen: HashMap<&str, usize> = HashMap::new();
+    for (index, text) in requests.iter().enumerate() {
+        if let Some(&earlier) = seen.get(text.as_str()) {
+            let same = out.get(earlier).cloned().unwrap_or_default();
+            out.push(same);
+            continue;
+        }
+        out.push(resolve_one(schema, &host, &event, text));
+        seen.insert(text.as_str(), index);
+    }
+    out
+}
+
+fn resolve_one(schema: &AppSchema, host: &HostRef, event: &CurrentEvent, text: &str) -> String {
+    let request = match request_from_json(text) {
+        Ok(request) => request,
+        Err(errors) => return errors_response_json(&errors),
+    };
+    let request = request.data(host.clone()).data(event.clone());
+    let mut stream = schema.execute_stream(request);
+    match block_on(stream.next()) {
+        Some(response) => response_json(&response),
+        None => error_response_json("The subscription produced no result."),
+    }
+}

@@ -1,0 +1,52 @@
+//! The GraphQL schema of the public contract (BRIEF section 2), built once per instance.
+
+pub mod errors;
+pub mod events;
+pub mod library;
+pub mod mutation;
+pub mod node;
+pub mod payloads;
+pub mod query;
+pub mod story;
+pub mod subscription;
+pub mod user;
+
+use std::sync::OnceLock;
+
+use async_graphql::{Context, Error, ErrorExtensions, Result, Schema};
+
+use crate::host::AccountUser;
+use crate::nulls::ErrorNulls;
+use crate::prepare::PrepareGate;
+use crate::rpc;
+
+pub use mutation::Mutation;
+pub use query::Query;
+pub use subscription::Subscription;
+
+/// The schema type.
+pub type AppSchema = Schema<Query, Mutation, Subscription>;
+
+/// Build a fresh schema (tests use this; the component uses [`schema`]).
+pub fn build() -> AppSchema {
+    Schema::build(Query, Mutation, Subscription)
+        .extension(ErrorNulls)
+        .extension(PrepareGate)
+        .finish()
+}
+
+/// The schema of this instance, built on first use.
+pub fn schema() -> &'static AppSchema {
+    static SCHEMA: OnceLock<AppSchema> = OnceLock::new();
+    SCHEMA.get_or_init(build)
+}
+
+/// The error for a library operation without a signed-in user.
+pub fn not_signed_in() -> Error {
+    Error::new("Not signed in").extend_with(|_, ext| ext.set("code", "UNAUTHENTICATED"))
+}
+
+/// The signed-in user, or the `Not signed in` error.
+pub fn require_user(ctx: &Context<'_>) -> Result<AccountUser> {
+    rpc::host(ctx)?.0.current_user().ok_or_else(not_signed_in)
+}

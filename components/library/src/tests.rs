@@ -1,0 +1,276 @@
+//! End-to-end tests of the RPC methods and their events, run natively against
+//! the in-memory fakes of `host.rs` (each test thread has its own database).
+
+use crate::exports::realtime::host::library::Guest;
+use crate::host::fake::take_events;
+use crate::Component;
+use serde_json::{json, Value as Json};
+
+fn call(method: &str, args: Json) -> Result<Json, String> {
+    let text = Component::call(method.to_owned(), args.to_string())?;
+    Ok(serde_json::from_str(&text).expect("result is JSON"))
+}
+
+fn ok(method: &str, args: Json) -> Json {
+    call(method, args).unwrap_or_else(|e| panic!("{method} failed: {e}"))
+}
+
+/// The events published since the last look, as JSON, all on channel `library`.
+fn events() -> Vec<Json> {
+    take_events()
+        .into_iter()
+        .map(|(channel, event)| {
+            assert_eq!(channel, "library");
+            serde_json::from_str(&event).expect("event is JSON")
+        })
+        .collect()
+}
+
+fn types(events: &[Json]) -> Vec<&str> {
+    events.iter().map(|e| e["type"].as_str().expect("type")).collect()
+}
+
+fn tag(name: &str) -> String {
+    let r = ok("createTag", json!({"name": name, "color": "#123456"}));
+    r["tag"]["id"].as_str().expect("tag id").to_owned()
+}
+
+fn story(title: &str, tag_ids: &[&str]) -> String {
+    let r = ok("createStory", json!({"url": "https://example.com/x", "title": title, "tagIds": tag_ids}));
+    r["story"]["id"].as_str().expect("story id").to_owned()
+}
+
+fn tag_names(story: &Json) -> Vec<&str> {
+    story["tags"].as_array().expect("tags").iter().map(|t| t["name"].as_str().expect("name")).collect()
+}
+
+#[test]
+fn create_story_publishes_create_tag_and_change() {
+    let (a, b) = (tag("b-tag"), tag("A-tag"));
+    events();
+    let r = ok(
+        "createStory",
+        json!({"url": "https://example.com", "title": "T", "description": "D", "tagIds": [a, b, a, "bogus"]}),
+    );
+    let s = &r["story"];
+    assert_eq!(s["title"], "T");
+    assert_eq!(s["description"], "D");
+    assert_eq!(tag_names(s), ["A-tag", "b-tag"]);
+    assert!(r["cursor"].is_string());
+    let ev = events();
+    assert_eq!(types(&ev), ["story:create", "story:tag", "library:change"]);
+    assert_eq!(ev[0]["story"], json!({"id": s["id"], "url": "https://example.com", "title": "T",
+        "description": "D", "createdAt": s["createdAt"]}));
+    assert_eq!(ev[1]["tagIds"], json!([a, b]));
+    assert_eq!(ev[2], json!({"type": "library:change", "totalStories": 1, "totalTags": 2}));
+}
+
+#[test]
+fn create_story_without_tags_and_bad_url() {
+    ok("createStory", json!({"url": "http://x.example", "title": "T"}));
+    assert_eq!(types(&events()), ["story:create", "library:change"]);
+    let err = call("createStory", json!({"url": "notaurl", "title": "T"})).expect_err("bad url");
+    assert!(err.starts_with("Invalid URL: "), "{err}");
+    assert!(call("createStory", json!({"title": "T"})).is_err());
+}
+
+#[test]
+fn created_at_is_rfc3339_millis() {
+    let r = ok("createStory", json!({"url": "http://x.example", "title": "T"}));
+    let at = r["story"]["createdAt"].as_str().expect("createdAt");
+    assert_eq!(at.len(), 24, "{at}");
+    assert!(at.ends_with('Z') && at.as_bytes()[19] == b'.', "{at}");
+}
+
+#[test]
+fn tag_name_rules() {
+    tag("Rust");
+    events();
+    let dup = ok("createTag", json!({"name": "  rUST ", "color": "red"}));
+    assert_eq!(dup["error"]["__typename"], "TagNameExistsError");
+    assert_eq!(dup["error"]["code"], "TAG_NAME_EXISTS");
+    assert_eq!(dup["error"]["tagName"], "  rUST ");
+    let empty = ok("createTag", json!({"name": "   ", "color": "red"}));
+    assert_eq!(empty["error"]["code"], "INVALID_TAG_NAME");
+    let long = ok("createTag", json!({"name": "x".repeat(51), "color": "red"}));
+    assert_eq!(long["error"]["__typename"], "InvalidTagNameError");
+    assert!(events().is_empty());
+    let trimmed = ok("createTag", json!({"name": "  go  ", "color": "red"}));
+    assert_eq!(trimmed["tag"]["name"], "go");
+    assert_eq!(types(&events()), ["tag:create", "library:change"]);
+}
+
+#[test]
+fn update_tag_events_only_on_change() {
+    let (rust, _go) = (tag("rust"), tag("go"));
+    events();
+    let same = ok("updateTag", json!({"id": rust, "name": "rust", "color": "#123456"}));
+    assert_eq!(same["tag"]["name"], "rust");
+    assert!(events().is_empty());
+    let recased = ok("updateTag", json!({"id": rust, "name": "Rust"}));
+    assert_eq!(recased["tag"]["name"], "Rust");
+    let ev = events();
+    assert_eq!(types(&ev), ["tag:update"]);
+    assert_eq!(ev[0]["tag"]["name"], "Rust");
+    let taken = ok("updateTag", json!({"id": rust, "name": "GO"}));
+    assert_eq!(taken["error"]["__typename"], "TagNameExistsError");
+    let missing = ok("updateTag", json!({"id": "nope", "name": "x"}));
+    assert_eq!(missing["error"], json!({"__typename": "TagNotFoundError", "code": "TAG_NOT_FOUND",
+        "message": "Tag not found", "tagId": "nope"}));
+    assert!(events().is_empty());
+}
+
+#[test]
+fn update_story_fields_and_tag_diff() {
+    let (a, b, c) = (tag("a"), tag("b"), tag("c"));
+    let s = story("T", &[&a, &b]);
+    events();
+
+    let same = ok("updateStory", json!({"id": s, "title": "T", "tagIds": [b, a]}));
+    assert_eq!(tag_names(&same["story"]), ["a", "b"]);
+    assert!(events().is_empty());
+
+    let r = ok("updateStory", json!({"id": s, "description": "new", "tagIds": [c, b]}));
+    assert_eq!(r["story"]["description"], "new");
+    assert_eq!(r["story"]["title"], "T");
+    assert_eq!(tag_names(&r["story"]), ["b", "c"]);
+    let ev = events();
+    assert_eq!(types(&ev), ["story:update", "story:tag", "story:untag"]);
+    assert_eq!(ev[1]["tagIds"], json!([c]));
+    assert_eq!(ev[2]["tagIds"], json!([a]));
+    assert_eq!(ev[2]["storyId"], json!(s));
+
+    let cleared = ok("updateStory", json!({"id": s, "description": null}));
+    assert_eq!(cleared["story"]["description"], Json::Null);
+    assert_eq!(tag_names(&cleared["story"]), ["b", "c"]);
+    assert_eq!(types(&events()), ["story:update"]);
+
+    let missing = ok("updateStory", json!({"id": a, "title": "x"}));
+    assert_eq!(missing["error"]["__typename"], "StoryNotFoundError");
+    assert_eq!(missing["error"]["storyId"], json!(a));
+    assert!(events().is_empty());
+}
+
+#[test]
+fn tag_and_untag_story_report_exact_changes() {
+    let (a, b) = (tag("a"), tag("b"));
+    let s = story("T", &[&a]);
+    events();
+    let r = ok("tagStory", json!({"storyId": s, "tagIds": [a, b]}));
+    assert_eq!(tag_names(&r), ["a", "b"]);
+    let ev = events();
+    assert_eq!(types(&ev), ["story:tag"]);
+    assert_eq!(ev[0]["tagIds"], json!([b]));
+    ok("tagStory", json!({"storyId": s, "tagIds": [a, b]}));
+    assert!(events().is_empty());
+    let r = ok("untagStory", json!({"storyId": s, "tagIds": [b, "junk"]}));
+    assert_eq!(tag_names(&r), ["a"]);
+    assert_eq!(events()[0]["tagIds"], json!([b]));
+    ok("untagStory", json!({"storyId": s, "tagIds": [b]}));
+    assert!(events().is_empty());
+    assert_eq!(ok("tagStory", json!({"storyId": a, "tagIds": [a]})), Json::Null);
+    assert!(events().is_empty());
+}
+
+#[test]
+fn deletes_remove_taggings_and_publish() {
+    let (a, b) = (tag("a"), tag("b"));
+    let (s1, s2) = (story("one", &[&a, &b]), story("two", &[&a]));
+    events();
+    let r = ok("deleteTag", json!({"id": a}));
+    assert_eq!(r, json!({"deletedTagId": a}));
+    assert_eq!(types(&events()), ["tag:delete", "library:change"]);
+    assert_eq!(tag_names(&ok("story", json!({"id": s1}))), ["b"]);
+    assert_eq!(ok("tagStories", json!({"tagId": a}))["totalCount"], 0);
+
+    let r = ok("deleteStory", json!({"id": s2}));
+    assert_eq!(r, json!({"deletedStoryId": s2}));
+    let ev = events();
+    assert_eq!(types(&ev), ["story:delete", "library:change"]);
+    assert_eq!(ev[1], json!({"type": "library:change", "totalStories": 1, "totalTags": 1}));
+    assert_eq!(ok("story", json!({"id": s2})), Json::Null);
+    assert_eq!(ok("deleteStory", json!({"id": s2}))["error"]["code"], "STORY_NOT_FOUND");
+    assert_eq!(ok("deleteTag", json!({"id": a}))["error"]["code"], "TAG_NOT_FOUND");
+    assert!(events().is_empty());
+    assert_eq!(ok("counts", json!({})), json!({"totalStories": 1, "totalTags": 1}));
+}
+
+#[test]
+fn ids_are_never_reused() {
+    let s1 = story("one", &[]);
+    ok("deleteStory", json!({"id": s1}));
+    assert_ne!(story("two", &[]), s1);
+}
+
+#[test]
+fn stories_paginate_newest_first() {
+    let ids: Vec<String> = (0..25).map(|i| story(&format!("s{i}"), &[])).collect();
+    let first = ok("stories", json!({}));
+    let edges = first["edges"].as_array().expect("edges");
+    assert_eq!(edges.len(), 20);
+    assert_eq!(edges[0]["node"]["id"], json!(ids[24]));
+    assert_eq!(first["totalCount"], 25);
+    assert_eq!(first["pageInfo"]["hasNextPage"], true);
+    assert_eq!(first["pageInfo"]["hasPreviousPage"], false);
+    assert_eq!(first["pageInfo"]["endCursor"], edges[19]["cursor"]);
+
+    let rest = ok("stories", json!({"first": 10, "after": first["pageInfo"]["endCursor"]}));
+    let edges = rest["edges"].as_array().expect("edges");
+    assert_eq!(edges.len(), 5);
+    assert_eq!(edges[4]["node"]["id"], json!(ids[0]));
+    assert_eq!(rest["pageInfo"]["hasNextPage"], false);
+    assert_eq!(rest["pageInfo"]["hasPreviousPage"], true);
+
+    let none = ok("stories", json!({"first": 0}));
+    assert_eq!(none["edges"], json!([]));
+    assert_eq!(none["pageInfo"]["hasNextPage"], true);
+    assert_eq!(none["pageInfo"]["startCursor"], Json::Null);
+    assert!(call("stories", json!({"after": "bogus"})).is_err());
+    assert_eq!(ok("stories", json!({"first": 500}))["edges"].as_array().map(Vec::len), Some(25));
+}
+
+#[test]
+fn cursor_of_a_deleted_story_still_pages() {
+    let ids: Vec<String> = (0..3).map(|i| story(&format!("s{i}"), &[])).collect();
+    let page = ok("stories", json!({"first": 1}));
+    ok("deleteStory", json!({"id": ids[2]}));
+    let next = ok("stories", json!({"after": page["pageInfo"]["endCursor"]}));
+    assert_eq!(next["edges"].as_array().map(Vec::len), Some(2));
+    assert_eq!(next["pageInfo"]["hasPreviousPage"], false);
+}
+
+#[test]
+fn stories_by_tag_ignores_case_and_unknown_names_are_empty() {
+    let rust = tag("Rust");
+    story("untagged", &[]);
+    let tagged = story("tagged", &[&rust]);
+    let r = ok("storiesByTag", json!({"tagName": "rUsT"}));
+    assert_eq!(r["totalCount"], 1);
+    assert_eq!(r["edges"][0]["node"]["id"], json!(tagged));
+    assert_eq!(ok("tagStories", json!({"tagId": rust}))["totalCount"], 1);
+    let none = ok("storiesByTag", json!({"tagName": "nope"}));
+    assert_eq!(none["totalCount"], 0);
+    assert_eq!(none["pageInfo"]["hasNextPage"], false);
+}
+
+#[test]
+fn node_tag_and_tags() {
+    let (z, a) = (tag("zed"), tag("Alpha"));
+    let s = story("T", &[&z]);
+    assert_eq!(ok("node", json!({"id": s}))["type"], "Story");
+    assert_eq!(ok("node", json!({"id": z}))["tag"]["name"], "zed");
+    assert_eq!(ok("node", json!({"id": "VXNlcjox"})), Json::Null);
+    assert_eq!(ok("tag", json!({"id": a}))["name"], "Alpha");
+    assert_eq!(ok("tag", json!({"id": s})), Json::Null);
+    let names: Vec<Json> = ok("tags", json!({})).as_array().expect("tags").iter().map(|t| t["name"].clone()).collect();
+    assert_eq!(names, [json!("Alpha"), json!("zed")]);
+}
+
+#[test]
+fn bad_calls_are_errors() {
+    assert!(call("nope", json!({})).is_err());
+    assert!(call("story", json!({"id": 1})).is_err());
+    assert!(call("tagStory", json!({"storyId": "x"})).is_err());
+    assert!(Component::call("counts".into(), "[1]".into()).is_err());
+    assert!(Component::call("counts".into(), String::new()).is_ok());
+}

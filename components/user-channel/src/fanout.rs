@@ -1,0 +1,129 @@
+//! Channel fan-out: `publish(channel, event)`.
+//!
+//! One pass over the cached sockets collects every subscription to the channel, with its
+//! request deduplicated by pointer (requests are interned, so equal selections share one
+//! string); the GraphQL engine resolves the event once per distinct request in a single
+//! `resolve-event` call; then every subscriber gets its `next`, built in one reused buffer.
+
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use crate::protocol::{self, write_next};
+use crate::realtime::host::graphql;
+use crate::realtime::host::log::{self, Level};
+use crate::realtime::host::sockets::{self, SocketId};
+use crate::state::{self, BuildIdHasher, Cache, Conn};
+
+/// One `next` to send: subscription `id` on `socket` gets the response to request `request`.
+#[derive(Debug, PartialEq)]
+pub struct Target<'a> {
+    pub socket: SocketId,
+    pub id: &'a str,
+    pub request: usize,
+}
+
+/// Every subscription to `channel` among `conns` (acknowledged sockets only), and the
+/// distinct requests they need, each once, in first-seen order.
+pub fn collect<'a>(
+    conns: impl Iterator<Item = (&'a SocketId, &'a Conn)>,
+    channel: &str,
+) -> (Vec<Target<'a>>, Vec<&'a str>) {
+    let mut targets = Vec::new();
+    let mut requests: Vec<&'a str> = Vec::new();
+    let mut seen: HashMap<usize, usize, BuildIdHasher> = HashMap::default();
+    for (&socket, conn) in conns {
+        let Conn::Ready { subs } = conn else { continue };
+        for sub in subs {
+            if &*sub.channel != channel {
+                continue;
+            }
+            let key = Rc::as_ptr(&sub.request) as *const u8 as usize;
+            let request = *seen.entry(key).or_insert_with(|| {
+                requests.push(&sub.request);
+                requests.len() - 1
+            });
+            targets.push(Target { socket, id: &sub.id, request });
+        }
+    }
+    (targets, requests)
+}
+
+/// Deliver `event` (JSON) to every subscriber of `channel`.
+pub fn publish(cache: &mut Cache, channel: &str, event: &str) {
+    state::ensure_complete(cache);
+    let (targets, requests) = collect(cache.iter(), channel);
+    if targets.is_empty() {
+        return;
+    }
+    let owned: Vec<String> = requests.iter().map(|r| (*r).to_owned()).collect();
+    let responses = graphql::resolve_event(event, &owned);
+    if responses.len() != owned.len() {
+        log::log(
+            Level::Warn,
+            &format!("resolve-event returned {} responses for {} requests", responses.len(), owned.len()),
+        );
+    }
+    let payloads: Vec<&str> = (0..owned.len())
+        .map(|i| responses.get(i).map_or(protocol::BROKEN_RESPONSE, |r| protocol::checked_response(r)))
+        .collect();
+    let mut frame = String::new();
+    for target in &targets {
+        write_next(&mut frame, target.id, payloads[target.request]);
+        sockets::send(target.socket, &frame);
+    }
+}
+
+/// Sockets with at least one subscription to `channel`.
+pub fn subscriber_count(cache: &mut Cache, channel: &str) -> u32 {
+    state::sync_with_list(cache);
+    let count = cache
+        .iter()
+        .filter(|(_, conn)| matches!(conn, Conn::Ready { subs } if subs.iter().any(|s| &*s.channel == channel)))
+        .count();
+    u32::try_from(count).unwrap_or(u32::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::Sub;
+
+    #[test]
+    fn collects_and_dedupes() {
+        let mut c = Cache::default();
+        let sub = |c: &mut Cache, id: &str, channel: &str, request: &str| Sub {
+            id: id.into(),
+            channel: c.intern(channel),
+            request: c.intern(request),
+        };
+        let subs1 = vec![sub(&mut c, "a", "library", "R1"), sub(&mut c, "b", "library", "R2"), sub(&mut c, "c", "other", "R1")];
+        let subs2 = vec![sub(&mut c, "x", "library", "R1")];
+        let subs3 = vec![sub(&mut c, "y", "library", "R3")];
+        c.insert(1, Conn::Ready { subs: subs1 });
+        c.insert(2, Conn::Ready { subs: subs2 });
+        c.insert(3, Conn::AwaitingInit { opened_at: 0 });
+        c.insert(4, Conn::Closed);
+        c.insert(5, Conn::Ready { subs: vec![] });
+
+        // Ordered iteration to make the assertion deterministic.
+        let mut conns: Vec<(&SocketId, &Conn)> = c.iter().collect();
+        conns.sort_by_key(|(s, _)| **s);
+        let (targets, requests) = collect(conns.into_iter(), "library");
+        assert_eq!(requests, vec!["R1", "R2"]);
+        assert_eq!(
+            targets,
+            vec![
+                Target { socket: 1, id: "a", request: 0 },
+                Target { socket: 1, id: "b", request: 1 },
+                Target { socket: 2, id: "x", request: 0 },
+            ]
+        );
+
+        c.insert(6, Conn::Ready { subs: subs3 });
+        let (targets, requests) = collect(c.iter(), "library");
+        assert_eq!(targets.len(), 4);
+        assert_eq!(requests.len(), 3);
+        let (targets, requests) = collect(c.iter(), "nobody");
+        assert!(targets.is_empty() && requests.is_empty());
+    }
+}

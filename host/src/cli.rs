@@ -1,0 +1,114 @@
+//! The command line: `realtime-host serve` and its flags, each also read from
+//! `REALTIME_<FLAG>`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Where `cargo build` of this checkout puts the components.
+pub const DEFAULT_COMPONENTS_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../target/wasm32-wasip2/release");
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "realtime-host",
+    version,
+    about = "Library Realtime: a bookmark library whose every change reaches every open tab over GraphQL subscriptions",
+    long_about = "Library Realtime serves a GraphQL API (HTTP and graphql-ws WebSockets) from WebAssembly \
+components run by a wasmtime host: one actor per (component, user), each with its own SQLite database. \
+Components can be swapped while the server runs.\n\nEvery flag can also be set through an environment \
+variable REALTIME_<FLAG> (for example REALTIME_LISTEN). Logs go to stderr; set RUST_LOG to filter them."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Start the server.
+    Serve(ServeArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ServeArgs {
+    /// Address to serve HTTP and WebSocket on.
+    #[arg(long, env = "REALTIME_LISTEN", default_value = "127.0.0.1:8787")]
+    pub listen: SocketAddr,
+
+    /// Directory for accounts, sessions and every actor's SQLite file.
+    #[arg(long, env = "REALTIME_DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+
+    /// Where the `*.wasm` components (library, user-channel, graphql) are loaded from
+    /// and watched. Defaults to the built components of this checkout.
+    #[arg(long, env = "REALTIME_COMPONENTS_DIR", default_value = DEFAULT_COMPONENTS_DIR)]
+    pub components_dir: PathBuf,
+
+    /// An actor with no call in flight for this long is evicted; its sockets stay open.
+    #[arg(long, env = "REALTIME_IDLE_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub idle_timeout: Duration,
+
+    /// graphql-ws: a socket that sends no `connection_init` in this time is closed with 4408.
+    #[arg(long, env = "REALTIME_INIT_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub init_timeout: Duration,
+
+    /// Bearer token for `/admin/*`; without one `/admin/*` answers 404.
+    #[arg(long, env = "REALTIME_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+
+    /// Live component instances at most, over all components and users.
+    #[arg(long, env = "REALTIME_MAX_INSTANCES", default_value_t = 4000)]
+    pub max_instances: u32,
+
+    /// Linear memory one instance may use (bytes, or with a KiB/MiB/GiB suffix).
+    #[arg(long, env = "REALTIME_MAX_INSTANCE_MEMORY", default_value = "64MiB", value_parser = parse_size)]
+    pub max_instance_memory: usize,
+
+    /// CPU time one call into a component may take before it is stopped.
+    #[arg(long, env = "REALTIME_MAX_CALL_TIME", default_value = "2s", value_parser = humantime::parse_duration)]
+    pub max_call_time: Duration,
+
+    /// Largest WebSocket message accepted; a larger one closes the socket with 1009.
+    #[arg(long, env = "REALTIME_MAX_FRAME_BYTES", default_value = "256KiB", value_parser = parse_size)]
+    pub max_frame_bytes: usize,
+
+    /// Largest HTTP request body accepted (413 above it).
+    #[arg(long, env = "REALTIME_MAX_BODY_BYTES", default_value = "1MiB", value_parser = parse_size)]
+    pub max_body_bytes: usize,
+
+    /// Frames queued for one socket at most; a client that stops reading is closed with 1008.
+    #[arg(long, env = "REALTIME_SOCKET_QUEUE", default_value_t = 1024)]
+    pub socket_queue: usize,
+}
+
+/// `65536`, `64KiB`, `64MiB`, `1GiB` (also KB/MB/GB, taken as powers of 1024).
+pub fn parse_size(text: &str) -> Result<usize, String> {
+    let text = text.trim();
+    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: usize = number.parse().map_err(|_| format!("`{text}` is not a size"))?;
+    let scale = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => 1 << 10,
+        "m" | "mb" | "mib" => 1 << 20,
+        "g" | "gb" | "gib" => 1 << 30,
+        other => return Err(format!("unknown size unit `{other}`")),
+    };
+    number.checked_mul(scale).ok_or_else(|| format!("`{text}` is too large"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("64MiB"), Ok(64 << 20));
+        assert_eq!(parse_size("1024"), Ok(1024));
+        assert_eq!(parse_size("256 KiB"), Ok(256 << 10));
+        assert!(parse_size("lots").is_err());
+        assert!(parse_size("3 parsecs").is_err());
+    }
+}

@@ -1,0 +1,67 @@
+//! `/admin/*`, behind the admin bearer token (404 when the server has none):
+//! `PUT /admin/components/<name>` installs a new version of a component.
+
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+use hyper::header::AUTHORIZATION;
+use hyper::{Method, Request, Response, StatusCode};
+
+use super::{json, method_not_allowed, text, Body};
+use crate::runtime::key::ComponentKind;
+use crate::server::Host;
+
+/// Largest component accepted.
+const MAX_COMPONENT_BYTES: usize = 64 << 20;
+
+pub async fn route(host: Arc<Host>, request: Request<Incoming>) -> Response<Body> {
+    let Some(admin_token) = host.settings.admin_token.clone() else {
+        return text(StatusCode::NOT_FOUND, "not found\n");
+    };
+    let presented = request.headers().get(AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
+    if !presented.is_some_and(|p| constant_time_eq(p.trim().as_bytes(), admin_token.as_bytes())) {
+        return text(StatusCode::UNAUTHORIZED, "admin token required\n");
+    }
+    let path = request.uri().path().to_string();
+    let Some(name) = path.strip_prefix("/admin/components/") else {
+        return text(StatusCode::NOT_FOUND, "not found\n");
+    };
+    let Some(kind) = ComponentKind::from_name(name) else {
+        return text(StatusCode::NOT_FOUND, format!("no component named `{name}`\n"));
+    };
+    if request.method() != Method::PUT {
+        return method_not_allowed("PUT");
+    }
+    let wasm = match Limited::new(request.into_body(), MAX_COMPONENT_BYTES).collect().await {
+        Ok(body) => body.to_bytes(),
+        Err(_) => return text(StatusCode::PAYLOAD_TOO_LARGE, "component too large\n"),
+    };
+    let store_host = host.clone();
+    let prepared = tokio::task::spawn_blocking(move || store_host.components.prepare(kind, &wasm)).await;
+    match prepared {
+        Ok(Ok((prepared, digest))) => {
+            let version = host.components.install(kind, prepared, digest);
+            let metrics = host.metrics.component(kind);
+            metrics.swaps.fetch_add(1, Relaxed);
+            metrics.version.store(version.number, Relaxed);
+            tracing::info!(component = %kind, version = version.number, "installed a new version");
+            json(
+                StatusCode::OK,
+                "application/json",
+                serde_json::json!({ "component": kind.name(), "version": version.number, "digest": version.digest }).to_string(),
+            )
+        }
+        Ok(Err(e)) => {
+            host.metrics.swaps_refused.fetch_add(1, Relaxed);
+            tracing::warn!(component = %kind, "refused a new version: {e:#}");
+            text(StatusCode::UNPROCESSABLE_ENTITY, format!("refused: the {kind} component {e:#}\n"))
+        }
+        Err(_) => text(StatusCode::INTERNAL_SERVER_ERROR, "compilation failed\n"),
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}

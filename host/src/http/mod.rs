@@ -1,0 +1,62 @@
+//! HTTP routing: `/graphql` (POST, GET, WebSocket upgrade), `/graphql/schema`,
+//! `/healthz`, `/metrics` and `/admin/*`.
+
+mod admin;
+mod auth;
+mod graphql;
+mod websocket;
+
+use std::convert::Infallible;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::header::{HeaderValue, ALLOW, CONTENT_TYPE};
+use hyper::{Method, Request, Response, StatusCode};
+
+use crate::server::Host;
+
+pub type Body = Full<Bytes>;
+
+pub async fn route(host: Arc<Host>, request: Request<Incoming>) -> Result<Response<Body>, Infallible> {
+    host.metrics.http_requests.fetch_add(1, Relaxed);
+    let path = request.uri().path().to_string();
+    let response = match (request.method(), path.as_str()) {
+        (_, "/graphql") if websocket::is_upgrade(&request) => websocket::upgrade(host, request),
+        (&Method::POST, "/graphql") => graphql::post(host, request).await,
+        (&Method::GET, "/graphql") => graphql::get(host, request).await,
+        (_, "/graphql") => method_not_allowed("GET, POST"),
+        (&Method::GET, "/graphql/schema") => graphql::schema(host).await,
+        (&Method::GET, "/healthz") => text(StatusCode::OK, "ok\n"),
+        (&Method::GET, "/metrics") => {
+            let mut response = text(StatusCode::OK, host.metrics.render());
+            response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4"));
+            response
+        }
+        (_, path) if path.starts_with("/admin/") => admin::route(host, request).await,
+        _ => text(StatusCode::NOT_FOUND, "not found\n"),
+    };
+    Ok(response)
+}
+
+pub fn text(status: StatusCode, body: impl Into<Bytes>) -> Response<Body> {
+    let mut response = Response::new(Full::new(body.into()));
+    *response.status_mut() = status;
+    response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    response
+}
+
+pub fn json(status: StatusCode, content_type: &'static str, body: impl Into<Bytes>) -> Response<Body> {
+    let mut response = Response::new(Full::new(body.into()));
+    *response.status_mut() = status;
+    response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    response
+}
+
+pub fn method_not_allowed(allow: &'static str) -> Response<Body> {
+    let mut response = text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n");
+    response.headers_mut().insert(ALLOW, HeaderValue::from_static(allow));
+    response
+}

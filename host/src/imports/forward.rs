@@ -1,0 +1,87 @@
+//! Imports answered by another actor of the same user: `graphql` (for user-channel)
+//! and `library` (for graphql). The caller waits; that wait is not charged to its
+//! CPU deadline.
+
+use std::time::Instant;
+
+use crate::runtime::bindings::host_api::{graphql, library};
+use crate::runtime::call::{CallContext, CallError, Request, Response};
+use crate::runtime::key::{ActorKey, ComponentKind, Principal};
+use crate::runtime::state::ActorState;
+
+impl ActorState {
+    /// Call `component` for the same principal (or, for `library`, the acting user).
+    async fn forward(&mut self, key: ActorKey, request: Request, context: CallContext) -> Result<Response, CallError> {
+        let started = Instant::now();
+        let host = self.host.clone();
+        let result = host.actors.call(&host, key, request, context).await;
+        self.call.add_wait(started.elapsed());
+        result
+    }
+
+    async fn graphql(&mut self, request: Request) -> Result<Response, CallError> {
+        let key = ActorKey::new(ComponentKind::Graphql, self.key.principal.clone());
+        let user = self.call.context.user.clone().or_else(|| {
+            let id = self.key.principal.user()?;
+            self.host.accounts.user_by_id(id)
+        });
+        self.forward(key, request, CallContext { user, session_token: None }).await
+    }
+}
+
+fn graphql_error_list(message: &str) -> String {
+    serde_json::json!([{ "message": message }]).to_string()
+}
+
+fn graphql_error_response(message: &str) -> String {
+    serde_json::json!({ "errors": [{ "message": message }] }).to_string()
+}
+
+impl graphql::Host for ActorState {
+    async fn prepare(&mut self, request: String) -> Result<graphql::Operation, String> {
+        match self.graphql(Request::Prepare(request)).await {
+            Ok(Response::Prepared(prepared)) => prepared,
+            Ok(_) => Err(graphql_error_list("Internal error: unexpected answer from the GraphQL component")),
+            Err(e) => Err(graphql_error_list(&format!("Internal error: {e}"))),
+        }
+    }
+
+    async fn execute(&mut self, request: String) -> String {
+        match self.graphql(Request::Execute(request)).await {
+            Ok(Response::Json(json)) => json,
+            Ok(_) => graphql_error_response("Internal error: unexpected answer from the GraphQL component"),
+            Err(e) => graphql_error_response(&format!("Internal error: {e}")),
+        }
+    }
+
+    async fn resolve_event(&mut self, event: String, requests: Vec<String>) -> Vec<String> {
+        let count = requests.len();
+        match self.graphql(Request::ResolveEvent { event, requests }).await {
+            Ok(Response::JsonList(list)) if list.len() == count => list,
+            Ok(_) => vec![graphql_error_response("Internal error: unexpected answer from the GraphQL component"); count],
+            Err(e) => vec![graphql_error_response(&format!("Internal error: {e}")); count],
+        }
+    }
+
+    async fn schema_sdl(&mut self) -> String {
+        match self.graphql(Request::SchemaSdl).await {
+            Ok(Response::Json(sdl)) => sdl,
+            _ => String::new(),
+        }
+    }
+}
+
+impl library::Host for ActorState {
+    async fn call(&mut self, method: String, args: String) -> Result<String, String> {
+        let Some(user) = self.call.context.user.clone() else {
+            return Err("Not signed in".into());
+        };
+        let key = ActorKey::new(ComponentKind::Library, Principal::User(user.id.clone()));
+        let context = CallContext { user: Some(user), session_token: None };
+        match self.forward(key, Request::Library { method, args }, context).await {
+            Ok(Response::Library(result)) => result,
+            Ok(_) => Err("Internal error: unexpected answer from the library component".into()),
+            Err(e) => Err(format!("Internal error: {e}")),
+        }
+    }
+}

@@ -1,0 +1,10 @@
+//! `settings`: host settings a component must honour.
+
+use crate::runtime::bindings::host_api::settings::Host;
+use crate::runtime::state::ActorState;
+
+impl Host for ActorState {
+    async fn init_timeout_ms(&mut self) -> u64 {
+        self.host.settings.init_timeout.as_millis() as u64
+    }
+}

@@ -1,0 +1,106 @@
+//! `sockets`: the calling user-channel actor's own sockets. Every function checks that
+//! the socket belongs to the caller; others' sockets look absent.
+
+use std::sync::Arc;
+
+use crate::runtime::bindings::host_api::sockets::{AuthError, Host, SocketId};
+use crate::runtime::key::Principal;
+use crate::runtime::state::{ActorState, Effect};
+use crate::sockets::MAX_ATTACHMENT_BYTES;
+
+/// Close reasons are limited to 123 bytes by RFC 6455; cut on a char boundary.
+pub fn clamp_reason(mut reason: String) -> String {
+    if reason.len() > 123 {
+        let mut end = 123;
+        while !reason.is_char_boundary(end) {
+            end -= 1;
+        }
+        reason.truncate(end);
+    }
+    reason
+}
+
+impl ActorState {
+    fn owns(&self, socket: SocketId) -> bool {
+        self.host.sockets.is_owned_by(socket, &self.key.principal)
+    }
+}
+
+impl Host for ActorState {
+    async fn max_attachment_bytes(&mut self) -> u32 {
+        MAX_ATTACHMENT_BYTES
+    }
+
+    async fn list(&mut self) -> Vec<SocketId> {
+        self.host.sockets.list(&self.key.principal)
+    }
+
+    async fn send(&mut self, socket: SocketId, text: String) {
+        if self.owns(socket) {
+            self.call.effects.push(Effect::Send { socket, text });
+        }
+    }
+
+    async fn close(&mut self, socket: SocketId, code: u16, reason: String) {
+        if self.owns(socket) {
+            self.call.effects.push(Effect::Close { socket, code, reason: clamp_reason(reason) });
+        }
+    }
+
+    async fn get_attachment(&mut self, socket: SocketId) -> Option<String> {
+        if let Some(staged) = self.call.attachments.get(&socket) {
+            return Some(staged.to_string());
+        }
+        if !self.owns(socket) {
+            return None;
+        }
+        self.host.sockets.attachment(socket).map(|a| a.to_string())
+    }
+
+    async fn set_attachment(&mut self, socket: SocketId, value: String) -> Result<(), String> {
+        if value.len() > MAX_ATTACHMENT_BYTES as usize {
+            return Err(format!(
+                "attachment of {} bytes is larger than the limit of {MAX_ATTACHMENT_BYTES} bytes",
+                value.len()
+            ));
+        }
+        if !self.owns(socket) {
+            return Err("no such socket".into());
+        }
+        self.call.attachments.insert(socket, Arc::from(value));
+        Ok(())
+    }
+
+    async fn opened_at_ms(&mut self, socket: SocketId) -> u64 {
+        if self.owns(socket) {
+            self.host.sockets.opened_at_ms(socket).unwrap_or(0)
+        } else {
+            0
+        }
+    }
+
+    async fn authenticate(&mut self, socket: SocketId, token: Option<String>) -> Result<(), AuthError> {
+        if !self.owns(socket) {
+            return Err(AuthError::InvalidToken);
+        }
+        let header_user = self.host.sockets.header_user(socket);
+        let user_id = match token {
+            Some(token) => {
+                let user = self.host.accounts.authenticate(&token).ok_or(AuthError::InvalidToken)?;
+                if header_user.as_ref().is_some_and(|h| *h != user.id) {
+                    return Err(AuthError::InvalidToken);
+                }
+                user.id
+            }
+            None => header_user.ok_or(AuthError::MissingToken)?,
+        };
+        match &self.key.principal {
+            Principal::User(owner) if *owner == user_id => Ok(()),
+            Principal::User(_) => Err(AuthError::InvalidToken),
+            Principal::Anonymous(_) => {
+                self.call.effects.push(Effect::Transfer { socket, user: user_id });
+                Ok(())
+            }
+        }
+    }
+}

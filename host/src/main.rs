@@ -1,0 +1,19 @@
+//! `realtime-host`: the Library Realtime server binary.
+
+use clap::Parser;
+use realtime_host::{cli, server};
+
+fn main() -> anyhow::Result<()> {
+    let cli = cli::Cli::parse();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    match cli.command {
+        cli::Command::Serve(args) => runtime.block_on(server::serve(args)),
+    }
+}

@@ -1,0 +1,133 @@
+//! One actor's task: takes its mailbox one envelope at a time (the input gate),
+//! keeps its live instance between calls, moves to a new component version between
+//! calls, runs each call as one transaction and releases its effects only after
+//! the commit (the output gate), and evicts the instance when idle.
+
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+
+use tokio::sync::mpsc::UnboundedReceiver;
+
+use super::call::{CallError, Envelope, Request, Response};
+use super::effects;
+use super::instance::Instance;
+use super::key::ActorKey;
+use super::state::CallState;
+use crate::server::Host;
+use crate::sockets::Outbound;
+
+/// graphql-ws has no code of its own for a server fault; 4500 is the one graphql-ws uses
+/// for internal errors.
+pub const CLOSE_INTERNAL_ERROR: u16 = 4500;
+
+pub async fn run(key: ActorKey, host: Arc<Host>, mut mailbox: UnboundedReceiver<Envelope>) {
+    let mut actor = Actor { key, host, live: None };
+    loop {
+        match tokio::time::timeout(actor.host.settings.idle_timeout, mailbox.recv()).await {
+            Ok(Some(envelope)) => actor.handle(envelope).await,
+            Ok(None) => break,
+            Err(_idle) => {
+                actor.evict();
+                if actor.host.actors.retire(&actor.key, &mailbox) {
+                    return;
+                }
+            }
+        }
+    }
+    actor.evict();
+}
+
+struct Actor {
+    key: ActorKey,
+    host: Arc<Host>,
+    live: Option<Instance>,
+}
+
+impl Actor {
+    fn metrics(&self) -> &crate::metrics::PerComponent {
+        self.host.metrics.component(self.key.component)
+    }
+
+    /// Drop the live instance, if any. Sockets, attachments and alarms are the host's
+    /// and stay.
+    fn evict(&mut self) {
+        if self.live.take().is_some() {
+            self.metrics().live_instances.fetch_sub(1, Relaxed);
+            self.metrics().evictions.fetch_add(1, Relaxed);
+            tracing::debug!(actor = %self.key, "evicted");
+        }
+    }
+
+    /// The instance to call: the live one if it runs the current version, else a new one.
+    async fn instance(&mut self) -> Result<&mut Instance, CallError> {
+        let current = self.host.components.current(self.key.component).ok_or(CallError::NotLoaded(self.key.component.name()))?;
+        if self.live.as_ref().is_some_and(|live| !Arc::ptr_eq(&live.version, &current)) {
+            self.evict();
+        }
+        if self.live.is_none() {
+            let instance = Instance::new(self.key.clone(), self.host.clone(), current).await.map_err(|e| {
+                tracing::error!(actor = %self.key, "instantiation failed: {e:#}");
+                CallError::Refused(format!("could not start the {} component: {e}", self.key.component))
+            })?;
+            self.metrics().live_instances.fetch_add(1, Relaxed);
+            self.metrics().instantiations.fetch_add(1, Relaxed);
+            self.live = Some(instance);
+        }
+        Ok(self.live.as_mut().expect("set above"))
+    }
+
+    async fn handle(&mut self, envelope: Envelope) {
+        let Envelope { request, context, reply } = envelope;
+        let outcome = self.call(request, context).await;
+        if let Some(reply) = reply {
+            let _ = reply.send(outcome);
+        }
+    }
+
+    async fn call(&mut self, request: Request, context: super::call::CallContext) -> Result<Response, CallError> {
+        let export = request.export_name();
+        let is_publish = matches!(request, Request::Publish { .. });
+        let socket = match &request {
+            Request::SocketOpen(socket) | Request::SocketMessage { socket, .. } => Some(*socket),
+            _ => None,
+        };
+        let component = self.key.component.name();
+        let host = self.host.clone();
+        let metrics = host.metrics.component(self.key.component);
+        let instance = self.instance().await?;
+        instance.store.data_mut().call = CallState::new(context);
+        let result = instance.call(request).await;
+        let state = instance.store.data_mut();
+        let call = std::mem::take(&mut state.call);
+        metrics.calls.fetch_add(1, Relaxed);
+        match result {
+            Ok(response) if !response.is_error() => match state.db.finish(true) {
+                Ok(()) => {
+                    effects::apply(&self.host, &self.key, call, is_publish);
+                    Ok(response)
+                }
+                Err(e) => Err(CallError::Commit(e)),
+            },
+            Ok(response) => {
+                let _ = state.db.finish(false);
+                Ok(response)
+            }
+            Err(trap) => {
+                let _ = state.db.finish(false);
+                let message = format!("{trap:#}");
+                tracing::warn!(actor = %self.key, export, "call failed, instance replaced: {message}");
+                metrics.traps.fetch_add(1, Relaxed);
+                self.evict();
+                if let Some(socket) = socket {
+                    self.host.sockets.send(socket, Outbound::Close(CLOSE_INTERNAL_ERROR, "Internal server error".into()));
+                }
+                Err(CallError::Trap { component, export, message: short_trap_message(&message) })
+            }
+        }
+    }
+}
+
+/// The first line of a trap's message, without wasm backtraces.
+fn short_trap_message(message: &str) -> String {
+    message.lines().next().unwrap_or("trap").chars().take(300).collect()
+}

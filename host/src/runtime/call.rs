@@ -1,0 +1,106 @@
+//! The messages an actor's mailbox carries: what to call, for whom, and the answer.
+
+use tokio::sync::oneshot;
+
+use super::bindings::host_api::graphql::Operation;
+use crate::sockets::SocketId;
+use crate::storage::accounts::User;
+
+/// One call into an actor's exports.
+#[derive(Debug)]
+pub enum Request {
+    /// `library.call(method, args)`.
+    Library { method: String, args: String },
+    /// `graphql.prepare(request)`.
+    Prepare(String),
+    /// `graphql.execute(request)`.
+    Execute(String),
+    /// `graphql.resolve-event(event, requests)`.
+    ResolveEvent { event: String, requests: Vec<String> },
+    /// `graphql.schema-sdl()`.
+    SchemaSdl,
+    /// `user-channel-actor.on-open`.
+    SocketOpen(SocketId),
+    /// `user-channel-actor.on-message`.
+    SocketMessage { socket: SocketId, text: String, binary: bool },
+    /// `user-channel-actor.on-close`.
+    SocketClose { socket: SocketId, code: u16 },
+    /// `user-channel-actor.on-alarm`.
+    Alarm,
+    /// `user-channel-actor.publish`.
+    Publish { channel: String, event: String },
+    /// `user-channel-actor.connection-count`.
+    ConnectionCount,
+    /// `user-channel-actor.subscriber-count`.
+    SubscriberCount(String),
+}
+
+impl Request {
+    /// The export this request calls, for logs and errors.
+    pub fn export_name(&self) -> &'static str {
+        match self {
+            Self::Library { .. } => "call",
+            Self::Prepare(_) => "prepare",
+            Self::Execute(_) => "execute",
+            Self::ResolveEvent { .. } => "resolve-event",
+            Self::SchemaSdl => "schema-sdl",
+            Self::SocketOpen(_) => "on-open",
+            Self::SocketMessage { .. } => "on-message",
+            Self::SocketClose { .. } => "on-close",
+            Self::Alarm => "on-alarm",
+            Self::Publish { .. } => "publish",
+            Self::ConnectionCount => "connection-count",
+            Self::SubscriberCount(_) => "subscriber-count",
+        }
+    }
+}
+
+/// What a call returned.
+#[derive(Debug)]
+pub enum Response {
+    Library(Result<String, String>),
+    Prepared(Result<Operation, String>),
+    Json(String),
+    JsonList(Vec<String>),
+    Count(u32),
+    Unit,
+}
+
+impl Response {
+    /// A call that returned an application error: its transaction rolls back and
+    /// its effects are dropped, as if it had trapped.
+    pub fn is_error(&self) -> bool {
+        matches!(self, Self::Library(Err(_)))
+    }
+}
+
+/// Who made the request that led to this call (for `accounts`).
+#[derive(Clone, Debug, Default)]
+pub struct CallContext {
+    /// The user the call acts for.
+    pub user: Option<User>,
+    /// The session token the HTTP request or socket presented, for `sign-out`.
+    pub session_token: Option<String>,
+}
+
+/// Why a call did not return.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum CallError {
+    #[error("component {0} is not loaded")]
+    NotLoaded(&'static str),
+    #[error("the {component} component trapped in {export}: {message}")]
+    Trap { component: &'static str, export: &'static str, message: String },
+    #[error("the call's transaction did not commit: {0}")]
+    Commit(String),
+    #[error("the server is shutting down")]
+    ShuttingDown,
+    #[error("{0}")]
+    Refused(String),
+}
+
+/// A request in an actor's mailbox, with where to send the answer.
+pub struct Envelope {
+    pub request: Request,
+    pub context: CallContext,
+    pub reply: Option<oneshot::Sender<Result<Response, CallError>>>,
+}

@@ -1,0 +1,43 @@
+//! The output gate: what a committed call did, released to the world in order.
+
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+
+use super::call::{CallContext, Envelope, Request};
+use super::key::{ActorKey, ComponentKind, Principal};
+use super::state::{CallState, Effect};
+use crate::server::Host;
+use crate::sockets::Outbound;
+
+pub fn apply(host: &Arc<Host>, key: &ActorKey, call: CallState, is_publish: bool) {
+    for (socket, value) in call.attachments {
+        if host.sockets.is_owned_by(socket, &key.principal) {
+            host.sockets.set_attachment(socket, value);
+        }
+    }
+    for effect in call.effects {
+        match effect {
+            Effect::Publish { channel, event } => {
+                let Some(user) = key.principal.user() else { continue };
+                host.metrics.events_published.fetch_add(1, Relaxed);
+                let channel_actor = ActorKey::new(ComponentKind::UserChannel, Principal::User(user.clone()));
+                host.actors.send(host, channel_actor, Envelope {
+                    request: Request::Publish { channel, event },
+                    context: CallContext::default(),
+                    reply: None,
+                });
+            }
+            Effect::Send { socket, text } => {
+                if host.sockets.send(socket, Outbound::Text(text)) && is_publish {
+                    host.metrics.events_delivered.fetch_add(1, Relaxed);
+                }
+            }
+            Effect::Close { socket, code, reason } => {
+                host.sockets.send(socket, Outbound::Close(code, reason));
+            }
+            Effect::Transfer { socket, user } => host.sockets.transfer(socket, Principal::User(user)),
+            Effect::SetAlarm(at_ms) => host.alarms.set(host, key.clone(), at_ms),
+            Effect::ClearAlarm => host.alarms.clear(key),
+        }
+    }
+}

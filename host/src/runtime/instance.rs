@@ -1,0 +1,103 @@
+//! A live instance of one actor: its store and typed exports, and how each
+//! `Request` maps onto an export call.
+
+use std::sync::Arc;
+
+use anyhow::Result;
+use wasmtime::{Store, UpdateDeadline};
+
+use super::bindings::{graphql::GraphqlComponent, library::LibraryComponent, user_channel::UserChannelComponent};
+use super::bindings::graphql::exports::realtime::host::graphql::Operation as ExportedOperation;
+use super::bindings::host_api::graphql::Operation;
+use super::call::{Request, Response};
+use super::components::{Prepared, Version};
+use super::key::ActorKey;
+use super::state::ActorState;
+use crate::server::Host;
+
+enum Exports {
+    Library(LibraryComponent),
+    UserChannel(UserChannelComponent),
+    Graphql(GraphqlComponent),
+}
+
+pub struct Instance {
+    pub store: Store<ActorState>,
+    exports: Exports,
+    pub version: Arc<Version>,
+}
+
+impl Instance {
+    pub async fn new(key: ActorKey, host: Arc<Host>, version: Arc<Version>) -> Result<Self> {
+        let max_call_time = host.settings.max_call_time;
+        let engine = host.engine.clone();
+        let mut store = Store::new(&engine, ActorState::new(key, host));
+        store.limiter(|state| &mut state.limits);
+        store.epoch_deadline_callback(move |ctx| {
+            if ctx.data().call.busy() > max_call_time {
+                Err(wasmtime::format_err!("the call ran longer than its CPU time limit of {max_call_time:?}"))
+            } else {
+                Ok(UpdateDeadline::Yield(1))
+            }
+        });
+        store.set_epoch_deadline(1);
+        let exports = match &version.prepared {
+            Prepared::Library(pre) => Exports::Library(pre.instantiate_async(&mut store).await?),
+            Prepared::UserChannel(pre) => Exports::UserChannel(pre.instantiate_async(&mut store).await?),
+            Prepared::Graphql(pre) => Exports::Graphql(pre.instantiate_async(&mut store).await?),
+        };
+        Ok(Self { store, exports, version })
+    }
+
+    /// Call the export `request` names. `Err` is a trap (or a request this world has no export for).
+    pub async fn call(&mut self, request: Request) -> Result<Response> {
+        self.store.set_epoch_deadline(1);
+        let store = &mut self.store;
+        match (&self.exports, request) {
+            (Exports::Library(lib), Request::Library { method, args }) => {
+                Ok(Response::Library(lib.realtime_host_library().call_call(store, &method, &args).await?))
+            }
+            (Exports::Graphql(g), Request::Prepare(req)) => {
+                let prepared = g.realtime_host_graphql().call_prepare(store, &req).await?;
+                Ok(Response::Prepared(prepared.map(operation_from_export)))
+            }
+            (Exports::Graphql(g), Request::Execute(req)) => {
+                Ok(Response::Json(g.realtime_host_graphql().call_execute(store, &req).await?))
+            }
+            (Exports::Graphql(g), Request::ResolveEvent { event, requests }) => Ok(Response::JsonList(
+                g.realtime_host_graphql().call_resolve_event(store, &event, &requests).await?,
+            )),
+            (Exports::Graphql(g), Request::SchemaSdl) => {
+                Ok(Response::Json(g.realtime_host_graphql().call_schema_sdl(store).await?))
+            }
+            (Exports::UserChannel(uc), request) => {
+                let actor = uc.realtime_host_user_channel_actor();
+                match request {
+                    Request::SocketOpen(socket) => actor.call_on_open(store, socket).await?,
+                    Request::SocketMessage { socket, text, binary } => {
+                        actor.call_on_message(store, socket, &text, binary).await?
+                    }
+                    Request::SocketClose { socket, code } => actor.call_on_close(store, socket, code).await?,
+                    Request::Alarm => actor.call_on_alarm(store).await?,
+                    Request::Publish { channel, event } => actor.call_publish(store, &channel, &event).await?,
+                    Request::ConnectionCount => return Ok(Response::Count(actor.call_connection_count(store).await?)),
+                    Request::SubscriberCount(channel) => {
+                        return Ok(Response::Count(actor.call_subscriber_count(store, &channel).await?))
+                    }
+                    other => anyhow::bail!("user-channel has no export for {}", other.export_name()),
+                }
+                Ok(Response::Unit)
+            }
+            (_, other) => anyhow::bail!("{} has no export for {}", self.version.kind, other.export_name()),
+        }
+    }
+}
+
+/// The graphql world's exported `operation` as the import-side type the host passes on.
+fn operation_from_export(operation: ExportedOperation) -> Operation {
+    match operation {
+        ExportedOperation::Query => Operation::Query,
+        ExportedOperation::Mutation => Operation::Mutation,
+        ExportedOperation::Subscription(channel) => Operation::Subscription(channel),
+    }
+}

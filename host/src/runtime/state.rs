@@ -1,0 +1,87 @@
+//! What a component instance's store holds: the actor's identity, its database,
+//! WASI context, resource limits, and the per-call state (effects held back by the
+//! output gate, staged attachments, time spent waiting on the host).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use wasmtime::component::ResourceTable;
+use wasmtime::{StoreLimits, StoreLimitsBuilder};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+use super::call::CallContext;
+use super::key::{ActorKey, UserId};
+use crate::server::Host;
+use crate::sockets::SocketId;
+use crate::storage::actor_db::ActorDb;
+
+/// Something a call did that the world may only see once the call commits.
+#[derive(Debug)]
+pub enum Effect {
+    Publish { channel: String, event: String },
+    Send { socket: SocketId, text: String },
+    Close { socket: SocketId, code: u16, reason: String },
+    /// Hand a socket to the user-channel actor of this user (after `authenticate`).
+    Transfer { socket: SocketId, user: UserId },
+    SetAlarm(u64),
+    ClearAlarm,
+}
+
+/// State that lives for one call.
+#[derive(Default)]
+pub struct CallState {
+    pub context: CallContext,
+    pub effects: Vec<Effect>,
+    /// Attachments written by this call, applied at commit.
+    pub attachments: HashMap<SocketId, Arc<str>>,
+    started: Option<Instant>,
+    waited: Duration,
+}
+
+impl CallState {
+    pub fn new(context: CallContext) -> Self {
+        Self { context, started: Some(Instant::now()), ..Self::default() }
+    }
+
+    /// Time the guest itself has run in this call: wall time minus time spent
+    /// waiting for other actors.
+    pub fn busy(&self) -> Duration {
+        self.started.map(|s| s.elapsed().saturating_sub(self.waited)).unwrap_or_default()
+    }
+
+    /// Record time spent waiting on another actor (not charged to this call's deadline).
+    pub fn add_wait(&mut self, waited: Duration) {
+        self.waited += waited;
+    }
+}
+
+pub struct ActorState {
+    pub key: ActorKey,
+    pub host: Arc<Host>,
+    pub db: ActorDb,
+    pub call: CallState,
+    pub limits: StoreLimits,
+    wasi: WasiCtx,
+    table: ResourceTable,
+}
+
+impl ActorState {
+    pub fn new(key: ActorKey, host: Arc<Host>) -> Self {
+        let db = ActorDb::new(host.actor_db_path(&key));
+        let limits = StoreLimitsBuilder::new()
+            .memory_size(host.settings.max_instance_memory)
+            .instances(64)
+            .tables(64)
+            .memories(4)
+            .build();
+        let wasi = WasiCtx::builder().inherit_stderr().build();
+        Self { key, host, db, call: CallState::default(), limits, wasi, table: ResourceTable::new() }
+    }
+}
+
+impl WasiView for ActorState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}

@@ -1,0 +1,197 @@
+//! The process: the shared `Host` every part reaches, start-up (data dir, engine,
+//! components, listener), the accept loop, and graceful shutdown.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::cli::ServeArgs;
+use crate::metrics::Metrics;
+use crate::runtime::actors::ActorRegistry;
+use crate::runtime::alarms::Alarms;
+use crate::runtime::components::{self, ComponentStore};
+use crate::runtime::engine::{self, EngineLimits};
+use crate::runtime::key::{ActorKey, ComponentKind, Principal};
+use crate::sockets::SocketHub;
+use crate::storage::accounts::Accounts;
+
+/// Settings every part reads.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub data_dir: PathBuf,
+    pub components_dir: PathBuf,
+    pub idle_timeout: Duration,
+    pub init_timeout: Duration,
+    pub admin_token: Option<String>,
+    pub max_instance_memory: usize,
+    pub max_call_time: Duration,
+    pub max_frame_bytes: usize,
+    pub max_body_bytes: usize,
+    pub socket_queue: usize,
+}
+
+/// Anonymous actors per component (requests without a user, sockets before `connection_init`).
+const ANONYMOUS_ACTORS: u64 = 4;
+
+/// Everything shared by the listener, the sockets and the actors.
+pub struct Host {
+    pub settings: Settings,
+    pub engine: wasmtime::Engine,
+    pub components: ComponentStore,
+    pub actors: ActorRegistry,
+    pub sockets: SocketHub,
+    pub accounts: Arc<Accounts>,
+    pub metrics: Metrics,
+    pub alarms: Alarms,
+    /// Flips to true when the server begins to shut down.
+    pub shutdown: watch::Sender<bool>,
+    anonymous_turn: AtomicU64,
+}
+
+impl Host {
+    /// The SQLite file of an actor; anonymous actors have none.
+    pub fn actor_db_path(&self, key: &ActorKey) -> Option<PathBuf> {
+        let user = key.principal.user()?;
+        Some(self.settings.data_dir.join("actors").join(key.component.name()).join(format!("{user}.sqlite")))
+    }
+
+    /// One of the anonymous principals, in turn.
+    pub fn anonymous(&self) -> Principal {
+        Principal::Anonymous((self.anonymous_turn.fetch_add(1, Ordering::Relaxed) % ANONYMOUS_ACTORS) as u8)
+    }
+
+    pub fn is_shutting_down(&self) -> bool {
+        *self.shutdown.borrow()
+    }
+}
+
+/// Build the host: open the data dir and accounts, build the engine, load every component.
+pub fn start(args: &ServeArgs) -> Result<Arc<Host>> {
+    let settings = Settings {
+        data_dir: args.data_dir.clone(),
+        components_dir: args.components_dir.clone(),
+        idle_timeout: args.idle_timeout,
+        init_timeout: args.init_timeout,
+        admin_token: args.admin_token.clone().filter(|t| !t.is_empty()),
+        max_instance_memory: args.max_instance_memory,
+        max_call_time: args.max_call_time,
+        max_frame_bytes: args.max_frame_bytes,
+        max_body_bytes: args.max_body_bytes,
+        socket_queue: args.socket_queue.max(1),
+    };
+    std::fs::create_dir_all(&settings.data_dir)
+        .with_context(|| format!("creating the data dir {}", settings.data_dir.display()))?;
+    let accounts = Accounts::open(&settings.data_dir)?;
+    let engine = engine::build_engine(&EngineLimits {
+        max_instances: args.max_instances,
+        max_instance_memory: args.max_instance_memory,
+    })?;
+    engine::start_epoch_ticker(engine.clone());
+    let components = ComponentStore::new(engine.clone(), settings.data_dir.join("compiled"))?;
+    for kind in ComponentKind::ALL {
+        let Some(path) = components::find_in_dir(&settings.components_dir, kind) else {
+            bail!(
+                "no {kind}.wasm in {} (build the components with `scripts/build-components.sh`, or set --components-dir)",
+                settings.components_dir.display()
+            );
+        };
+        let wasm = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+        let version = components.load(kind, &wasm).with_context(|| format!("{} {}", path.display(), "was refused"))?;
+        tracing::info!(component = %kind, version = version.number, digest = %&version.digest[..12], "loaded {}", path.display());
+    }
+    let (shutdown, _) = watch::channel(false);
+    let host = Arc::new(Host {
+        settings,
+        engine,
+        components,
+        actors: ActorRegistry::default(),
+        sockets: SocketHub::default(),
+        accounts,
+        metrics: Metrics::default(),
+        alarms: Alarms::default(),
+        shutdown,
+        anonymous_turn: AtomicU64::new(0),
+    });
+    for kind in ComponentKind::ALL {
+        host.metrics.component(kind).version.store(1, Ordering::Relaxed);
+    }
+    Ok(host)
+}
+
+/// Serve until SIGINT or SIGTERM, then shut down gracefully: stop accepting, finish
+/// requests in flight, close every socket with 1001.
+pub async fn serve(args: ServeArgs) -> Result<()> {
+    let host = start(&args)?;
+    let listener = TcpListener::bind(args.listen).await.with_context(|| format!("binding {}", args.listen))?;
+    tracing::info!("serving on http://{}", listener.local_addr()?);
+    let connections = Arc::new(AtomicU64::new(0));
+    let mut stop = Box::pin(shutdown_signal());
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (stream, _) = match accepted {
+                    Ok(accepted) => accepted,
+                    Err(e) => {
+                        tracing::warn!("accept failed: {e}");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let _ = stream.set_nodelay(true);
+                tokio::spawn(serve_connection(host.clone(), stream, connections.clone()));
+            }
+            _ = &mut stop => break,
+        }
+    }
+    tracing::info!("shutting down: finishing requests, closing sockets with 1001");
+    drop(listener);
+    host.shutdown.send_replace(true);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while (connections.load(Ordering::SeqCst) > 0 || host.sockets.count() > 0) && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Serve one HTTP connection; at shutdown, finish the request in flight and close it.
+async fn serve_connection(host: Arc<Host>, stream: tokio::net::TcpStream, connections: Arc<AtomicU64>) {
+    connections.fetch_add(1, Ordering::SeqCst);
+    let mut shutdown = host.shutdown.subscribe();
+    let service_host = host.clone();
+    let service = service_fn(move |request| crate::http::route(service_host.clone(), request));
+    let connection = http1::Builder::new().serve_connection(TokioIo::new(stream), service).with_upgrades();
+    let mut connection = std::pin::pin!(connection);
+    let stopping = async move {
+        let _ = shutdown.wait_for(|stopping| *stopping).await;
+    };
+    tokio::select! {
+        result = connection.as_mut() => {
+            if let Err(e) = result {
+                tracing::debug!("connection ended: {e}");
+            }
+        }
+        _ = stopping => {
+            connection.as_mut().graceful_shutdown();
+            let _ = connection.await;
+        }
+    }
+    connections.fetch_sub(1, Ordering::SeqCst);
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).expect("installing the SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}

@@ -1,0 +1,134 @@
+//! One WebSocket's task: reads frames and hands each to the owning user-channel actor
+//! (waiting for that call, so a socket's frames are handled in order and a flooding
+//! client is slowed down), writes what the actors queue for it, and closes it on
+//! request, on overflow of its queue, or at shutdown (1001).
+
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::{SinkExt, StreamExt};
+use hyper::upgrade::Upgraded;
+use hyper_util::rt::TokioIo;
+use tokio::sync::{mpsc, Notify};
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
+use tokio_tungstenite::tungstenite::{Error as WsError, Message};
+use tokio_tungstenite::WebSocketStream;
+
+use super::{Outbound, SocketId};
+use crate::runtime::call::{CallContext, Envelope, Request};
+use crate::runtime::key::{ActorKey, ComponentKind, Principal, UserId};
+use crate::server::Host;
+use crate::storage::accounts::now_ms;
+
+/// graphql-ws: the client did not offer `graphql-transport-ws`.
+const CLOSE_SUBPROTOCOL_NOT_ACCEPTABLE: u16 = 4406;
+/// How long to wait for the peer's close frame after sending ours.
+const CLOSE_GRACE: Duration = Duration::from_secs(2);
+
+type Socket = WebSocketStream<TokioIo<Upgraded>>;
+
+pub async fn run(host: Arc<Host>, upgraded: Upgraded, owner: Principal, header_user: Option<UserId>, speaks_protocol: bool) {
+    let config = WebSocketConfig::default()
+        .read_buffer_size(4 * 1024)
+        .write_buffer_size(0)
+        .max_write_buffer_size(1 << 20)
+        .max_message_size(Some(host.settings.max_frame_bytes))
+        .max_frame_size(Some(host.settings.max_frame_bytes));
+    let mut ws = WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(config)).await;
+    if !speaks_protocol {
+        close(&mut ws, CLOSE_SUBPROTOCOL_NOT_ACCEPTABLE, "Subprotocol not acceptable").await;
+        return;
+    }
+    let (out, mut queue) = mpsc::channel(host.settings.socket_queue);
+    let kill = Arc::new(Notify::new());
+    let id = host.sockets.open(owner.clone(), header_user, now_ms(), out, kill.clone());
+    host.metrics.open_sockets.fetch_add(1, Relaxed);
+    host.metrics.sockets_opened.fetch_add(1, Relaxed);
+    deliver(&host, id, owner, Request::SocketOpen(id)).await;
+
+    let mut shutdown = host.shutdown.subscribe();
+    let code = loop {
+        tokio::select! {
+            biased;
+            _ = kill.notified() => {
+                close(&mut ws, 1008, "Send queue full: the client is not reading").await;
+                break 1008;
+            }
+            _ = stopping(&mut shutdown) => {
+                close(&mut ws, 1001, "Server shutting down").await;
+                break 1001;
+            }
+            frame = queue.recv() => match frame {
+                Some(Outbound::Text(text)) => {
+                    if ws.send(Message::text(text)).await.is_err() {
+                        break 1006;
+                    }
+                }
+                Some(Outbound::Close(code, reason)) => {
+                    close(&mut ws, code, &reason).await;
+                    break code;
+                }
+                None => break 1006,
+            },
+            incoming = ws.next() => match incoming {
+                Some(Ok(Message::Text(text))) => {
+                    let Some(owner) = host.sockets.owner(id) else { break 1006 };
+                    deliver(&host, id, owner, Request::SocketMessage { socket: id, text: text.to_string(), binary: false }).await;
+                }
+                Some(Ok(Message::Binary(_))) => {
+                    let Some(owner) = host.sockets.owner(id) else { break 1006 };
+                    deliver(&host, id, owner, Request::SocketMessage { socket: id, text: String::new(), binary: true }).await;
+                }
+                Some(Ok(Message::Ping(_))) => {
+                    // tungstenite queued the pong; push it out.
+                    if ws.flush().await.is_err() {
+                        break 1006;
+                    }
+                }
+                Some(Ok(Message::Pong(_) | Message::Frame(_))) => {}
+                Some(Ok(Message::Close(frame))) => {
+                    let _ = ws.close(None).await;
+                    break frame.map(|f| u16::from(f.code)).unwrap_or(1005);
+                }
+                Some(Err(WsError::Capacity(_))) => {
+                    close(&mut ws, 1009, "Message too big").await;
+                    break 1009;
+                }
+                Some(Err(_)) | None => break 1006,
+            },
+        }
+    };
+    if let Some(owner) = host.sockets.remove(id) {
+        host.metrics.open_sockets.fetch_sub(1, Relaxed);
+        // Tell the actor; nobody waits for the answer.
+        let key = ActorKey::new(ComponentKind::UserChannel, owner);
+        host.actors.send(&host, key, Envelope { request: Request::SocketClose { socket: id, code }, context: CallContext::default(), reply: None });
+    }
+}
+
+/// Resolves when the server begins to shut down.
+async fn stopping(shutdown: &mut tokio::sync::watch::Receiver<bool>) {
+    let _ = shutdown.wait_for(|stopping| *stopping).await;
+}
+
+/// Call the owner's user-channel actor with a socket event and wait until it is handled.
+async fn deliver(host: &Arc<Host>, _id: SocketId, owner: Principal, request: Request) {
+    let key = ActorKey::new(ComponentKind::UserChannel, owner);
+    if let Err(e) = host.actors.call(host, key, request, CallContext::default()).await {
+        tracing::debug!("socket event not handled: {e}");
+    }
+}
+
+/// Send a close frame and wait briefly for the peer's answer.
+async fn close(ws: &mut Socket, code: u16, reason: &str) {
+    let frame = CloseFrame { code: CloseCode::from(code), reason: reason.to_string().into() };
+    if ws.close(Some(frame)).await.is_err() {
+        return;
+    }
+    let _ = tokio::time::timeout(CLOSE_GRACE, async {
+        while let Some(Ok(_)) = ws.next().await {}
+    })
+    .await;
+}

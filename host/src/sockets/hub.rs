@@ -1,0 +1,142 @@
+//! The table of open sockets: owner, attachment and outgoing queue of each.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+use tokio::sync::{mpsc, Notify};
+
+use super::SocketId;
+use crate::runtime::key::{Principal, UserId};
+
+/// A frame for a socket's writer.
+#[derive(Debug)]
+pub enum Outbound {
+    Text(String),
+    Close(u16, String),
+}
+
+struct Entry {
+    owner: Principal,
+    /// The user the upgrade's `Authorization` header named, if it did.
+    header_user: Option<UserId>,
+    attachment: Option<Arc<str>>,
+    opened_at_ms: u64,
+    out: mpsc::Sender<Outbound>,
+    /// Told when the socket must close at once (its queue overflowed).
+    kill: Arc<Notify>,
+}
+
+#[derive(Default)]
+struct Table {
+    entries: HashMap<SocketId, Entry>,
+    by_owner: HashMap<Principal, BTreeSet<SocketId>>,
+}
+
+#[derive(Default)]
+pub struct SocketHub {
+    table: Mutex<Table>,
+    next_id: AtomicU64,
+}
+
+impl SocketHub {
+    /// Register a new socket owned by `owner`.
+    pub fn open(
+        &self,
+        owner: Principal,
+        header_user: Option<UserId>,
+        opened_at_ms: u64,
+        out: mpsc::Sender<Outbound>,
+        kill: Arc<Notify>,
+    ) -> SocketId {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed) + 1;
+        let mut table = self.table.lock();
+        table.by_owner.entry(owner.clone()).or_default().insert(id);
+        table.entries.insert(id, Entry { owner, header_user, attachment: None, opened_at_ms, out, kill });
+        id
+    }
+
+    /// Forget a socket; returns its owner at that moment.
+    pub fn remove(&self, id: SocketId) -> Option<Principal> {
+        let mut table = self.table.lock();
+        let entry = table.entries.remove(&id)?;
+        if let Some(set) = table.by_owner.get_mut(&entry.owner) {
+            set.remove(&id);
+            if set.is_empty() {
+                table.by_owner.remove(&entry.owner);
+            }
+        }
+        Some(entry.owner)
+    }
+
+    pub fn owner(&self, id: SocketId) -> Option<Principal> {
+        self.table.lock().entries.get(&id).map(|e| e.owner.clone())
+    }
+
+    pub fn header_user(&self, id: SocketId) -> Option<UserId> {
+        self.table.lock().entries.get(&id).and_then(|e| e.header_user.clone())
+    }
+
+    /// The sockets `owner` holds, in the order they were opened.
+    pub fn list(&self, owner: &Principal) -> Vec<SocketId> {
+        self.table.lock().by_owner.get(owner).map(|s| s.iter().copied().collect()).unwrap_or_default()
+    }
+
+    pub fn count(&self) -> usize {
+        self.table.lock().entries.len()
+    }
+
+    /// Whether `owner` owns socket `id` (the isolation check every socket import makes).
+    pub fn is_owned_by(&self, id: SocketId, owner: &Principal) -> bool {
+        self.table.lock().entries.get(&id).is_some_and(|e| &e.owner == owner)
+    }
+
+    pub fn opened_at_ms(&self, id: SocketId) -> Option<u64> {
+        self.table.lock().entries.get(&id).map(|e| e.opened_at_ms)
+    }
+
+    pub fn attachment(&self, id: SocketId) -> Option<Arc<str>> {
+        self.table.lock().entries.get(&id).and_then(|e| e.attachment.clone())
+    }
+
+    pub fn set_attachment(&self, id: SocketId, value: Arc<str>) {
+        if let Some(entry) = self.table.lock().entries.get_mut(&id) {
+            entry.attachment = Some(value);
+        }
+    }
+
+    /// Move a socket to another owner (after `authenticate`).
+    pub fn transfer(&self, id: SocketId, to: Principal) {
+        let mut table = self.table.lock();
+        let Some(entry) = table.entries.get_mut(&id) else { return };
+        let from = std::mem::replace(&mut entry.owner, to.clone());
+        if let Some(set) = table.by_owner.get_mut(&from) {
+            set.remove(&id);
+            if set.is_empty() {
+                table.by_owner.remove(&from);
+            }
+        }
+        table.by_owner.entry(to).or_default().insert(id);
+    }
+
+    /// Queue a frame. A socket whose queue is full is told to close: a client that does
+    /// not read cannot make the server hold unbounded memory. Returns whether it was queued.
+    pub fn send(&self, id: SocketId, frame: Outbound) -> bool {
+        let table = self.table.lock();
+        let Some(entry) = table.entries.get(&id) else { return false };
+        match entry.out.try_send(frame) {
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                entry.kill.notify_one();
+                false
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
+        }
+    }
+
+    /// Every socket's kill switch, for shutdown.
+    pub fn all_ids(&self) -> Vec<SocketId> {
+        self.table.lock().entries.keys().copied().collect()
+    }
+}

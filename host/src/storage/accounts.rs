@@ -1,0 +1,293 @@
+//! Accounts and sessions: users with argon2 password hashes, session tokens stored as
+//! SHA-256 hashes, in `<data-dir>/accounts.sqlite`. Validated tokens are cached in memory.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::Context;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+use base64::Engine as _;
+use parking_lot::Mutex;
+use rand::RngCore;
+use rusqlite::{params, Connection, OptionalExtension};
+use sha2::{Digest, Sha256};
+
+use crate::runtime::key::UserId;
+
+/// A signed-up user.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct User {
+    pub id: UserId,
+    pub email: String,
+    pub name: Option<String>,
+}
+
+/// A new session: the token is only ever seen here and by the client.
+#[derive(Clone, Debug)]
+pub struct Session {
+    pub token: String,
+    pub user: User,
+}
+
+/// Passwords shorter than this are refused at sign-up.
+pub const MIN_PASSWORD_CHARS: usize = 8;
+const MAX_PASSWORD_CHARS: usize = 1024;
+const MAX_EMAIL_CHARS: usize = 254;
+const MAX_NAME_CHARS: usize = 200;
+const INVALID_CREDENTIALS: &str = "Invalid credentials";
+
+pub struct Accounts {
+    db: Mutex<Connection>,
+    sessions: Mutex<HashMap<String, User>>,
+    users: Mutex<HashMap<UserId, User>>,
+}
+
+impl Accounts {
+    pub fn open(data_dir: &Path) -> anyhow::Result<Arc<Self>> {
+        let path = data_dir.join("accounts.sqlite");
+        let db = Connection::open(&path).with_context(|| format!("opening {}", path.display()))?;
+        db.execute_batch(
+            "PRAGMA journal_mode = WAL;
+             PRAGMA synchronous = NORMAL;
+             PRAGMA busy_timeout = 5000;
+             CREATE TABLE IF NOT EXISTS users (
+               id TEXT PRIMARY KEY,
+               email TEXT NOT NULL UNIQUE COLLATE NOCASE,
+               name TEXT,
+               password_hash TEXT NOT NULL,
+               created_at INTEGER NOT NULL
+             );
+             CREATE TABLE IF NOT EXISTS sessions (
+               token_hash TEXT PRIMARY KEY,
+               user_id TEXT NOT NULL REFERENCES users(id),
+               created_at INTEGER NOT NULL
+             );",
+        )?;
+        Ok(Arc::new(Self { db: Mutex::new(db), sessions: Mutex::new(HashMap::new()), users: Mutex::new(HashMap::new()) }))
+    }
+
+    /// Create a user and a first session.
+    pub async fn sign_up(&self, email: &str, password: &str, name: Option<String>) -> Result<Session, String> {
+        let email = email.trim().to_string();
+        validate_email(&email)?;
+        let chars = password.chars().count();
+        if chars < MIN_PASSWORD_CHARS {
+            return Err(format!("Password must be at least {MIN_PASSWORD_CHARS} characters"));
+        }
+        if chars > MAX_PASSWORD_CHARS {
+            return Err(format!("Password must be at most {MAX_PASSWORD_CHARS} characters"));
+        }
+        let name = name.map(|n| n.trim().to_string()).filter(|n| !n.is_empty());
+        if name.as_ref().is_some_and(|n| n.chars().count() > MAX_NAME_CHARS) {
+            return Err(format!("Name must be at most {MAX_NAME_CHARS} characters"));
+        }
+        if self.find_by_email(&email).is_some() {
+            return Err("Email already registered".into());
+        }
+        let password = password.to_string();
+        let hash = tokio::task::spawn_blocking(move || hash_password(&password))
+            .await
+            .map_err(|_| "Could not hash the password".to_string())??;
+        let user = User { id: new_user_id().into(), email, name };
+        {
+            let db = self.db.lock();
+            let inserted = db.execute(
+                "INSERT INTO users (id, email, name, password_hash, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![&*user.id, &user.email, &user.name, hash, now_ms() as i64],
+            );
+            match inserted {
+                Ok(_) => {}
+                Err(rusqlite::Error::SqliteFailure(e, _))
+                    if e.code == rusqlite::ErrorCode::ConstraintViolation =>
+                {
+                    return Err("Email already registered".into())
+                }
+                Err(e) => return Err(format!("Could not create the account: {e}")),
+            }
+        }
+        self.new_session(user)
+    }
+
+    /// Check credentials and create a session. Every failure says only "Invalid credentials".
+    pub async fn sign_in(&self, email: &str, password: &str) -> Result<Session, String> {
+        let Some((user, stored)) = self.find_by_email(email.trim()) else {
+            return Err(INVALID_CREDENTIALS.into());
+        };
+        let password = password.to_string();
+        let ok = tokio::task::spawn_blocking(move || verify_password(&password, &stored))
+            .await
+            .unwrap_or(false);
+        if !ok {
+            return Err(INVALID_CREDENTIALS.into());
+        }
+        self.new_session(user)
+    }
+
+    /// End a session; false when the token named none.
+    pub fn sign_out(&self, token: &str) -> bool {
+        let hash = token_hash(token);
+        self.sessions.lock().remove(&hash);
+        self.db
+            .lock()
+            .execute("DELETE FROM sessions WHERE token_hash = ?1", params![hash])
+            .map(|n| n > 0)
+            .unwrap_or(false)
+    }
+
+    /// The user a session token belongs to.
+    pub fn authenticate(&self, token: &str) -> Option<User> {
+        let hash = token_hash(token);
+        if let Some(user) = self.sessions.lock().get(&hash) {
+            return Some(user.clone());
+        }
+        let user = self
+            .db
+            .lock()
+            .query_row(
+                "SELECT u.id, u.email, u.name FROM sessions s JOIN users u ON u.id = s.user_id
+                 WHERE s.token_hash = ?1",
+                params![hash],
+                |row| {
+                    Ok(User {
+                        id: row.get::<_, String>(0)?.into(),
+                        email: row.get(1)?,
+                        name: row.get(2)?,
+                    })
+                },
+            )
+            .optional()
+            .ok()
+            .flatten()?;
+        self.sessions.lock().insert(hash, user.clone());
+        Some(user)
+    }
+
+    /// A user by id (cached: a user's id, email and name do not change here).
+    pub fn user_by_id(&self, id: &str) -> Option<User> {
+        if let Some(user) = self.users.lock().get(id) {
+            return Some(user.clone());
+        }
+        let user = self
+            .db
+            .lock()
+            .query_row("SELECT id, email, name FROM users WHERE id = ?1", params![id], |row| {
+                Ok(User { id: row.get::<_, String>(0)?.into(), email: row.get(1)?, name: row.get(2)? })
+            })
+            .optional()
+            .ok()
+            .flatten()?;
+        self.users.lock().insert(user.id.clone(), user.clone());
+        Some(user)
+    }
+
+    fn find_by_email(&self, email: &str) -> Option<(User, String)> {
+        self.db
+            .lock()
+            .query_row(
+                "SELECT id, email, name, password_hash FROM users WHERE email = ?1",
+                params![email],
+                |row| {
+                    Ok((
+                        User { id: row.get::<_, String>(0)?.into(), email: row.get(1)?, name: row.get(2)? },
+                        row.get::<_, String>(3)?,
+                    ))
+                },
+            )
+            .optional()
+            .ok()
+            .flatten()
+    }
+
+    fn new_session(&self, user: User) -> Result<Session, String> {
+        let token = new_token();
+        let hash = token_hash(&token);
+        self.db
+            .lock()
+            .execute(
+                "INSERT INTO sessions (token_hash, user_id, created_at) VALUES (?1, ?2, ?3)",
+                params![hash, &*user.id, now_ms() as i64],
+            )
+            .map_err(|e| format!("Could not create the session: {e}"))?;
+        self.sessions.lock().insert(hash, user.clone());
+        Ok(Session { token, user })
+    }
+}
+
+fn validate_email(email: &str) -> Result<(), String> {
+    let valid = email.chars().count() <= MAX_EMAIL_CHARS
+        && !email.chars().any(char::is_whitespace)
+        && email.split_once('@').is_some_and(|(local, domain)| !local.is_empty() && !domain.is_empty());
+    if valid {
+        Ok(())
+    } else {
+        Err("Invalid email address".into())
+    }
+}
+
+fn hash_password(password: &str) -> Result<String, String> {
+    let salt = SaltString::generate(&mut rand::rngs::OsRng);
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|hash| hash.to_string())
+        .map_err(|e| format!("Could not hash the password: {e}"))
+}
+
+fn verify_password(password: &str, stored: &str) -> bool {
+    PasswordHash::new(stored)
+        .map(|hash| Argon2::default().verify_password(password.as_bytes(), &hash).is_ok())
+        .unwrap_or(false)
+}
+
+fn random_bytes<const N: usize>() -> [u8; N] {
+    let mut bytes = [0u8; N];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    bytes
+}
+
+fn new_token() -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(random_bytes::<32>())
+}
+
+fn new_user_id() -> String {
+    random_bytes::<12>().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn token_hash(token: &str) -> String {
+    Sha256::digest(token.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn sign_up_sign_in_sign_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let accounts = Accounts::open(dir.path()).unwrap();
+        let session = accounts.sign_up("Ada@example.com", "correct horse", Some("Ada".into())).await.unwrap();
+        assert_eq!(accounts.authenticate(&session.token), Some(session.user.clone()));
+        assert_eq!(
+            accounts.sign_up("ada@EXAMPLE.com", "another password", None).await.unwrap_err(),
+            "Email already registered"
+        );
+        assert_eq!(accounts.sign_in("ada@example.com", "wrong password").await.unwrap_err(), INVALID_CREDENTIALS);
+        assert_eq!(accounts.sign_in("nobody@example.com", "whatever1").await.unwrap_err(), INVALID_CREDENTIALS);
+        let again = accounts.sign_in("ada@example.com", "correct horse").await.unwrap();
+        assert_eq!(again.user, session.user);
+        assert!(accounts.sign_out(&session.token));
+        assert!(accounts.authenticate(&session.token).is_none());
+        assert!(!accounts.sign_out(&session.token));
+        assert!(accounts.authenticate(&again.token).is_some());
+        assert_eq!(accounts.sign_up("short@example.com", "short", None).await.unwrap_err(), "Password must be at least 8 characters");
+        assert_eq!(accounts.sign_up("no-at-sign", "long enough", None).await.unwrap_err(), "Invalid email address");
+    }
+}

@@ -1,0 +1,4 @@
+//! Durable state the host owns: accounts and sessions, and each actor's SQLite database.
+
+pub mod accounts;
+pub mod actor_db;

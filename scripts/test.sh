@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Run every test: component and host unit tests under cargo, then the end-to-end
+# suites (Node.js, against the real binary over real sockets).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/build-components.sh
+cargo build -p realtime-host
+cargo test --workspace
+(cd tests && npm ci --no-audit --no-fund)
+export REALTIME_HOST_BIN="$PWD/target/debug/realtime-host"
+cd tests && node --test --test-concurrency=1 e2e/*.test.mjs

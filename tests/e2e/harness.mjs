@@ -1,0 +1,205 @@
+// Test harness: starts the real `realtime-host` binary on a free loopback port with its
+// own data dir, and gives tests small clients for HTTP GraphQL and raw graphql-ws sockets.
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import WebSocket from 'ws';
+
+export const BIN = process.env.REALTIME_HOST_BIN ?? new URL('../../target/debug/realtime-host', import.meta.url).pathname;
+export const PROTOCOL = 'graphql-transport-ws';
+
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+export function sleep(ms) {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+/** A running server. `stop()` sends SIGTERM and waits; `kill()` sends SIGKILL. */
+export class Server {
+  static async start(options = {}) {
+    const server = new Server(options);
+    await server.launch();
+    return server;
+  }
+
+  constructor({ dataDir, port, args = [], env = {} } = {}) {
+    this.ownsDataDir = !dataDir;
+    this.dataDir = dataDir ?? mkdtempSync(join(tmpdir(), 'realtime-e2e-'));
+    this.port = port;
+    this.args = args;
+    this.env = env;
+    this.logs = '';
+  }
+
+  get url() { return `http://127.0.0.1:${this.port}`; }
+  get wsUrl() { return `ws://127.0.0.1:${this.port}/graphql`; }
+
+  async launch() {
+    this.port ??= await freePort();
+    this.proc = spawn(BIN, ['serve', '--listen', `127.0.0.1:${this.port}`, '--data-dir', this.dataDir, ...this.args], {
+      env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? 'warn', ...this.env },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    this.proc.stderr.on('data', (d) => { this.logs += d; if (process.env.E2E_LOGS) process.stderr.write(d); });
+    this.exited = new Promise((resolve) => this.proc.once('exit', (code, signal) => resolve({ code, signal })));
+    const deadline = Date.now() + 60_000;
+    while (Date.now() < deadline) {
+      if (this.proc.exitCode !== null) throw new Error(`server exited at start:\n${this.logs}`);
+      try {
+        const res = await fetch(`${this.url}/healthz`);
+        if (res.ok) return;
+      } catch {}
+      await sleep(50);
+    }
+    throw new Error(`server did not become healthy:\n${this.logs}`);
+  }
+
+  async stop(signal = 'SIGTERM') {
+    if (this.proc.exitCode === null && this.proc.signalCode === null) this.proc.kill(signal);
+    return this.exited;
+  }
+
+  kill() { return this.stop('SIGKILL'); }
+
+  async restart() {
+    await this.stop();
+    await this.launch();
+  }
+
+  cleanup() {
+    if (this.ownsDataDir) rmSync(this.dataDir, { recursive: true, force: true });
+  }
+
+  /** POST /graphql; returns `{status, body}`. */
+  async gql(query, variables, token, headers = {}) {
+    const res = await fetch(`${this.url}/graphql`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        accept: 'application/graphql-response+json',
+        ...(token ? { authorization: `Bearer ${token}` } : {}),
+        ...headers,
+      },
+      body: JSON.stringify({ query, variables }),
+    });
+    const text = await res.text();
+    let body;
+    try { body = JSON.parse(text); } catch { body = text; }
+    return { status: res.status, body };
+  }
+
+  /** POST /graphql, expecting data without errors. */
+  async data(query, variables, token) {
+    const { status, body } = await this.gql(query, variables, token);
+    if (status !== 200 || body.errors) throw new Error(`GraphQL failed (${status}): ${JSON.stringify(body)}`);
+    return body.data;
+  }
+
+  async signUp(email, password = 'correct horse battery', name = null) {
+    const data = await this.data(
+      'mutation($e: String!, $p: String!, $n: String) { signUp(email: $e, password: $p, name: $n) { token user { id email name } } }',
+      { e: email, p: password, n: name },
+    );
+    return data.signUp;
+  }
+
+  async metrics() {
+    const text = await (await fetch(`${this.url}/metrics`)).text();
+    const values = {};
+    for (const line of text.split('\n')) {
+      if (!line || line.startsWith('#')) continue;
+      const [name, value] = line.split(' ');
+      values[name] = Number(value);
+    }
+    return values;
+  }
+}
+
+/** A raw graphql-ws socket that records every message and its close. */
+export class RawSocket {
+  static open(server, { token, protocol = PROTOCOL, headers = {} } = {}) {
+    const ws = new WebSocket(server.wsUrl, protocol === null ? [] : [protocol], {
+      headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...headers },
+    });
+    return new RawSocket(ws);
+  }
+
+  constructor(ws) {
+    this.ws = ws;
+    this.messages = [];
+    this.waiters = [];
+    this.opened = new Promise((resolve, reject) => {
+      ws.once('open', resolve);
+      ws.once('unexpected-response', (_req, res) => reject(Object.assign(new Error(`HTTP ${res.statusCode}`), { status: res.statusCode })));
+      ws.once('error', reject);
+    });
+    this.closed = new Promise((resolve) => ws.once('close', (code, reason) => resolve({ code, reason: reason.toString() })));
+    ws.on('message', (data, isBinary) => {
+      const message = isBinary ? data : JSON.parse(data.toString());
+      this.messages.push(message);
+      this.flush();
+    });
+    ws.on('error', () => {});
+  }
+
+  flush() {
+    while (this.waiters.length && this.messages.length) this.waiters.shift().resolve(this.messages.shift());
+  }
+
+  send(message) {
+    this.ws.send(typeof message === 'string' ? message : JSON.stringify(message));
+  }
+
+  /** The next message, or an error after `ms`. */
+  next(ms = 5000) {
+    return new Promise((resolve, reject) => {
+      const waiter = { resolve: (m) => { clearTimeout(timer); resolve(m); } };
+      const timer = setTimeout(() => {
+        this.waiters = this.waiters.filter((w) => w !== waiter);
+        reject(new Error(`no message within ${ms} ms`));
+      }, ms);
+      this.waiters.push(waiter);
+      this.flush();
+    });
+  }
+
+  /** Resolves with the messages received within `ms` (asserting silence when empty). */
+  async drain(ms = 300) {
+    await sleep(ms);
+    const got = this.messages;
+    this.messages = [];
+    return got;
+  }
+
+  async init(payload) {
+    await this.opened;
+    this.send(payload === undefined ? { type: 'connection_init' } : { type: 'connection_init', payload });
+    const ack = await this.next();
+    if (ack.type !== 'connection_ack') throw new Error(`expected connection_ack, got ${JSON.stringify(ack)}`);
+    return ack;
+  }
+
+  subscribe(id, query, variables, operationName) {
+    this.send({ id, type: 'subscribe', payload: { query, ...(variables ? { variables } : {}), ...(operationName ? { operationName } : {}) } });
+  }
+
+  close() { this.ws.close(); }
+}
+
+/** Wait until a subscription is registered: a ping round trip after subscribe is ordered behind it. */
+export async function settled(socket) {
+  socket.send({ type: 'ping', payload: { settle: true } });
+  const pong = await socket.next();
+  if (pong.type !== 'pong') throw new Error(`expected pong, got ${JSON.stringify(pong)}`);
+}
