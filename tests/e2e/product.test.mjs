@@ -63,12 +63,15 @@ test('mutations reach every tab of their user, in each tab\'s own shape, and no 
   await settled(bobTab);
 
   const tag = (await server.data(
-    'mutation { createTag(input: {name: "rust", color: "#f74c00"}) { tag { id name color createdAt } error { __typename } } }',
+    'mutation { createTag(input: {name: "rust", color: "#f74c00"}) { tag { id name color } error { __typename } } }',
     {}, alice.token)).createTag;
   assert.equal(tag.error, null);
   const rust = tag.tag;
+  const rustCreated = await tab1.next();
+  const rustCreatedAt = rustCreated.payload.data.channel.tag.createdAt;
+  assert.match(rustCreatedAt, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+  assert.deepEqual(rustCreated, { id: '1', type: 'next', payload: { data: { channel: { __typename: 'TagCreateEvent', type: 'tag:create', tag: { ...rust, createdAt: rustCreatedAt } } } } });
   await expectEvents(tab1, '1', [
-    { channel: { __typename: 'TagCreateEvent', type: 'tag:create', tag: rust } },
     { channel: { __typename: 'LibraryChangeEvent', type: 'library:change', totalStories: 0, totalTags: 1 } },
   ]);
   assert.deepEqual(await tab2.next(), { id: 'a', type: 'next', payload: { data: { event: { kind: 'TagCreateEvent' } } } });
@@ -106,9 +109,10 @@ test('mutations reach every tab of their user, in each tab\'s own shape, and no 
   // The same change again publishes nothing.
   await server.data('mutation($id: ID!) { updateStory(input: {id: $id, title: "New title"}) { story { title } } }', { id: story.id }, alice.token);
 
-  const web = (await server.data('mutation { createTag(input: {name: "web", color: "#00f"}) { tag { id name color createdAt } } }', {}, alice.token)).createTag.tag;
+  const web = (await server.data('mutation { createTag(input: {name: "web", color: "#00f"}) { tag { id name color } } }', {}, alice.token)).createTag.tag;
+  const webCreated = await tab1.next();
+  assert.deepEqual(webCreated.payload.data.channel, { __typename: 'TagCreateEvent', type: 'tag:create', tag: { ...web, createdAt: webCreated.payload.data.channel.tag.createdAt } });
   await expectEvents(tab1, '1', [
-    { channel: { __typename: 'TagCreateEvent', type: 'tag:create', tag: web } },
     { channel: { __typename: 'LibraryChangeEvent', type: 'library:change', totalStories: 1, totalTags: 2 } },
   ]);
 

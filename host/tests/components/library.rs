@@ -4,7 +4,7 @@ use realtime_host::runtime::bindings::library::LibraryComponent;
 use serde_json::{json, Value};
 use wasmtime::Store;
 
-use super::fake::{self, Fake};
+use crate::fake::{self, Fake};
 
 struct Library {
     store: Store<Fake>,

@@ -1,0 +1,181 @@
+//! The built `user_channel.wasm` under wasmtime: the graphql-ws state machine, every close
+//! code, fan-out with each subscription's own request, and state that survives eviction.
+
+use realtime_host::runtime::bindings::user_channel::UserChannelComponent;
+use serde_json::{json, Value};
+use wasmtime::component::Component;
+use wasmtime::{Engine, Store};
+
+use crate::fake::{self, Fake, FakeSocket};
+
+struct Channel {
+    engine: Engine,
+    component: Component,
+    store: Store<Fake>,
+    actor: UserChannelComponent,
+}
+
+impl Channel {
+    async fn new() -> Self {
+        let engine = fake::engine();
+        let component = fake::component(&engine, "user_channel");
+        let mut fake = Fake::default();
+        fake.tokens.insert("alice-token".into(), "alice".into());
+        let mut store = fake::store(&engine, fake);
+        let actor = UserChannelComponent::instantiate_async(&mut store, &component, &fake::linker(&engine)).await.unwrap();
+        Self { engine, component, store, actor }
+    }
+
+    /// Drop the instance and start a new one on the same fake host (an eviction).
+    async fn evict(&mut self) {
+        self.actor = UserChannelComponent::instantiate_async(&mut self.store, &self.component, &fake::linker(&self.engine)).await.unwrap();
+    }
+
+    async fn open(&mut self, id: u64, header_user: Option<&str>) {
+        let now = self.store.data().now;
+        self.store.data_mut().sockets.insert(id, FakeSocket { opened_at: now, header_user: header_user.map(String::from), ..Default::default() });
+        self.actor.realtime_host_user_channel_actor().call_on_open(&mut self.store, id).await.unwrap();
+    }
+
+    async fn message(&mut self, id: u64, frame: Value) {
+        self.text(id, &frame.to_string()).await;
+    }
+
+    async fn text(&mut self, id: u64, text: &str) {
+        self.actor.realtime_host_user_channel_actor().call_on_message(&mut self.store, id, text, false).await.unwrap();
+    }
+
+    async fn publish(&mut self, event: Value) {
+        self.actor.realtime_host_user_channel_actor().call_publish(&mut self.store, "library", &event.to_string()).await.unwrap();
+    }
+
+    fn sent(&mut self, id: u64) -> Vec<Value> {
+        std::mem::take(&mut self.store.data_mut().sockets.get_mut(&id).unwrap().sent)
+    }
+
+    fn closed(&self, id: u64) -> Option<(u16, String)> {
+        self.store.data().sockets[&id].closed.clone()
+    }
+
+    /// An acknowledged socket authenticated by header.
+    async fn ready(&mut self, id: u64) {
+        self.open(id, Some("alice")).await;
+        self.message(id, json!({"type": "connection_init"})).await;
+        assert_eq!(self.sent(id), vec![json!({"type": "connection_ack"})]);
+    }
+}
+
+#[tokio::test]
+async fn handshake_ping_and_init_rules() {
+    let mut ch = Channel::new().await;
+    ch.open(1, None).await;
+    assert_eq!(ch.store.data().alarm, Some(1_000_000 + 10_000), "init timeout armed at open");
+    ch.message(1, json!({"type": "ping", "payload": {"x": 1}})).await;
+    assert_eq!(ch.sent(1), vec![json!({"type": "pong", "payload": {"x": 1}})]);
+    ch.message(1, json!({"type": "pong"})).await;
+    assert!(ch.sent(1).is_empty(), "an unsolicited pong is ignored");
+    ch.message(1, json!({"id": "1", "type": "subscribe", "payload": {"query": "{ me { id } }"}})).await;
+    assert_eq!(ch.closed(1), Some((4401, "Unauthorized".into())));
+
+    ch.open(2, None).await;
+    ch.message(2, json!({"type": "connection_init", "payload": {"token": "alice-token"}})).await;
+    assert_eq!(ch.sent(2), vec![json!({"type": "connection_ack"})]);
+    assert!(ch.store.data().sockets[&2].authenticated);
+    ch.message(2, json!({"type": "connection_init", "payload": {"token": "alice-token"}})).await;
+    assert_eq!(ch.closed(2), Some((4429, "Too many initialisation requests".into())));
+
+    ch.open(3, None).await;
+    ch.message(3, json!({"type": "connection_init", "payload": {"token": "wrong"}})).await;
+    assert_eq!(ch.closed(3), Some((4403, "Forbidden".into())));
+    ch.open(4, None).await;
+    ch.message(4, json!({"type": "connection_init"})).await;
+    assert_eq!(ch.closed(4), Some((4403, "Forbidden".into())));
+}
+
+#[tokio::test]
+async fn malformed_frames_close_4400() {
+    for frame in ["{nope", "[]", "1", r#"{"type":"nope"}"#, r#"{"type":"subscribe","id":"","payload":{"query":"{a}"}}"#,
+        r#"{"type":"subscribe","id":"1","payload":{"query":1}}"#, r#"{"type":"subscribe","id":"1","payload":"x"}"#,
+        r#"{"type":"complete"}"#, r#"{"type":"ping","payload":"text"}"#] {
+        let mut ch = Channel::new().await;
+        ch.ready(1).await;
+        ch.text(1, frame).await;
+        let (code, reason) = ch.closed(1).unwrap_or_else(|| panic!("{frame} did not close"));
+        assert_eq!(code, 4400, "{frame}: {reason}");
+        assert!(reason.len() <= 123);
+    }
+    let mut ch = Channel::new().await;
+    ch.ready(1).await;
+    ch.actor.realtime_host_user_channel_actor().call_on_message(&mut ch.store, 1, "", true).await.unwrap();
+    assert_eq!(ch.closed(1).unwrap().0, 4400);
+}
+
+#[tokio::test]
+async fn init_timeout_fires_by_alarm() {
+    let mut ch = Channel::new().await;
+    ch.open(1, None).await;
+    ch.store.data_mut().now += 5_000;
+    ch.open(2, None).await;
+    ch.store.data_mut().now += 5_001;
+    ch.actor.realtime_host_user_channel_actor().call_on_alarm(&mut ch.store).await.unwrap();
+    assert_eq!(ch.closed(1), Some((4408, "Connection initialisation timeout".into())));
+    assert_eq!(ch.closed(2), None);
+    assert_eq!(ch.store.data().alarm, Some(1_000_000 + 5_000 + 10_000), "re-armed for the next socket");
+}
+
+#[tokio::test]
+async fn operations_and_subscriptions() {
+    let mut ch = Channel::new().await;
+    ch.ready(1).await;
+    ch.message(1, json!({"id": "q", "type": "subscribe", "payload": {"query": "{ me { id } }"}})).await;
+    assert_eq!(ch.sent(1), vec![
+        json!({"id": "q", "type": "next", "payload": {"data": {"me": null}}}),
+        json!({"id": "q", "type": "complete"}),
+    ]);
+    ch.message(1, json!({"id": "e", "type": "subscribe", "payload": {"query": "{ invalid }"}})).await;
+    assert_eq!(ch.sent(1), vec![json!({"id": "e", "type": "error", "payload": [{"message": "Cannot query field \"invalid\""}]})]);
+    assert_eq!(ch.closed(1), None);
+
+    ch.message(1, json!({"id": "a", "type": "subscribe", "payload": {"query": "subscription A { channel(name: \"library\") { __typename } }"}})).await;
+    ch.message(1, json!({"id": "b", "type": "subscribe", "payload": {"query": "subscription B { channel(name: \"library\") { type } }"}})).await;
+    ch.message(1, json!({"id": "a", "type": "subscribe", "payload": {"query": "subscription A { channel(name: \"library\") { __typename } }"}})).await;
+    assert_eq!(ch.closed(1), Some((4409, "Subscriber for a already exists".into())));
+
+    let mut ch = Channel::new().await;
+    ch.ready(1).await;
+    ch.ready(2).await;
+    let a = "subscription A { channel(name: \"library\") { __typename } }";
+    ch.message(1, json!({"id": "a", "type": "subscribe", "payload": {"query": a}})).await;
+    ch.message(1, json!({"id": "b", "type": "subscribe", "payload": {"query": "subscription B { channel(name: \"library\") { type } }"}})).await;
+    ch.message(2, json!({"id": "x", "type": "subscribe", "payload": {"query": a}})).await;
+    assert!(ch.sent(1).is_empty() && ch.sent(2).is_empty(), "subscribing sends nothing");
+    let subscribers = ch.actor.realtime_host_user_channel_actor().call_subscriber_count(&mut ch.store, "library").await.unwrap();
+    assert_eq!(subscribers, 2);
+    assert_eq!(ch.actor.realtime_host_user_channel_actor().call_connection_count(&mut ch.store).await.unwrap(), 2);
+
+    let event = json!({"type": "library:change", "totalStories": 1, "totalTags": 0});
+    ch.publish(event.clone()).await;
+    let resolved = ch.store.data().resolved.clone();
+    assert_eq!(resolved.len(), 1, "one resolve-event call per publish");
+    assert_eq!(resolved[0].1.len(), 2, "identical requests are resolved once");
+    let to1 = ch.sent(1);
+    assert_eq!(to1.len(), 2);
+    assert_eq!(to1[0], json!({"id": "a", "type": "next", "payload": {"data": {"channel": event}, "query": a}}));
+    assert_eq!(to1[1]["id"], "b");
+    assert_eq!(ch.sent(2), vec![json!({"id": "x", "type": "next", "payload": {"data": {"channel": event}, "query": a}})]);
+
+    // complete stops exactly that id and echoes nothing; an unknown id is ignored.
+    ch.message(1, json!({"id": "a", "type": "complete"})).await;
+    ch.message(1, json!({"id": "zzz", "type": "complete"})).await;
+    assert!(ch.sent(1).is_empty());
+    // State lives in attachments: a fresh instance (after eviction) carries on.
+    ch.evict().await;
+    ch.publish(event.clone()).await;
+    let to1 = ch.sent(1);
+    assert_eq!(to1.len(), 1);
+    assert_eq!(to1[0]["id"], "b");
+    assert_eq!(ch.sent(2).len(), 1);
+    // And the id is reusable after complete.
+    ch.message(1, json!({"id": "a", "type": "subscribe", "payload": {"query": a}})).await;
+    assert_eq!(ch.closed(1), None);
+}
