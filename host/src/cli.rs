@@ -29,6 +29,22 @@ pub struct Cli {
 pub enum Command {
     /// Start the server.
     Serve(ServeArgs),
+    /// Hot-swap a component on a running server (PUT /admin/components/<name>).
+    Deploy(DeployArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct DeployArgs {
+    /// The component to replace: library, user-channel or graphql.
+    pub name: String,
+    /// The new `.wasm` component.
+    pub file: PathBuf,
+    /// The server's base URL.
+    #[arg(long, env = "REALTIME_URL", default_value = "http://127.0.0.1:8787")]
+    pub url: String,
+    /// The server's admin token.
+    #[arg(long, env = "REALTIME_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: String,
 }
 
 #[derive(Args, Debug, Clone)]

@@ -9,6 +9,7 @@
 //! - [`storage`]: accounts and sessions, and each actor's SQLite database.
 
 pub mod cli;
+pub mod deploy;
 pub mod http;
 pub mod imports;
 pub mod metrics;

@@ -15,5 +15,6 @@ fn main() -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     match cli.command {
         cli::Command::Serve(args) => runtime.block_on(server::serve(args)),
+        cli::Command::Deploy(args) => runtime.block_on(realtime_host::deploy::deploy(args)),
     }
 }

@@ -132,6 +132,7 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
     let host = start(&args)?;
     let listener = TcpListener::bind(args.listen).await.with_context(|| format!("binding {}", args.listen))?;
     tracing::info!("serving on http://{}", listener.local_addr()?);
+    crate::runtime::watcher::spawn(host.clone());
     let connections = Arc::new(AtomicU64::new(0));
     let mut stop = Box::pin(shutdown_signal());
     loop {

@@ -201,13 +201,16 @@ test('pagination: newest first, capped, with cursors', async () => {
   assert.equal(all.edges.length, 5);
 });
 
-test('a restart keeps every account and story', async () => {
-  const { token } = (await server.data('mutation { signIn(email: "alice@example.com", password: "alice password") { token } }')).signIn;
+test('a restart keeps every account, session and story', async () => {
+  const { token } = await server.signUp('keeper@example.com', 'keeper password');
+  await server.data('mutation { createTag(input: {name: "kept-tag", color: "#123"}) { tag { id } } }', {}, token);
   await server.data('mutation { createStory(input: {url: "https://example.com/kept", title: "Kept"}) { story { id } } }', {}, token);
   await server.restart();
   const me = (await server.data('{ me { email library { stories { totalCount edges { node { title } } } tags { name } } } }', {}, token)).me;
-  assert.equal(me.email, 'alice@example.com');
+  assert.equal(me.email, 'keeper@example.com');
   assert.equal(me.library.stories.totalCount, 1);
   assert.equal(me.library.stories.edges[0].node.title, 'Kept');
-  assert.deepEqual(me.library.tags.map((t) => t.name), ['web']);
+  assert.deepEqual(me.library.tags.map((t) => t.name), ['kept-tag']);
+  const again = (await server.data('mutation { signIn(email: "keeper@example.com", password: "keeper password") { user { email } } }')).signIn;
+  assert.equal(again.user.email, 'keeper@example.com');
 });

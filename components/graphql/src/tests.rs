@@ -597,3 +597,57 @@ fn timings() {
     }
     println!("execute me: {:?}", t.elapsed() / n);
 }
+
+#[test]
+#[ignore]
+fn timings_parts() {
+    use futures::StreamExt;
+    use std::time::Instant;
+    let host = HostRef(FakeHost::signed_in());
+    let req = json!({ "query": "subscription OnLibrary($name: String!) { channel(name: $name) { __typename ... on StoryCreateEvent { type story { id url title description createdAt } } ... on LibraryChangeEvent { type totalStories totalTags } ... on StoryTagEvent { storyId tagIds } } }", "variables": { "name": "library" } }).to_string();
+    let event = json!({ "type": "story:create", "story": { "id": "U3Rvcnk6MQ==", "url": "https://example.com/", "title": "Example", "description": null, "createdAt": "2026-11-26T13:41:16.123Z" } }).to_string();
+    let n = 2000;
+    let t = Instant::now();
+    for _ in 0..n {
+        std::hint::black_box(engine::request_from_json(&req).unwrap());
+    }
+    println!("request_from_json: {:?}", t.elapsed() / n);
+    let t = Instant::now();
+    for _ in 0..n {
+        std::hint::black_box(crate::schema::events::parse_event(&event).unwrap());
+    }
+    println!("parse_event: {:?}", t.elapsed() / n);
+    let ev = crate::schema::subscription::CurrentEvent(Arc::new(crate::schema::events::parse_event(&event)));
+    let t = Instant::now();
+    let mut last = None;
+    for _ in 0..n {
+        let r = engine::request_from_json(&req).unwrap().data(host.clone()).data(ev.clone());
+        let mut s = schema::schema().execute_stream(r);
+        last = futures::executor::block_on(s.next());
+    }
+    println!("execute_stream: {:?}", t.elapsed() / n);
+    let last = last.unwrap();
+    let t = Instant::now();
+    for _ in 0..n {
+        std::hint::black_box(engine::response_json(&last));
+    }
+    println!("response_json: {:?}", t.elapsed() / n);
+    let plain = schema::schema();
+    let bare = async_graphql::Schema::build(schema::Query, schema::Mutation, schema::Subscription).finish();
+    let t = Instant::now();
+    for _ in 0..n {
+        let r = engine::request_from_json(&req).unwrap().data(host.clone()).data(ev.clone());
+        let mut s = bare.execute_stream(r);
+        std::hint::black_box(futures::executor::block_on(s.next()));
+    }
+    println!("execute_stream without extensions: {:?}", t.elapsed() / n);
+    let fast = async_graphql::Schema::build(schema::Query, schema::Mutation, schema::Subscription).validation_mode(async_graphql::ValidationMode::Fast).finish();
+    let t = Instant::now();
+    for _ in 0..n {
+        let r = engine::request_from_json(&req).unwrap().data(host.clone()).data(ev.clone());
+        let mut s = fast.execute_stream(r);
+        std::hint::black_box(futures::executor::block_on(s.next()));
+    }
+    println!("execute_stream fast validation, no extensions: {:?}", t.elapsed() / n);
+    let _ = plain;
+}

@@ -1,7 +1,6 @@
 //! `/admin/*`, behind the admin bearer token (404 when the server has none):
 //! `PUT /admin/components/<name>` installs a new version of a component.
 
-use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
 use http_body_util::{BodyExt, Limited};
@@ -11,6 +10,7 @@ use hyper::{Method, Request, Response, StatusCode};
 
 use super::{json, method_not_allowed, text, Body};
 use crate::runtime::key::ComponentKind;
+use crate::runtime::watcher;
 use crate::server::Host;
 
 /// Largest component accepted.
@@ -38,27 +38,20 @@ pub async fn route(host: Arc<Host>, request: Request<Incoming>) -> Response<Body
         Ok(body) => body.to_bytes(),
         Err(_) => return text(StatusCode::PAYLOAD_TOO_LARGE, "component too large\n"),
     };
-    let store_host = host.clone();
-    let prepared = tokio::task::spawn_blocking(move || store_host.components.prepare(kind, &wasm)).await;
-    match prepared {
-        Ok(Ok((prepared, digest))) => {
-            let version = host.components.install(kind, prepared, digest);
-            let metrics = host.metrics.component(kind);
-            metrics.swaps.fetch_add(1, Relaxed);
-            metrics.version.store(version.number, Relaxed);
-            tracing::info!(component = %kind, version = version.number, "installed a new version");
+    match watcher::install(&host, kind, wasm.to_vec()).await {
+        Ok(number) => {
+            tracing::info!(component = %kind, version = number, "installed a new version from PUT");
+            let digest = host.components.current(kind).map(|v| v.digest.clone()).unwrap_or_default();
             json(
                 StatusCode::OK,
                 "application/json",
-                serde_json::json!({ "component": kind.name(), "version": version.number, "digest": version.digest }).to_string(),
+                serde_json::json!({ "component": kind.name(), "version": number, "digest": digest }).to_string(),
             )
         }
-        Ok(Err(e)) => {
-            host.metrics.swaps_refused.fetch_add(1, Relaxed);
+        Err(e) => {
             tracing::warn!(component = %kind, "refused a new version: {e:#}");
             text(StatusCode::UNPROCESSABLE_ENTITY, format!("refused: the {kind} component {e:#}\n"))
         }
-        Err(_) => text(StatusCode::INTERNAL_SERVER_ERROR, "compilation failed\n"),
     }
 }
 

@@ -65,7 +65,7 @@ impl ComponentStore {
 
     /// Compile and check `wasm` as `kind` without installing it.
     pub fn prepare(&self, kind: ComponentKind, wasm: &[u8]) -> Result<(Prepared, String)> {
-        let digest = hex(&Sha256::digest(wasm));
+        let digest = digest(wasm);
         let component = self.compile_cached(wasm, &digest)?;
         let pre = self.linkers[kind as usize]
             .instantiate_pre(&component)
@@ -141,6 +141,11 @@ pub fn world_name(kind: ComponentKind) -> &'static str {
 /// A component's binary starts with the wasm magic and the component-model layer.
 fn wasmparser_is_component(wasm: &[u8]) -> bool {
     wasm.len() >= 8 && wasm[0..4] == *b"\0asm" && wasm[6..8] == [0x01, 0x00]
+}
+
+/// SHA-256 of a component's bytes, hex: names a version.
+pub fn digest(wasm: &[u8]) -> String {
+    hex(&Sha256::digest(wasm))
 }
 
 fn hex(bytes: &[u8]) -> String {

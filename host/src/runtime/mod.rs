@@ -12,3 +12,4 @@ pub mod engine;
 pub mod instance;
 pub mod key;
 pub mod state;
+pub mod watcher;
