@@ -112,7 +112,7 @@ pub fn start(args: &ServeArgs) -> Result<Arc<Host>> {
         settings,
         engine,
         components,
-        actors: ActorRegistry::default(),
+        actors: ActorRegistry::new(args.max_instances as usize),
         sockets: SocketHub::default(),
         accounts,
         metrics: Metrics::default(),

@@ -52,6 +52,7 @@ impl Actor {
     /// and stay.
     fn evict(&mut self) {
         if self.live.take().is_some() {
+            self.host.actors.forget(&self.key);
             self.metrics().live_instances.fetch_sub(1, Relaxed);
             self.metrics().evictions.fetch_add(1, Relaxed);
             tracing::debug!(actor = %self.key, "evicted");
@@ -65,7 +66,9 @@ impl Actor {
             self.evict();
         }
         if self.live.is_none() {
+            self.host.actors.make_room(&self.host, &self.key);
             let instance = Instance::new(self.key.clone(), self.host.clone(), current).await.map_err(|e| {
+                self.host.actors.forget(&self.key);
                 tracing::error!(actor = %self.key, "instantiation failed: {e:#}");
                 CallError::Refused(format!("could not start the {} component: {e}", self.key.component))
             })?;
@@ -78,7 +81,12 @@ impl Actor {
 
     async fn handle(&mut self, envelope: Envelope) {
         let Envelope { request, context, reply } = envelope;
-        let outcome = self.call(request, context).await;
+        let outcome = if matches!(request, Request::Evict) {
+            self.evict();
+            Ok(Response::Unit)
+        } else {
+            self.call(request, context).await
+        };
         if let Some(reply) = reply {
             let _ = reply.send(outcome);
         }
@@ -94,6 +102,7 @@ impl Actor {
         let component = self.key.component.name();
         let host = self.host.clone();
         let metrics = host.metrics.component(self.key.component);
+        host.actors.touch(&self.key);
         let instance = self.instance().await?;
         instance.store.data_mut().call = CallState::new(context);
         let result = instance.call(request).await;

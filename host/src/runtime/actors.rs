@@ -1,6 +1,8 @@
 //! The actor directory: one mailbox per live actor, created on first use. Sending to
 //! an actor that has no task starts one (wake); an idle task retires only when its
 //! mailbox is empty, under the directory's lock, so no message is lost to a race.
+//! It also keeps the cap on live instances: when an actor needs a new instance and the
+//! cap is reached, the least recently used live actor is told to evict between calls.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -14,12 +16,53 @@ use super::call::{CallContext, CallError, Envelope, Request, Response};
 use super::key::ActorKey;
 use crate::server::Host;
 
-#[derive(Default)]
 pub struct ActorRegistry {
     mailboxes: Mutex<HashMap<ActorKey, UnboundedSender<Envelope>>>,
+    /// Live instances and when each was last called (a logical clock).
+    live: Mutex<LiveSet>,
+    max_instances: usize,
+}
+
+#[derive(Default)]
+struct LiveSet {
+    last_used: HashMap<ActorKey, u64>,
+    clock: u64,
 }
 
 impl ActorRegistry {
+    pub fn new(max_instances: usize) -> Self {
+        Self { mailboxes: Mutex::default(), live: Mutex::default(), max_instances: max_instances.max(1) }
+    }
+
+    /// `key` is about to create an instance: if the cap is reached, ask the least
+    /// recently used other actor to evict.
+    pub fn make_room(&self, host: &Arc<Host>, key: &ActorKey) {
+        let victim = {
+            let live = self.live.lock();
+            if live.last_used.len() < self.max_instances {
+                return;
+            }
+            live.last_used.iter().filter(|(k, _)| *k != key).min_by_key(|(_, used)| **used).map(|(k, _)| k.clone())
+        };
+        if let Some(victim) = victim {
+            self.live.lock().last_used.remove(&victim);
+            self.send(host, victim, Envelope { request: Request::Evict, context: CallContext::default(), reply: None });
+        }
+    }
+
+    /// `key` has a live instance and is being called now.
+    pub fn touch(&self, key: &ActorKey) {
+        let mut live = self.live.lock();
+        live.clock += 1;
+        let now = live.clock;
+        live.last_used.insert(key.clone(), now);
+    }
+
+    /// `key`'s instance is gone.
+    pub fn forget(&self, key: &ActorKey) {
+        self.live.lock().last_used.remove(key);
+    }
+
     /// Put `envelope` in `key`'s mailbox, starting the actor if it has no task.
     pub fn send(&self, host: &Arc<Host>, key: ActorKey, envelope: Envelope) {
         let mut mailboxes = self.mailboxes.lock();

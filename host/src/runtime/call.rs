@@ -33,6 +33,8 @@ pub enum Request {
     ConnectionCount,
     /// `user-channel-actor.subscriber-count`.
     SubscriberCount(String),
+    /// Not a call: drop the live instance (the cap on live instances chose this actor).
+    Evict,
 }
 
 impl Request {
@@ -51,6 +53,7 @@ impl Request {
             Self::Publish { .. } => "publish",
             Self::ConnectionCount => "connection-count",
             Self::SubscriberCount(_) => "subscriber-count",
+            Self::Evict => "(evict)",
         }
     }
 }

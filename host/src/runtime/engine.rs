@@ -9,6 +9,9 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConf
 /// How often the epoch advances; a call's CPU time is checked at this granularity.
 pub const EPOCH_TICK: Duration = Duration::from_millis(5);
 
+/// Instances the pool holds beyond `--max-instances`.
+pub const POOL_MARGIN: u32 = 64;
+
 /// Sizes the engine is built for.
 #[derive(Clone, Debug)]
 pub struct EngineLimits {
@@ -24,7 +27,9 @@ pub fn build_engine(limits: &EngineLimits) -> Result<Engine> {
     config.epoch_interruption(true);
     config.cranelift_opt_level(wasmtime::OptLevel::Speed);
 
-    let instances = limits.max_instances.max(16);
+    // Room beyond the cap: the least recently used instance is evicted between its calls,
+    // so a new one may briefly exist before the old one is gone.
+    let instances = limits.max_instances.max(16).saturating_add(POOL_MARGIN);
     let mut pool = PoolingAllocationConfig::default();
     pool.total_component_instances(instances)
         .total_core_instances(instances.saturating_mul(8))
