@@ -57,6 +57,10 @@ pub struct ServeArgs {
     #[arg(long, env = "REALTIME_DATA_DIR", default_value = "./data")]
     pub data_dir: PathBuf,
 
+    /// Where compiled components are cached (default: `<data-dir>/compiled`).
+    #[arg(long, env = "REALTIME_CACHE_DIR")]
+    pub cache_dir: Option<PathBuf>,
+
     /// Where the `*.wasm` components (library, user-channel, graphql) are loaded from
     /// and watched. Defaults to the built components of this checkout.
     #[arg(long, env = "REALTIME_COMPONENTS_DIR", default_value = DEFAULT_COMPONENTS_DIR)]

@@ -95,7 +95,8 @@ pub fn start(args: &ServeArgs) -> Result<Arc<Host>> {
         max_instance_memory: args.max_instance_memory,
     })?;
     engine::start_epoch_ticker(engine.clone());
-    let components = ComponentStore::new(engine.clone(), settings.data_dir.join("compiled"))?;
+    let cache_dir = args.cache_dir.clone().unwrap_or_else(|| settings.data_dir.join("compiled"));
+    let components = ComponentStore::new(engine.clone(), cache_dir)?;
     for kind in ComponentKind::ALL {
         let Some(path) = components::find_in_dir(&settings.components_dir, kind) else {
             bail!(

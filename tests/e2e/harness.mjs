@@ -9,6 +9,8 @@ import WebSocket from 'ws';
 
 export const BIN = process.env.REALTIME_HOST_BIN ?? new URL('../../target/debug/realtime-host', import.meta.url).pathname;
 export const PROTOCOL = 'graphql-transport-ws';
+/** Compiled components are cached across the servers of a test run. */
+export const CACHE_DIR = join(tmpdir(), 'realtime-e2e-compiled');
 
 export function freePort() {
   return new Promise((resolve, reject) => {
@@ -47,7 +49,7 @@ export class Server {
 
   async launch() {
     this.port ??= await freePort();
-    this.proc = spawn(BIN, ['serve', '--listen', `127.0.0.1:${this.port}`, '--data-dir', this.dataDir, ...this.args], {
+    this.proc = spawn(BIN, ['serve', '--listen', `127.0.0.1:${this.port}`, '--data-dir', this.dataDir, '--cache-dir', CACHE_DIR, ...this.args], {
       env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? 'warn', ...this.env },
       stdio: ['ignore', 'ignore', 'pipe'],
     });

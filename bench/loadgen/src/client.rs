@@ -221,13 +221,13 @@ pub struct TabStats {
 pub struct LatencySink {
     pub clock: Instant,
     /// Events of mutations sent before this time (µs since `clock`) are warm-up, not recorded.
-    pub record_from_us: u64,
+    pub record_from_us: AtomicU64,
     pub histogram: Mutex<Histogram<u64>>,
 }
 
 impl LatencySink {
     pub fn new(clock: Instant, record_from_us: u64) -> Self {
-        Self { clock, record_from_us, histogram: Mutex::new(Histogram::new_with_bounds(1, 120_000_000, 3).unwrap()) }
+        Self { clock, record_from_us: AtomicU64::new(record_from_us), histogram: Mutex::new(Histogram::new_with_bounds(1, 120_000_000, 3).unwrap()) }
     }
 }
 
@@ -252,7 +252,7 @@ pub async fn run_tab(
                         stats.story_events.fetch_add(1, Relaxed);
                         stats.last_event_us.fetch_max(now, Relaxed);
                         if let Some(sink) = &latency {
-                            if sent_us >= sink.record_from_us {
+                            if sent_us >= sink.record_from_us.load(Relaxed) {
                                 let _ = sink.histogram.lock().unwrap().record(now.saturating_sub(sent_us).max(1));
                             }
                         }

@@ -4,7 +4,7 @@
 //! host imports are blocking calls, so no future ever waits on anything outside.
 
 use std::cell::RefCell;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use async_graphql::parser::types::ExecutableDocument;
@@ -15,15 +15,37 @@ use serde::Serialize;
 
 use crate::host::HostRef;
 use crate::limits;
+use crate::prepare;
 use crate::schema::events::parse_event;
 use crate::schema::subscription::CurrentEvent;
-use crate::schema::AppSchema;
+use crate::schema::{self, AppSchema};
 
 /// How many parsed documents an instance keeps (subscriptions resolve the same few often).
 const DOCUMENT_CACHE_SIZE: usize = 128;
 
+/// How many request texts an instance remembers as validated.
+const VALIDATED_CACHE_SIZE: usize = 256;
+
 thread_local! {
     static DOCUMENTS: RefCell<HashMap<String, ExecutableDocument>> = RefCell::new(HashMap::new());
+    /// Request texts (query, variables and operation name) that passed `prepare` in this
+    /// instance, so the same schema version: safe to execute without validating again.
+    static VALIDATED: RefCell<HashSet<String>> = RefCell::new(HashSet::new());
+}
+
+/// Remember that `request` passed full validation (called by `prepare`).
+pub fn mark_validated(request: &str) {
+    VALIDATED.with(|set| {
+        let mut set = set.borrow_mut();
+        if set.len() >= VALIDATED_CACHE_SIZE {
+            set.clear();
+        }
+        set.insert(request.to_owned());
+    });
+}
+
+fn is_validated(request: &str) -> bool {
+    VALIDATED.with(|set| set.borrow().contains(request))
 }
 
 /// Decode `{query, variables?, operationName?, extensions?}` and parse its document
@@ -132,12 +154,11 @@ pub fn execute(schema: &AppSchema, host: HostRef, request: &str) -> String {
 
 /// Run each subscription request's own selection on one event; one JSON response per
 /// request, in order. Identical request texts are executed once.
-pub fn resolve_event(
-    schema: &AppSchema,
-    host: HostRef,
-    event: &str,
-    requests: &[String],
-) -> Vec<String> {
+///
+/// A request text not yet seen by `prepare` in this instance is prepared first (full
+/// validation and the subscription checks; its errors become the response). Execution then
+/// uses [`schema::event_schema`].
+pub fn resolve_event(host: HostRef, event: &str, requests: &[String]) -> Vec<String> {
     let event = CurrentEvent(Arc::new(parse_event(event)));
     let mut out: Vec<String> = Vec::with_capacity(requests.len());
     let mut seen: HashMap<&str, usize> = HashMap::new();
@@ -147,19 +168,24 @@ pub fn resolve_event(
             out.push(same);
             continue;
         }
-        out.push(resolve_one(schema, &host, &event, text));
+        out.push(resolve_one(&host, &event, text));
         seen.insert(text.as_str(), index);
     }
     out
 }
 
-fn resolve_one(schema: &AppSchema, host: &HostRef, event: &CurrentEvent, text: &str) -> String {
+fn resolve_one(host: &HostRef, event: &CurrentEvent, text: &str) -> String {
+    if !is_validated(text) {
+        if let Err(errors) = prepare::prepare(schema::schema(), text) {
+            return format!("{{\"errors\":{errors}}}");
+        }
+    }
     let request = match request_from_json(text) {
         Ok(request) => request,
         Err(errors) => return errors_response_json(&errors),
     };
     let request = request.data(host.clone()).data(event.clone());
-    let mut stream = schema.execute_stream(request);
+    let mut stream = schema::event_schema().execute_stream(request);
     match block_on(stream.next()) {
         Some(response) => response_json(&response),
         None => error_response_json("The subscription produced no result."),

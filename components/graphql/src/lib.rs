@@ -104,7 +104,7 @@ impl Guest for Component {
     }
 
     fn resolve_event(event: String, requests: Vec<String>) -> Vec<String> {
-        engine::resolve_event(schema::schema(), wasi_host(), &event, &requests)
+        engine::resolve_event(wasi_host(), &event, &requests)
     }
 
     fn schema_sdl() -> String {

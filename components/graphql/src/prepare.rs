@@ -12,6 +12,9 @@
 //! leaves to execution time: required variables must be provided, and a subscription must
 //! select exactly one root field. For a subscription it resolves the channel name (literal or
 //! variable, with the variable's default) and refuses any channel but `library`.
+//!
+//! A request text that prepares successfully is remembered (`engine::mark_validated`), so
+//! `resolve-event` can run it on every event without validating it again.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -79,8 +82,8 @@ impl Extension for PrepareGateExtension {
 }
 
 /// Parse and validate `request` (JSON text); `Err` holds a JSON array of GraphQL errors.
-pub fn prepare(schema: &AppSchema, request: &str) -> Result<OperationKind, String> {
-    let mut request = engine::request_from_json(request).map_err(|e| engine::errors_json(&e))?;
+pub fn prepare(schema: &AppSchema, text: &str) -> Result<OperationKind, String> {
+    let mut request = engine::request_from_json(text).map_err(|e| engine::errors_json(&e))?;
     let document = match request.parsed_query() {
         Ok(doc) => doc.clone(),
         Err(err) => return Err(engine::errors_json(&[err])),
@@ -101,7 +104,10 @@ pub fn prepare(schema: &AppSchema, request: &str) -> Result<OperationKind, Strin
             None,
         )]));
     }
-    analyze(&document, operation_name.as_deref(), &variables).map_err(|e| engine::errors_json(&e))
+    let kind = analyze(&document, operation_name.as_deref(), &variables)
+        .map_err(|e| engine::errors_json(&e))?;
+    engine::mark_validated(text);
+    Ok(kind)
 }
 
 /// The kind (and channel) of the operation the engine chose, with the extra checks.

@@ -486,7 +486,7 @@ fn resolve_event_runs_each_selection() {
         "story": { "id": "U3Rvcnk6MQ==", "url": "https://example.com/", "title": "Example", "description": null, "createdAt": "2026-11-26T13:41:16.123Z" }
     })
     .to_string();
-    let out = engine::resolve_event(schema::schema(), host.clone(), &event, &[a.clone(), b.clone(), a.clone()]);
+    let out = engine::resolve_event(host.clone(), &event, &[a.clone(), b.clone(), a.clone()]);
     let out: Vec<Value> = out.iter().map(|t| serde_json::from_str(t).unwrap()).collect();
     assert_eq!(
         out[0],
@@ -496,14 +496,26 @@ fn resolve_event_runs_each_selection() {
     assert_eq!(out[2], out[0]);
 
     let change = json!({ "type": "library:change", "totalStories": 3, "totalTags": 1 }).to_string();
-    let out = engine::resolve_event(schema::schema(), host.clone(), &change, &[b.clone()]);
+    let out = engine::resolve_event(host.clone(), &change, &[b.clone()]);
     let out: Value = serde_json::from_str(&out[0]).unwrap();
     assert_eq!(out, json!({ "data": { "e": { "totalStories": 3 } } }));
 
     for bad in [r#"{"type": "story:explode"}"#, "nope", r#"{"type": "story:delete"}"#] {
-        let out = engine::resolve_event(schema::schema(), host.clone(), bad, &[a.clone()]);
+        let out = engine::resolve_event(host.clone(), bad, &[a.clone()]);
         let out: Value = serde_json::from_str(&out[0]).unwrap();
         assert!(out["errors"].as_array().is_some_and(|e| !e.is_empty()), "{bad}: {out}");
+    }
+    let invalid = [
+        json!({ "query": r#"subscription { channel(name: "other") { __typename } }"# }).to_string(),
+        json!({ "query": r#"subscription { channel(name: "library") { nope } }"# }).to_string(),
+        json!({ "query": r#"subscription($c: String!) { channel(name: $c) { __typename } }"# }).to_string(),
+        "{".to_owned(),
+    ];
+    let out = engine::resolve_event(host.clone(), &event, &invalid);
+    for (text, request) in out.iter().zip(&invalid) {
+        let res: Value = serde_json::from_str(text).unwrap();
+        assert!(res.get("data").is_none(), "{request}: {res}");
+        assert!(res["errors"].as_array().is_some_and(|e| !e.is_empty()), "{request}: {res}");
     }
     let all = [
         json!({"type":"story:update","story":{"id":"s","url":"u","title":"t","createdAt":"c"}}),
@@ -516,7 +528,7 @@ fn resolve_event_runs_each_selection() {
     ];
     let names = ["StoryUpdateEvent", "StoryDeleteEvent", "TagCreateEvent", "TagUpdateEvent", "TagDeleteEvent", "StoryTagEvent", "StoryUntagEvent"];
     for (event, name) in all.iter().zip(names) {
-        let out = engine::resolve_event(schema::schema(), host.clone(), &event.to_string(), &[a.clone()]);
+        let out = engine::resolve_event(host.clone(), &event.to_string(), &[a.clone()]);
         let out: Value = serde_json::from_str(&out[0]).unwrap();
         assert_eq!(out["data"]["channel"]["__typename"], json!(name), "{out}");
     }
@@ -578,11 +590,11 @@ fn timings() {
     let req = json!({ "query": "subscription OnLibrary($name: String!) { channel(name: $name) { __typename ... on StoryCreateEvent { type story { id url title description createdAt } } ... on LibraryChangeEvent { type totalStories totalTags } ... on StoryTagEvent { storyId tagIds } } }", "variables": { "name": "library" } }).to_string();
     let event = json!({ "type": "story:create", "story": { "id": "U3Rvcnk6MQ==", "url": "https://example.com/", "title": "Example", "description": null, "createdAt": "2026-11-26T13:41:16.123Z" } }).to_string();
     let reqs = vec![req.clone()];
-    engine::resolve_event(schema::schema(), host.clone(), &event, &reqs);
+    engine::resolve_event(host.clone(), &event, &reqs);
     let n = 2000;
     let t = Instant::now();
     for _ in 0..n {
-        std::hint::black_box(engine::resolve_event(schema::schema(), host.clone(), &event, &reqs));
+        std::hint::black_box(engine::resolve_event(host.clone(), &event, &reqs));
     }
     println!("resolve-event, 1 request: {:?}", t.elapsed() / n);
     let t = Instant::now();
@@ -598,56 +610,3 @@ fn timings() {
     println!("execute me: {:?}", t.elapsed() / n);
 }
 
-#[test]
-#[ignore]
-fn timings_parts() {
-    use futures::StreamExt;
-    use std::time::Instant;
-    let host = HostRef(FakeHost::signed_in());
-    let req = json!({ "query": "subscription OnLibrary($name: String!) { channel(name: $name) { __typename ... on StoryCreateEvent { type story { id url title description createdAt } } ... on LibraryChangeEvent { type totalStories totalTags } ... on StoryTagEvent { storyId tagIds } } }", "variables": { "name": "library" } }).to_string();
-    let event = json!({ "type": "story:create", "story": { "id": "U3Rvcnk6MQ==", "url": "https://example.com/", "title": "Example", "description": null, "createdAt": "2026-11-26T13:41:16.123Z" } }).to_string();
-    let n = 2000;
-    let t = Instant::now();
-    for _ in 0..n {
-        std::hint::black_box(engine::request_from_json(&req).unwrap());
-    }
-    println!("request_from_json: {:?}", t.elapsed() / n);
-    let t = Instant::now();
-    for _ in 0..n {
-        std::hint::black_box(crate::schema::events::parse_event(&event).unwrap());
-    }
-    println!("parse_event: {:?}", t.elapsed() / n);
-    let ev = crate::schema::subscription::CurrentEvent(Arc::new(crate::schema::events::parse_event(&event)));
-    let t = Instant::now();
-    let mut last = None;
-    for _ in 0..n {
-        let r = engine::request_from_json(&req).unwrap().data(host.clone()).data(ev.clone());
-        let mut s = schema::schema().execute_stream(r);
-        last = futures::executor::block_on(s.next());
-    }
-    println!("execute_stream: {:?}", t.elapsed() / n);
-    let last = last.unwrap();
-    let t = Instant::now();
-    for _ in 0..n {
-        std::hint::black_box(engine::response_json(&last));
-    }
-    println!("response_json: {:?}", t.elapsed() / n);
-    let plain = schema::schema();
-    let bare = async_graphql::Schema::build(schema::Query, schema::Mutation, schema::Subscription).finish();
-    let t = Instant::now();
-    for _ in 0..n {
-        let r = engine::request_from_json(&req).unwrap().data(host.clone()).data(ev.clone());
-        let mut s = bare.execute_stream(r);
-        std::hint::black_box(futures::executor::block_on(s.next()));
-    }
-    println!("execute_stream without extensions: {:?}", t.elapsed() / n);
-    let fast = async_graphql::Schema::build(schema::Query, schema::Mutation, schema::Subscription).validation_mode(async_graphql::ValidationMode::Fast).finish();
-    let t = Instant::now();
-    for _ in 0..n {
-        let r = engine::request_from_json(&req).unwrap().data(host.clone()).data(ev.clone());
-        let mut s = fast.execute_stream(r);
-        std::hint::black_box(futures::executor::block_on(s.next()));
-    }
-    println!("execute_stream fast validation, no extensions: {:?}", t.elapsed() / n);
-    let _ = plain;
-}

@@ -123,20 +123,26 @@ impl Actor {
             }
             Err(trap) => {
                 let _ = state.db.finish(false);
-                let message = format!("{trap:#}");
+                let message = trap_message(&trap);
                 tracing::warn!(actor = %self.key, export, "call failed, instance replaced: {message}");
                 metrics.traps.fetch_add(1, Relaxed);
                 self.evict();
                 if let Some(socket) = socket {
                     self.host.sockets.send(socket, Outbound::Close(CLOSE_INTERNAL_ERROR, "Internal server error".into()));
                 }
-                Err(CallError::Trap { component, export, message: short_trap_message(&message) })
+                Err(CallError::Trap { component, export, message })
             }
         }
     }
 }
 
-/// The first line of a trap's message, without wasm backtraces.
-fn short_trap_message(message: &str) -> String {
+/// What went wrong, without the wasm backtrace: the trap code (e.g. "wasm `unreachable`
+/// instruction executed", what a panic or an allocation failure becomes) or the root cause
+/// (e.g. the CPU time limit).
+fn trap_message(error: &wasmtime::Error) -> String {
+    let message = match error.downcast_ref::<wasmtime::Trap>() {
+        Some(trap) => trap.to_string(),
+        None => error.root_cause().to_string(),
+    };
     message.lines().next().unwrap_or("trap").chars().take(300).collect()
 }

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use anyhow::Result;
+use wasmtime::Result;
 use wasmtime::{Store, UpdateDeadline};
 
 use super::bindings::{graphql::GraphqlComponent, library::LibraryComponent, user_channel::UserChannelComponent};
@@ -84,11 +84,11 @@ impl Instance {
                     Request::SubscriberCount(channel) => {
                         return Ok(Response::Count(actor.call_subscriber_count(store, &channel).await?))
                     }
-                    other => anyhow::bail!("user-channel has no export for {}", other.export_name()),
+                    other => wasmtime::bail!("user-channel has no export for {}", other.export_name()),
                 }
                 Ok(Response::Unit)
             }
-            (_, other) => anyhow::bail!("{} has no export for {}", self.version.kind, other.export_name()),
+            (_, other) => wasmtime::bail!("{} has no export for {}", self.version.kind, other.export_name()),
         }
     }
 }

@@ -89,7 +89,8 @@ pub async fn run(host: Arc<Host>, upgraded: Upgraded, owner: Principal, header_u
                 }
                 Some(Ok(Message::Pong(_) | Message::Frame(_))) => {}
                 Some(Ok(Message::Close(frame))) => {
-                    let _ = ws.close(None).await;
+                    // tungstenite queued the echo of the peer's close frame: send it.
+                    let _ = SinkExt::flush(&mut ws).await;
                     break frame.map(|f| u16::from(f.code)).unwrap_or(1005);
                 }
                 Some(Err(WsError::Capacity(_))) => {

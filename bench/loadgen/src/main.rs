@@ -1,0 +1,636 @@
+//! `loadgen`: drives Library Realtime and its peers through the same public contract and
+//! prints one JSON line per scenario on stdout. Every loop is bounded in count and time
+//! and the whole run is bounded by `--max-seconds`; it talks to one loopback address.
+
+mod client;
+mod procfs;
+mod report;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Parser, Subcommand};
+use futures::StreamExt;
+use hdrhistogram::Histogram;
+use serde_json::{json, Value};
+use tokio::sync::{mpsc, watch, Semaphore};
+use tokio::task::JoinHandle;
+
+use client::{Http, LatencySink, TabStats};
+
+#[derive(Parser)]
+#[command(name = "loadgen", about = "Benchmark load generator for Library Realtime and its peers (loopback only)")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// U users x T tabs; a few users mutate flat out for D seconds; events delivered per second.
+    Fanout(FanoutArgs),
+    /// A fixed mutation rate spread over users x tabs; mutation sent -> event received, per tab.
+    Latency(LatencyArgs),
+    /// N subscribed idle sockets; server RSS before and after, bytes per socket.
+    IdleMemory(IdleArgs),
+    /// HTTP query latency right after a previous one (warm) vs after the server's idle timeout (cold).
+    Wake(WakeArgs),
+    /// Write BENCHMARKS.md from the JSON lines of a run.
+    Report(report::ReportArgs),
+}
+
+#[derive(Args, Clone)]
+struct Common {
+    /// The server, on loopback: 127.0.0.1:<port>.
+    #[arg(long)]
+    addr: SocketAddr,
+    /// Label of the system under test (ours, node, native).
+    #[arg(long)]
+    system: String,
+    /// The server's process id, for RSS and CPU time from /proc.
+    #[arg(long)]
+    server_pid: Option<u32>,
+    /// Reuse the tokens in this file (one per line) and append new sign-ups to it.
+    #[arg(long)]
+    tokens_file: Option<PathBuf>,
+    /// Sign-ups in flight at once (our server hashes passwords with argon2).
+    #[arg(long, default_value_t = 4)]
+    signup_concurrency: usize,
+    /// WebSocket handshakes in flight at once.
+    #[arg(long, default_value_t = 64)]
+    connect_concurrency: usize,
+    /// The scenario is abandoned (exit 2) after this long, whatever happens.
+    #[arg(long, default_value_t = 900)]
+    max_seconds: u64,
+}
+
+#[derive(Args, Clone)]
+struct FanoutArgs {
+    #[command(flatten)]
+    common: Common,
+    #[arg(long, default_value_t = 100)]
+    users: usize,
+    #[arg(long, default_value_t = 10)]
+    tabs: usize,
+    /// How many of the users send mutations.
+    #[arg(long, default_value_t = 10)]
+    mutators: usize,
+    /// Mutation loops per mutating user, each on its own HTTP connection.
+    #[arg(long, default_value_t = 4)]
+    concurrency: usize,
+    /// Seconds of mutations.
+    #[arg(long, default_value_t = 10.0)]
+    duration: f64,
+}
+
+#[derive(Args, Clone)]
+struct LatencyArgs {
+    #[command(flatten)]
+    common: Common,
+    #[arg(long, default_value_t = 1000)]
+    users: usize,
+    #[arg(long, default_value_t = 3)]
+    tabs: usize,
+    /// Mutations per second, round-robin over the users.
+    #[arg(long, default_value_t = 1000.0)]
+    rate: f64,
+    /// Seconds of mutations (including the warm-up).
+    #[arg(long, default_value_t = 15.0)]
+    duration: f64,
+    /// Seconds at the start whose events are not recorded.
+    #[arg(long, default_value_t = 3.0)]
+    warmup: f64,
+}
+
+#[derive(Args, Clone)]
+struct IdleArgs {
+    #[command(flatten)]
+    common: Common,
+    #[arg(long, default_value_t = 1000)]
+    users: usize,
+    #[arg(long, default_value_t = 15)]
+    tabs: usize,
+    /// Seconds to wait with every socket open before the final RSS reading
+    /// (longer than the server's idle timeout, so idle actors are evicted).
+    #[arg(long, default_value_t = 15.0)]
+    settle: f64,
+}
+
+#[derive(Args, Clone)]
+struct WakeArgs {
+    #[command(flatten)]
+    common: Common,
+    #[arg(long, default_value_t = 100)]
+    users: usize,
+    #[arg(long, default_value_t = 5)]
+    rounds: usize,
+    /// Seconds to wait before each cold round: longer than the server's --idle-timeout.
+    #[arg(long, default_value_t = 2.5)]
+    idle_wait: f64,
+    #[arg(long, default_value = "{ me { id library { stories(first: 1) { totalCount } } } }")]
+    query: String,
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    if let Command::Report(args) = &cli.command {
+        return report::write(args);
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let result = runtime.block_on(async move {
+        let (max, future): (u64, std::pin::Pin<Box<dyn std::future::Future<Output = Result<Value>>>>) = match cli.command {
+            Command::Fanout(a) => (a.common.max_seconds, Box::pin(fanout(a))),
+            Command::Latency(a) => (a.common.max_seconds, Box::pin(latency(a))),
+            Command::IdleMemory(a) => (a.common.max_seconds, Box::pin(idle_memory(a))),
+            Command::Wake(a) => (a.common.max_seconds, Box::pin(wake(a))),
+            Command::Report(_) => unreachable!(),
+        };
+        match tokio::time::timeout(Duration::from_secs(max), future).await {
+            Ok(result) => result,
+            Err(_) => bail!("scenario did not finish within --max-seconds {max}"),
+        }
+    });
+    match result {
+        Ok(value) => {
+            println!("{value}");
+            // Do not wait for sockets still closing: the result is out.
+            std::process::exit(0)
+        }
+        Err(e) => {
+            eprintln!("loadgen: {e:#}");
+            std::process::exit(2)
+        }
+    }
+}
+
+fn log(message: impl AsRef<str>) {
+    eprintln!("[loadgen {:>8.3}s] {}", START.elapsed().as_secs_f64(), message.as_ref());
+}
+
+static START: std::sync::LazyLock<Instant> = std::sync::LazyLock::new(Instant::now);
+
+/// Tokens for `n` users: from `--tokens-file` when it has them, else signed up (and appended).
+async fn tokens(common: &Common, n: usize) -> Result<Vec<String>> {
+    let mut tokens: Vec<String> = match &common.tokens_file {
+        Some(path) if path.exists() => {
+            std::fs::read_to_string(path)?.lines().filter(|l| !l.trim().is_empty()).map(str::to_string).collect()
+        }
+        _ => Vec::new(),
+    };
+    if tokens.len() >= n {
+        tokens.truncate(n);
+        return Ok(tokens);
+    }
+    let missing = n - tokens.len();
+    let started = Instant::now();
+    let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_nanos();
+    let next = Arc::new(AtomicU64::new(0));
+    let mut workers = Vec::new();
+    for _ in 0..common.signup_concurrency.max(1) {
+        let next = next.clone();
+        let addr = common.addr;
+        workers.push(tokio::spawn(async move {
+            let mut http = Http::new(addr);
+            let mut mine = Vec::new();
+            loop {
+                let i = next.fetch_add(1, Relaxed) as usize;
+                if i >= missing {
+                    return Ok::<_, anyhow::Error>(mine);
+                }
+                let email = format!("bench-{stamp}-{i}@example.com");
+                let token = client::sign_up(&mut http, &email).await.with_context(|| format!("signUp {email}"))?;
+                mine.push(token);
+            }
+        }));
+    }
+    let mut fresh = Vec::new();
+    for worker in workers {
+        fresh.extend(worker.await??);
+    }
+    log(format!("signed up {missing} users in {:.1}s", started.elapsed().as_secs_f64()));
+    if let Some(path) = &common.tokens_file {
+        use std::io::Write;
+        let mut file = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
+        for token in &fresh {
+            writeln!(file, "{token}")?;
+        }
+    }
+    tokens.extend(fresh);
+    Ok(tokens)
+}
+
+struct Tabs {
+    stats: Arc<TabStats>,
+    stop: watch::Sender<bool>,
+    /// (user index, task returning that tab's story-event count)
+    handles: Vec<(usize, JoinHandle<u64>)>,
+    failed: usize,
+}
+
+/// Open `tabs` tabs for each token, at most `connect_concurrency` handshakes at once.
+async fn open_tabs(common: &Common, tokens: &[String], tabs: usize, clock: Instant, latency: Option<Arc<LatencySink>>) -> Result<Tabs> {
+    let started = Instant::now();
+    let stats = Arc::new(TabStats::default());
+    let (stop, stop_rx) = watch::channel(false);
+    let semaphore = Arc::new(Semaphore::new(common.connect_concurrency.max(1)));
+    let mut opening = futures::stream::FuturesUnordered::new();
+    for tab in 0..tabs {
+        for (user, token) in tokens.iter().enumerate() {
+            let (token, semaphore, addr) = (token.clone(), semaphore.clone(), common.addr);
+            let _ = tab;
+            opening.push(async move {
+                let _permit = semaphore.acquire_owned().await;
+                (user, client::open_tab(addr, &token).await)
+            });
+        }
+    }
+    let mut handles = Vec::new();
+    let mut failed = 0;
+    let mut first_error = None;
+    while let Some((user, result)) = opening.next().await {
+        match result {
+            Ok(ws) => {
+                let task = client::run_tab(ws, stats.clone(), clock, latency.clone(), stop_rx.clone());
+                handles.push((user, tokio::spawn(task)));
+            }
+            Err(e) => {
+                failed += 1;
+                first_error.get_or_insert(format!("{e:#}"));
+            }
+        }
+    }
+    log(format!(
+        "opened {} tabs ({} failed{}) in {:.1}s",
+        handles.len(),
+        failed,
+        first_error.map(|e| format!(", first: {e}")).unwrap_or_default(),
+        started.elapsed().as_secs_f64()
+    ));
+    if handles.is_empty() {
+        bail!("no tab could be opened");
+    }
+    Ok(Tabs { stats, stop, handles, failed })
+}
+
+impl Tabs {
+    /// Stop every tab; per-user lists of story-event counts.
+    async fn close(self) -> HashMap<usize, Vec<u64>> {
+        let _ = self.stop.send(true);
+        let mut counts: HashMap<usize, Vec<u64>> = HashMap::new();
+        for (user, handle) in self.handles {
+            let count = tokio::time::timeout(Duration::from_secs(5), handle).await.ok().and_then(|r| r.ok()).unwrap_or(0);
+            counts.entry(user).or_default().push(count);
+        }
+        counts
+    }
+}
+
+/// Wait until `target` story events arrived, or no new one came for `quiet`, or `limit` passed.
+async fn drain(stats: &TabStats, target: u64, quiet: Duration, limit: Duration) {
+    let started = Instant::now();
+    let mut last = stats.story_events.load(Relaxed);
+    let mut last_change = Instant::now();
+    while started.elapsed() < limit {
+        let now = stats.story_events.load(Relaxed);
+        if now >= target {
+            return;
+        }
+        if now != last {
+            last = now;
+            last_change = Instant::now();
+        } else if last_change.elapsed() >= quiet {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Events expected (sum over tabs of the user's acknowledged mutations) and lost.
+fn expected_and_lost(counts: &HashMap<usize, Vec<u64>>, acked: &[AtomicU64]) -> (u64, u64) {
+    let (mut expected, mut lost) = (0u64, 0u64);
+    for (user, tabs) in counts {
+        let acked = acked[*user].load(Relaxed);
+        for received in tabs {
+            expected += acked;
+            lost += acked.saturating_sub(*received);
+        }
+    }
+    (expected, lost)
+}
+
+fn quantiles_ms(h: &Histogram<u64>) -> Value {
+    let ms = |v: u64| (v as f64 / 1000.0 * 1000.0).round() / 1000.0;
+    if h.is_empty() {
+        return json!({ "count": 0 });
+    }
+    json!({
+        "count": h.len(),
+        "p50_ms": ms(h.value_at_quantile(0.50)),
+        "p90_ms": ms(h.value_at_quantile(0.90)),
+        "p99_ms": ms(h.value_at_quantile(0.99)),
+        "p999_ms": ms(h.value_at_quantile(0.999)),
+        "max_ms": ms(h.max()),
+        "mean_ms": (h.mean() / 10.0).round() / 100.0,
+    })
+}
+
+fn histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 120_000_000, 3).unwrap()
+}
+
+fn base(common: &Common, scenario: &str) -> serde_json::Map<String, Value> {
+    let mut map = serde_json::Map::new();
+    map.insert("scenario".into(), json!(scenario));
+    map.insert("system".into(), json!(common.system));
+    map
+}
+
+async fn fanout(args: FanoutArgs) -> Result<Value> {
+    let common = &args.common;
+    let mutators = args.mutators.min(args.users).max(1);
+    let tokens = tokens(common, args.users).await?;
+    let clock = Instant::now();
+    let tabs = open_tabs(common, &tokens, args.tabs, clock, None).await?;
+    let sockets = tabs.handles.len();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    let acked: Arc<Vec<AtomicU64>> = Arc::new((0..args.users).map(|_| AtomicU64::new(0)).collect());
+    let failures = Arc::new(AtomicU64::new(0));
+    let seq = Arc::new(AtomicU64::new(0));
+    let duration = Duration::from_secs_f64(args.duration);
+    let cpu_before = procfs::cpu_seconds(common.server_pid);
+    let events_before = tabs.stats.story_events.load(Relaxed);
+    let started = Instant::now();
+    let deadline = started + duration;
+    let mut loops = Vec::new();
+    for user in 0..mutators {
+        for _ in 0..args.concurrency.max(1) {
+            let (token, acked, failures, seq, addr) = (tokens[user].clone(), acked.clone(), failures.clone(), seq.clone(), common.addr);
+            loops.push(tokio::spawn(async move {
+                let mut http = Http::new(addr);
+                let mut latency = histogram();
+                while Instant::now() < deadline {
+                    let n = seq.fetch_add(1, Relaxed);
+                    let sent = Instant::now();
+                    let sent_us = clock.elapsed().as_micros() as u64;
+                    match client::create_story(&mut http, &token, n, sent_us).await {
+                        Ok(()) => {
+                            acked[user].fetch_add(1, Relaxed);
+                            let _ = latency.record(sent.elapsed().as_micros() as u64);
+                        }
+                        Err(e) => {
+                            if failures.fetch_add(1, Relaxed) == 0 {
+                                log(format!("first mutation failure: {e:#}"));
+                            }
+                            tokio::time::sleep(Duration::from_millis(10)).await;
+                        }
+                    }
+                }
+                latency
+            }));
+        }
+    }
+    tokio::time::sleep_until(deadline.into()).await;
+    let window_events = tabs.stats.story_events.load(Relaxed) - events_before;
+    let cpu_window = procfs::cpu_seconds(common.server_pid).zip(cpu_before).map(|(a, b)| a - b);
+    let mut http_latency = histogram();
+    for l in loops {
+        if let Ok(Ok(h)) = tokio::time::timeout(Duration::from_secs(30), l).await {
+            http_latency.add(h)?;
+        }
+    }
+    let acked_total: u64 = acked.iter().map(|a| a.load(Relaxed)).sum();
+    let elapsed = started.elapsed().as_secs_f64();
+    let target: u64 = acked.iter().take(mutators).map(|a| a.load(Relaxed)).sum::<u64>() * args.tabs as u64;
+    drain(&tabs.stats, target, Duration::from_secs(3), Duration::from_secs(30)).await;
+    let stats = tabs.stats.clone();
+    let failed_tabs = tabs.failed;
+    let counts = tabs.close().await;
+    let (expected, lost) = expected_and_lost(&counts, &acked);
+    let received = stats.story_events.load(Relaxed);
+    let mut out = base(common, "fanout");
+    let secs = duration.as_secs_f64();
+    out.extend([
+        ("users".into(), json!(args.users)),
+        ("tabs_per_user".into(), json!(args.tabs)),
+        ("sockets".into(), json!(sockets)),
+        ("sockets_failed".into(), json!(failed_tabs)),
+        ("mutating_users".into(), json!(mutators)),
+        ("loops_per_user".into(), json!(args.concurrency)),
+        ("duration_s".into(), json!(secs)),
+        ("mutations_ok".into(), json!(acked_total)),
+        ("mutations_failed".into(), json!(failures.load(Relaxed))),
+        ("mutations_per_s".into(), json!((acked_total as f64 / elapsed).round())),
+        ("events_in_window".into(), json!(window_events)),
+        ("events_per_s".into(), json!((window_events as f64 / secs).round())),
+        ("events_received".into(), json!(received)),
+        ("events_expected".into(), json!(expected)),
+        ("events_lost".into(), json!(lost)),
+        ("other_events".into(), json!(stats.other_events.load(Relaxed))),
+        ("event_errors".into(), json!(stats.errors.load(Relaxed))),
+        ("sockets_dropped".into(), json!(stats.dropped.load(Relaxed))),
+        ("server_cpu_s".into(), json!(cpu_window)),
+        (
+            "server_cpu_us_per_event".into(),
+            json!(cpu_window.filter(|_| window_events > 0).map(|c| (c * 1e6 / window_events as f64 * 100.0).round() / 100.0)),
+        ),
+        ("mutation_http".into(), quantiles_ms(&http_latency)),
+    ]);
+    Ok(Value::Object(out))
+}
+
+async fn latency(args: LatencyArgs) -> Result<Value> {
+    let common = &args.common;
+    let tokens = tokens(common, args.users).await?;
+    let clock = Instant::now();
+    // Warm-up counts from when mutations start; the threshold is set once that is known.
+    let settle = Duration::from_millis(1000);
+    let sink = Arc::new(LatencySink::new(clock, u64::MAX));
+    let tabs = open_tabs(common, &tokens, args.tabs, clock, Some(sink.clone())).await?;
+    let sockets = tabs.handles.len();
+    tokio::time::sleep(settle).await;
+
+    let started = Instant::now();
+    let record_from_us = (started - clock + Duration::from_secs_f64(args.warmup)).as_micros() as u64;
+    sink.record_from_us.store(record_from_us, Relaxed);
+
+    let acked: Arc<Vec<AtomicU64>> = Arc::new((0..args.users).map(|_| AtomicU64::new(0)).collect());
+    let failures = Arc::new(AtomicU64::new(0));
+    let backlog = Arc::new(AtomicU64::new(0));
+    let mut senders = Vec::new();
+    let mut workers = Vec::new();
+    for (user, token) in tokens.iter().enumerate() {
+        let (tx, mut rx) = mpsc::channel::<u64>(64);
+        senders.push(tx);
+        let (token, acked, failures, addr) = (token.clone(), acked.clone(), failures.clone(), common.addr);
+        workers.push(tokio::spawn(async move {
+            let mut http = Http::new(addr);
+            let _ = http.ready().await;
+            let mut latency = histogram();
+            while let Some(n) = rx.recv().await {
+                let sent = Instant::now();
+                let sent_us = clock.elapsed().as_micros() as u64;
+                match client::create_story(&mut http, &token, n, sent_us).await {
+                    Ok(()) => {
+                        acked[user].fetch_add(1, Relaxed);
+                        let _ = latency.record(sent.elapsed().as_micros() as u64);
+                    }
+                    Err(e) => {
+                        if failures.fetch_add(1, Relaxed) == 0 {
+                            log(format!("first mutation failure: {e:#}"));
+                        }
+                    }
+                }
+            }
+            latency
+        }));
+    }
+    let cpu_before = procfs::cpu_seconds(common.server_pid);
+    let duration = Duration::from_secs_f64(args.duration);
+    let total = (args.rate * args.duration).round() as u64;
+    let mut sent = 0u64;
+    let mut ticker = tokio::time::interval(Duration::from_millis(1));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    while sent < total && started.elapsed() < duration + Duration::from_secs(1) {
+        ticker.tick().await;
+        let target = ((started.elapsed().as_secs_f64() * args.rate) as u64).min(total);
+        while sent < target {
+            let user = (sent % args.users as u64) as usize;
+            if senders[user].try_send(sent).is_err() {
+                backlog.fetch_add(1, Relaxed);
+            }
+            sent += 1;
+        }
+    }
+    let send_elapsed = started.elapsed().as_secs_f64();
+    drop(senders);
+    let mut http_latency = histogram();
+    for w in workers {
+        if let Ok(Ok(h)) = tokio::time::timeout(Duration::from_secs(30), w).await {
+            http_latency.add(h)?;
+        }
+    }
+    let cpu = procfs::cpu_seconds(common.server_pid).zip(cpu_before).map(|(a, b)| a - b);
+    let acked_total: u64 = acked.iter().map(|a| a.load(Relaxed)).sum();
+    drain(&tabs.stats, acked_total * args.tabs as u64, Duration::from_secs(3), Duration::from_secs(30)).await;
+    let stats = tabs.stats.clone();
+    let failed_tabs = tabs.failed;
+    let counts = tabs.close().await;
+    let (expected, lost) = expected_and_lost(&counts, &acked);
+    let h = sink.histogram.lock().unwrap().clone();
+    let mut out = base(common, "latency");
+    out.extend([
+        ("users".into(), json!(args.users)),
+        ("tabs_per_user".into(), json!(args.tabs)),
+        ("sockets".into(), json!(sockets)),
+        ("sockets_failed".into(), json!(failed_tabs)),
+        ("target_rate".into(), json!(args.rate)),
+        ("duration_s".into(), json!(args.duration)),
+        ("warmup_s".into(), json!(args.warmup)),
+        ("mutations_sent".into(), json!(sent)),
+        ("mutations_ok".into(), json!(acked_total)),
+        ("mutations_failed".into(), json!(failures.load(Relaxed))),
+        ("mutations_dropped_backlog".into(), json!(backlog.load(Relaxed))),
+        ("achieved_rate".into(), json!((acked_total as f64 / send_elapsed).round())),
+        ("events_received".into(), json!(stats.story_events.load(Relaxed))),
+        ("events_expected".into(), json!(expected)),
+        ("events_lost".into(), json!(lost)),
+        ("other_events".into(), json!(stats.other_events.load(Relaxed))),
+        ("sockets_dropped".into(), json!(stats.dropped.load(Relaxed))),
+        ("server_cpu_s".into(), json!(cpu)),
+        ("event_latency".into(), quantiles_ms(&h)),
+        ("mutation_http".into(), quantiles_ms(&http_latency)),
+    ]);
+    Ok(Value::Object(out))
+}
+
+async fn idle_memory(args: IdleArgs) -> Result<Value> {
+    let common = &args.common;
+    let Some(pid) = common.server_pid else { bail!("idle-memory needs --server-pid") };
+    let tokens = tokens(common, args.users).await?;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let rss_before = procfs::rss_bytes(pid)?;
+    let clock = Instant::now();
+    let tabs = open_tabs(common, &tokens, args.tabs, clock, None).await?;
+    let sockets = tabs.handles.len();
+    let rss_open = procfs::rss_bytes(pid)?;
+    tokio::time::sleep(Duration::from_secs_f64(args.settle)).await;
+    let rss_settled = procfs::rss_bytes(pid)?;
+    let dropped = tabs.stats.dropped.load(Relaxed);
+    let failed = tabs.failed;
+    tabs.close().await;
+    let per = |after: u64| ((after as f64 - rss_before as f64) / sockets as f64).round();
+    let mut out = base(common, "idle-memory");
+    out.extend([
+        ("users".into(), json!(args.users)),
+        ("tabs_per_user".into(), json!(args.tabs)),
+        ("sockets".into(), json!(sockets)),
+        ("sockets_failed".into(), json!(failed)),
+        ("sockets_dropped".into(), json!(dropped)),
+        ("settle_s".into(), json!(args.settle)),
+        ("rss_before".into(), json!(rss_before)),
+        ("rss_open".into(), json!(rss_open)),
+        ("rss_settled".into(), json!(rss_settled)),
+        ("bytes_per_socket_open".into(), json!(per(rss_open))),
+        ("bytes_per_socket".into(), json!(per(rss_settled))),
+    ]);
+    Ok(Value::Object(out))
+}
+
+async fn metric(addr: SocketAddr, name: &str) -> Option<f64> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.ok()?;
+    let request = format!("GET /metrics HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.ok()?;
+    let mut text = String::new();
+    tokio::time::timeout(Duration::from_secs(5), stream.read_to_string(&mut text)).await.ok()?.ok()?;
+    if !text.starts_with("HTTP/1.1 200") {
+        return None;
+    }
+    text.lines().find(|l| l.starts_with(name)).and_then(|l| l.split_whitespace().last()).and_then(|v| v.parse().ok())
+}
+
+async fn wake(args: WakeArgs) -> Result<Value> {
+    let common = &args.common;
+    let tokens = tokens(common, args.users).await?;
+    let mut clients: Vec<Http> = tokens.iter().map(|_| Http::new(common.addr)).collect();
+    let (mut cold, mut warm) = (histogram(), histogram());
+    // Round 0 creates every actor for the first time; it is not recorded.
+    for (http, token) in clients.iter_mut().zip(&tokens) {
+        http.graphql(Some(token), &args.query, json!({})).await.context("wake query")?;
+    }
+    let evictions_before = metric(common.addr, "realtime_evictions_total").await;
+    for _ in 0..args.rounds {
+        tokio::time::sleep(Duration::from_secs_f64(args.idle_wait)).await;
+        for (http, token) in clients.iter_mut().zip(&tokens) {
+            http.ready().await?;
+            let t = Instant::now();
+            http.graphql(Some(token), &args.query, json!({})).await?;
+            cold.record(t.elapsed().as_micros() as u64)?;
+            http.ready().await?;
+            let t = Instant::now();
+            http.graphql(Some(token), &args.query, json!({})).await?;
+            warm.record(t.elapsed().as_micros() as u64)?;
+        }
+    }
+    let evictions_after = metric(common.addr, "realtime_evictions_total").await;
+    let ms = |v: u64| v as f64 / 1000.0;
+    let mut out = base(common, "wake");
+    out.extend([
+        ("users".into(), json!(args.users)),
+        ("rounds".into(), json!(args.rounds)),
+        ("idle_wait_s".into(), json!(args.idle_wait)),
+        ("query".into(), json!(args.query)),
+        ("evictions".into(), json!(evictions_before.zip(evictions_after).map(|(a, b)| b - a))),
+        ("cold".into(), quantiles_ms(&cold)),
+        ("warm".into(), quantiles_ms(&warm)),
+        ("delta_p50_ms".into(), json!(ms(cold.value_at_quantile(0.5)) - ms(warm.value_at_quantile(0.5)))),
+        ("delta_p99_ms".into(), json!(ms(cold.value_at_quantile(0.99)) - ms(warm.value_at_quantile(0.99)))),
+    ]);
+    Ok(Value::Object(out))
+}

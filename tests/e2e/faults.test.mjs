@@ -1,0 +1,59 @@
+// Faults in one user's call: a trap, an endless loop and a memory bomb in the library
+// component (a test-only build, tests/fault-component) fail that call with a clear GraphQL
+// error; the instance is replaced and every other user carries on, events included.
+import { test, after, before } from 'node:test';
+import assert from 'node:assert/strict';
+import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Server, RawSocket, settled } from './harness.mjs';
+
+const BUILT = new URL('../../target/wasm32-wasip2/release/', import.meta.url).pathname;
+
+let server;
+let dir;
+before(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'realtime-faulty-'));
+  copyFileSync(join(BUILT, 'faulty_library.wasm'), join(dir, 'library.wasm'));
+  copyFileSync(join(BUILT, 'graphql.wasm'), join(dir, 'graphql.wasm'));
+  copyFileSync(join(BUILT, 'user_channel.wasm'), join(dir, 'user_channel.wasm'));
+  server = await Server.start({ args: ['--components-dir', dir, '--max-call-time', '300ms', '--max-instance-memory', '32MiB'] });
+});
+after(async () => { await server?.stop(); server?.cleanup(); rmSync(dir, { recursive: true, force: true }); });
+
+const CREATE = 'mutation($t: String!) { createStory(input: {url: "https://example.com", title: $t}) { story { title } } }';
+
+test('a trap, an endless loop and a memory bomb fail only their own call', async () => {
+  const mallory = await server.signUp('mallory@example.com');
+  const bob = await server.signUp('bob@example.com');
+  const tab = RawSocket.open(server, { token: bob.token });
+  await tab.init();
+  tab.subscribe('s', 'subscription { channel(name: "library") { __typename ... on StoryCreateEvent { story { title } } } }');
+  await settled(tab);
+
+  const expected = { trap: /trapped/, loop: /CPU time limit/, bomb: /trapped|memory|unreachable/ };
+  let n = 0;
+  for (const [fault, message] of Object.entries(expected)) {
+    const started = Date.now();
+    const failed = await server.gql(CREATE, { t: fault }, mallory.token);
+    assert.equal(failed.status, 200);
+    assert.equal(failed.body.data, null, JSON.stringify(failed.body));
+    assert.match(failed.body.errors[0].message, message, JSON.stringify(failed.body));
+    assert.ok(Date.now() - started < 10_000, `${fault} took ${Date.now() - started} ms`);
+
+    // Bob is unaffected: his mutation succeeds and his tab gets both events.
+    n += 1;
+    const ok = await server.data(CREATE, { t: `bob ${n}` }, bob.token);
+    assert.equal(ok.createStory.story.title, `bob ${n}`);
+    assert.deepEqual(await tab.next(), { id: 's', type: 'next', payload: { data: { channel: { __typename: 'StoryCreateEvent', story: { title: `bob ${n}` } } } } });
+    assert.deepEqual(await tab.next(), { id: 's', type: 'next', payload: { data: { channel: { __typename: 'LibraryChangeEvent' } } } });
+
+    // Mallory's next good call gets a fresh instance and works.
+    const recovered = await server.data(CREATE, { t: `mallory after ${fault}` }, mallory.token);
+    assert.equal(recovered.createStory.story.title, `mallory after ${fault}`);
+  }
+  const metrics = await server.metrics();
+  assert.equal(metrics['realtime_traps_total{component="library"}'], 3);
+  assert.deepEqual(await tab.drain(200), []);
+  tab.close();
+});
