@@ -138,16 +138,21 @@ pub fn errors_json(errors: &[ServerError]) -> String {
     if errors.is_empty() {
         return r#"[{"message":"Unknown error"}]"#.to_owned();
     }
-    serde_json::to_string(errors)
-        .unwrap_or_else(|_| r#"[{"message":"Unknown error"}]"#.to_owned())
+    serde_json::to_string(errors).unwrap_or_else(|_| r#"[{"message":"Unknown error"}]"#.to_owned())
 }
 
 /// Execute a query or mutation; returns the JSON response.
-pub fn execute(schema: &AppSchema, host: HostRef, request: &str) -> String {
-    let request = match request_from_json(request) {
+pub fn execute(schema: &AppSchema, host: HostRef, text: &str) -> String {
+    let mut request = match request_from_json(text) {
         Ok(request) => request,
         Err(errors) => return errors_response_json(&errors),
     };
+    if prepare::lacks_required_variables(&mut request) {
+        // A request error, reported after any validation errors: `prepare` reports both.
+        if let Err(errors) = prepare::prepare(schema, text) {
+            return format!("{{\"errors\":{errors}}}");
+        }
+    }
     let response = block_on(schema.execute(request.data(host)));
     response_json(&response)
 }
@@ -187,7 +192,26 @@ fn resolve_one(host: &HostRef, event: &CurrentEvent, text: &str) -> String {
     let request = request.data(host.clone()).data(event.clone());
     let mut stream = schema::event_schema().execute_stream(request);
     match block_on(stream.next()) {
-        Some(response) => response_json(&response),
+        Some(mut response) => {
+            restore_empty_event(&mut response);
+            response_json(&response)
+        }
         None => error_response_json("The subscription produced no result."),
+    }
+}
+
+/// `channel` is non-null, so a null root field in an error-free event response can only be
+/// an event whose selection picked no field (e.g. `... on StoryCreateEvent` for a
+/// `library:change`), which async-graphql 7.2 turns into null: it is the empty object.
+fn restore_empty_event(response: &mut Response) {
+    if !response.errors.is_empty() {
+        return;
+    }
+    if let Value::Object(fields) = &mut response.data {
+        for value in fields.values_mut() {
+            if matches!(value, Value::Null) {
+                *value = Value::Object(Default::default());
+            }
+        }
     }
 }

@@ -11,6 +11,8 @@
 //!   item, the list, the parent itself) or, if none is nullable, becomes pending in turn;
 //!   a pending root field makes `data` null.
 //! The `execute` and `subscribe` hooks remove the markers and append the kept errors.
+//! It also restores `{}` for a non-null object field whose selection picked no field
+//! (async-graphql 7.2 turns such an object into `null`).
 
 use std::sync::{Arc, Mutex};
 
@@ -171,6 +173,12 @@ impl Extension for ErrorNullsExtension {
                 }
             }
             Ok(Some(mut value)) => {
+                // async-graphql resolves an object whose selection picked no field (a union
+                // member no fragment matched, `@include(if: false)` on every field) to null.
+                // A non-null field cannot be null without an error: it is the empty object.
+                if matches!(value, Value::Null) && !levels.first().copied().unwrap_or(true) {
+                    value = Value::Object(Default::default());
+                }
                 let mut state = lock(&self.state);
                 if state.pending.is_empty() {
                     return Ok(Some(value));
@@ -184,8 +192,9 @@ impl Extension for ErrorNullsExtension {
                             .iter()
                             .all(|s| matches!(s, PathSegment::Index(_)))
                 };
-                let (children, others): (Vec<_>, Vec<_>) =
-                    std::mem::take(&mut state.pending).into_iter().partition(is_child);
+                let (children, others): (Vec<_>, Vec<_>) = std::mem::take(&mut state.pending)
+                    .into_iter()
+                    .partition(is_child);
                 state.pending = others;
                 for child in children {
                     let indices: Vec<usize> = child[path.len()..path.len() + depth]

@@ -24,7 +24,7 @@ use async_graphql::parser::types::{
     DocumentOperations, ExecutableDocument, Field, OperationDefinition, OperationType, Selection,
     SelectionSet,
 };
-use async_graphql::{Pos, Positioned, Response, ServerError, Value, Variables};
+use async_graphql::{Pos, Positioned, Request, Response, ServerError, Value, Variables};
 use futures::executor::block_on;
 
 use crate::engine;
@@ -110,6 +110,22 @@ pub fn prepare(schema: &AppSchema, text: &str) -> Result<OperationKind, String> 
     Ok(kind)
 }
 
+/// Whether the operation `request` would run lacks a required variable. Cheap (no
+/// validation): `execute` uses it to turn that case into a request error, as `prepare` does.
+pub fn lacks_required_variables(request: &mut Request) -> bool {
+    let operation_name = request.operation_name.clone();
+    let variables = std::mem::take(&mut request.variables);
+    let lacks = match request.parsed_query() {
+        Ok(doc) => match select_operation(doc, operation_name.as_deref()) {
+            Ok((_, operation)) => check_required_variables(&operation.node, &variables).is_err(),
+            Err(_) => false,
+        },
+        Err(_) => false,
+    };
+    request.variables = variables;
+    lacks
+}
+
 /// The kind (and channel) of the operation the engine chose, with the extra checks.
 pub fn analyze(
     doc: &ExecutableDocument,
@@ -121,10 +137,8 @@ pub fn analyze(
     match operation.node.ty {
         OperationType::Query => Ok(OperationKind::Query),
         OperationType::Mutation => Ok(OperationKind::Mutation),
-        OperationType::Subscription => {
-            subscription_channel(doc, name, &operation.node, variables)
-                .map(OperationKind::Subscription)
-        }
+        OperationType::Subscription => subscription_channel(doc, name, &operation.node, variables)
+            .map(OperationKind::Subscription),
     }
 }
 
@@ -134,9 +148,7 @@ fn select_operation<'a>(
 ) -> Result<(Option<&'a str>, &'a Positioned<OperationDefinition>), Vec<ServerError>> {
     let found = match (&doc.operations, operation_name) {
         (DocumentOperations::Single(op), _) => Some((None, op)),
-        (DocumentOperations::Multiple(ops), Some(name)) => {
-            ops.get(name).map(|op| (Some(name), op))
-        }
+        (DocumentOperations::Multiple(ops), Some(name)) => ops.get(name).map(|op| (Some(name), op)),
         (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => ops
             .iter()
             .next()
@@ -206,9 +218,13 @@ fn collect_root_fields<'a>(
     for selection in &set.items {
         match &selection.node {
             Selection::Field(field) => out.push(field),
-            Selection::InlineFragment(inline) => {
-                collect_root_fields(doc, &inline.node.selection_set.node, visited, depth + 1, out)
-            }
+            Selection::InlineFragment(inline) => collect_root_fields(
+                doc,
+                &inline.node.selection_set.node,
+                visited,
+                depth + 1,
+                out,
+            ),
             Selection::FragmentSpread(spread) => {
                 let name = spread.node.fragment_name.node.as_str();
                 if !visited.insert(name) {

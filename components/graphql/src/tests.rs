@@ -94,10 +94,14 @@ fn describe(sdl: &str) -> BTreeMap<String, String> {
     let doc = parse_schema(sdl).expect("SDL parses");
     let mut out = BTreeMap::new();
     for def in doc.definitions {
-        let TypeSystemDefinition::Type(ty) = def else { continue };
+        let TypeSystemDefinition::Type(ty) = def else {
+            continue;
+        };
         let ty = ty.node;
         let name = ty.name.node.to_string();
-        let fields_of = |fields: &Vec<async_graphql::Positioned<async_graphql::parser::types::FieldDefinition>>| {
+        let fields_of = |fields: &Vec<
+            async_graphql::Positioned<async_graphql::parser::types::FieldDefinition>,
+        >| {
             let mut v: Vec<String> = fields
                 .iter()
                 .map(|f| {
@@ -107,7 +111,12 @@ fn describe(sdl: &str) -> BTreeMap<String, String> {
                         .iter()
                         .map(|a| format!("{}: {}", a.node.name.node, a.node.ty.node))
                         .collect();
-                    format!("{}({}): {}", f.node.name.node, args.join(", "), f.node.ty.node)
+                    format!(
+                        "{}({}): {}",
+                        f.node.name.node,
+                        args.join(", "),
+                        f.node.ty.node
+                    )
                 })
                 .collect();
             v.sort();
@@ -115,9 +124,14 @@ fn describe(sdl: &str) -> BTreeMap<String, String> {
         };
         let desc = match &ty.kind {
             TypeKind::Object(o) => {
-                let mut imps: Vec<String> = o.implements.iter().map(|i| i.node.to_string()).collect();
+                let mut imps: Vec<String> =
+                    o.implements.iter().map(|i| i.node.to_string()).collect();
                 imps.sort();
-                format!("type implements [{}] {{ {} }}", imps.join(", "), fields_of(&o.fields))
+                format!(
+                    "type implements [{}] {{ {} }}",
+                    imps.join(", "),
+                    fields_of(&o.fields)
+                )
             }
             TypeKind::Interface(i) => format!("interface {{ {} }}", fields_of(&i.fields)),
             TypeKind::Union(u) => {
@@ -188,12 +202,18 @@ impl Host for FakeHost {
             name: name.map(str::to_owned),
         };
         *self.user.lock().unwrap() = Some(user.clone());
-        Ok(AccountSession { token: "t2".into(), user })
+        Ok(AccountSession {
+            token: "t2".into(),
+            user,
+        })
     }
     fn sign_in(&self, email: &str, password: &str) -> Result<AccountSession, String> {
         if email == "alice@example.com" && password == "pw" {
             *self.user.lock().unwrap() = Some(alice());
-            Ok(AccountSession { token: "t1".into(), user: alice() })
+            Ok(AccountSession {
+                token: "t1".into(),
+                user: alice(),
+            })
         } else {
             Err("no such user".into())
         }
@@ -242,7 +262,10 @@ fn sdl_matches_the_contract() {
 #[test]
 fn me_is_null_when_signed_out() {
     let host = Arc::new(FakeHost::default());
-    assert_eq!(run(&host, "{ me { id } }", json!(null)), json!({ "data": { "me": null } }));
+    assert_eq!(
+        run(&host, "{ me { id } }", json!(null)),
+        json!({ "data": { "me": null } })
+    );
 }
 
 #[test]
@@ -261,13 +284,22 @@ fn me_and_library() {
         "query Q($n: Int) { me { id email name library { id stories(first: $n) { totalCount edges { cursor node { id tags { name } } } pageInfo { hasNextPage endCursor } } } } }",
         json!({ "n": 500 }),
     );
-    assert_eq!(res["data"]["me"]["library"]["id"], json!(crate::ids::library_id("u1")));
-    assert_eq!(res["data"]["me"]["library"]["stories"]["totalCount"], json!(1));
+    assert_eq!(
+        res["data"]["me"]["library"]["id"],
+        json!(crate::ids::library_id("u1"))
+    );
+    assert_eq!(
+        res["data"]["me"]["library"]["stories"]["totalCount"],
+        json!(1)
+    );
     assert_eq!(
         res["data"]["me"]["library"]["stories"]["edges"][0]["node"]["tags"][0]["name"],
         json!("rust")
     );
-    assert_eq!(host.calls(), vec![("stories".to_owned(), json!({ "first": 100 }))]);
+    assert_eq!(
+        host.calls(),
+        vec![("stories".to_owned(), json!({ "first": 100 }))]
+    );
 }
 
 #[test]
@@ -280,7 +312,10 @@ fn library_operations_need_a_user() {
     );
     assert_eq!(res["data"], json!(null));
     assert_eq!(res["errors"][0]["message"], json!("Not signed in"));
-    assert_eq!(res["errors"][0]["extensions"]["code"], json!("UNAUTHENTICATED"));
+    assert_eq!(
+        res["errors"][0]["extensions"]["code"],
+        json!("UNAUTHENTICATED")
+    );
     let res = run(&host, r#"{ node(id: "U3Rvcnk6MQ==") { id } }"#, json!(null));
     assert_eq!(res["data"]["node"], json!(null));
     assert_eq!(res["errors"][0]["message"], json!("Not signed in"));
@@ -304,14 +339,20 @@ fn sign_in_and_sign_up() {
         json!(null),
     );
     assert_eq!(res["data"]["signIn"]["token"], json!("t1"));
-    assert_eq!(res["data"]["signIn"]["user"]["library"]["id"], json!(crate::ids::library_id("u1")));
+    assert_eq!(
+        res["data"]["signIn"]["user"]["library"]["id"],
+        json!(crate::ids::library_id("u1"))
+    );
 
     let res = run(
         &host,
         r#"mutation { signUp(email: "taken@example.com", password: "pw") { token } }"#,
         json!(null),
     );
-    assert_eq!(res["errors"][0]["message"], json!("Email already registered"));
+    assert_eq!(
+        res["errors"][0]["message"],
+        json!("Email already registered")
+    );
 
     let res = run(&host, "mutation { a: signOut b: signOut }", json!(null));
     assert_eq!(res["data"], json!({ "a": true, "b": false }));
@@ -320,13 +361,19 @@ fn sign_in_and_sign_up() {
 #[test]
 fn mutations_map_payloads_and_errors() {
     let host = FakeHost::signed_in();
-    host.reply("createStory", Ok(json!({ "story": story_json("U3Rvcnk6MQ=="), "cursor": "c9" })));
+    host.reply(
+        "createStory",
+        Ok(json!({ "story": story_json("U3Rvcnk6MQ=="), "cursor": "c9" })),
+    );
     let res = run(
         &host,
         r#"mutation($t: [ID!]) { createStory(input: { url: "https://example.com/", title: "Example", tagIds: $t }) { story { id } storyEdge { cursor node { id } } } }"#,
         json!({ "t": ["VGFnOjE="] }),
     );
-    assert_eq!(res["data"]["createStory"]["storyEdge"]["cursor"], json!("c9"));
+    assert_eq!(
+        res["data"]["createStory"]["storyEdge"]["cursor"],
+        json!("c9")
+    );
     assert_eq!(
         host.calls()[0],
         (
@@ -336,7 +383,11 @@ fn mutations_map_payloads_and_errors() {
     );
 
     host.reply("createStory", Err("Invalid URL: nope"));
-    let res = run(&host, r#"mutation { createStory(input: { url: "nope", title: "x" }) { story { id } } }"#, json!(null));
+    let res = run(
+        &host,
+        r#"mutation { createStory(input: { url: "nope", title: "x" }) { story { id } } }"#,
+        json!(null),
+    );
     assert_eq!(res["errors"][0]["message"], json!("Invalid URL: nope"));
 
     host.reply(
@@ -363,25 +414,56 @@ fn mutations_map_payloads_and_errors() {
         json!(null),
     );
     assert_eq!(res["data"]["updateStory"]["error"]["storyId"], json!("x"));
-    assert_eq!(host.calls().last().unwrap().1, json!({ "id": "x", "description": null }));
+    assert_eq!(
+        host.calls().last().unwrap().1,
+        json!({ "id": "x", "description": null })
+    );
 
     host.reply("deleteTag", Ok(json!({ "deletedTagId": "VGFnOjE=" })));
-    let res = run(&host, r#"mutation { deleteTag(input: { id: "VGFnOjE=" }) { deletedTagId success error { code } } }"#, json!(null));
-    assert_eq!(res["data"]["deleteTag"], json!({ "deletedTagId": "VGFnOjE=", "success": true, "error": null }));
+    let res = run(
+        &host,
+        r#"mutation { deleteTag(input: { id: "VGFnOjE=" }) { deletedTagId success error { code } } }"#,
+        json!(null),
+    );
+    assert_eq!(
+        res["data"]["deleteTag"],
+        json!({ "deletedTagId": "VGFnOjE=", "success": true, "error": null })
+    );
 }
 
 #[test]
 fn node_resolves_library_story_and_tag() {
     let host = FakeHost::signed_in();
     let lib = crate::ids::library_id("u1");
-    let res = run(&host, "query($id: String!) { node(id: $id) { __typename id } }", json!({ "id": lib }));
-    assert_eq!(res["data"]["node"], json!({ "__typename": "Library", "id": lib }));
+    let res = run(
+        &host,
+        "query($id: String!) { node(id: $id) { __typename id } }",
+        json!({ "id": lib }),
+    );
+    assert_eq!(
+        res["data"]["node"],
+        json!({ "__typename": "Library", "id": lib })
+    );
     let other = crate::ids::library_id("u2");
-    let res = run(&host, "query($id: String!) { node(id: $id) { id } }", json!({ "id": other }));
+    let res = run(
+        &host,
+        "query($id: String!) { node(id: $id) { id } }",
+        json!({ "id": other }),
+    );
     assert_eq!(res["data"]["node"], json!(null));
-    host.reply("node", Ok(json!({ "type": "Story", "story": story_json("U3Rvcnk6MQ==") })));
-    let res = run(&host, r#"{ node(id: "U3Rvcnk6MQ==") { __typename id ... on Story { title } } }"#, json!(null));
-    assert_eq!(res["data"]["node"], json!({ "__typename": "Story", "id": "U3Rvcnk6MQ==", "title": "Example" }));
+    host.reply(
+        "node",
+        Ok(json!({ "type": "Story", "story": story_json("U3Rvcnk6MQ==") })),
+    );
+    let res = run(
+        &host,
+        r#"{ node(id: "U3Rvcnk6MQ==") { __typename id ... on Story { title } } }"#,
+        json!(null),
+    );
+    assert_eq!(
+        res["data"]["node"],
+        json!({ "__typename": "Story", "id": "U3Rvcnk6MQ==", "title": "Example" })
+    );
     host.reply("node", Ok(json!(null)));
     let res = run(&host, r#"{ node(id: "zzz") { id } }"#, json!(null));
     assert_eq!(res["data"]["node"], json!(null));
@@ -389,19 +471,62 @@ fn node_resolves_library_story_and_tag() {
 
 #[test]
 fn execute_refuses_bad_requests() {
-    for bad in ["", "nope", "[]", r#"{"query": 1}"#, r#"{"query": "{ me { id }", "variables": 3}"#] {
-        let text = engine::execute(schema::schema(), HostRef(Arc::new(FakeHost::default())), bad);
+    for bad in [
+        "",
+        "nope",
+        "[]",
+        r#"{"query": 1}"#,
+        r#"{"query": "{ me { id }", "variables": 3}"#,
+    ] {
+        let text = engine::execute(
+            schema::schema(),
+            HostRef(Arc::new(FakeHost::default())),
+            bad,
+        );
         let res: Value = serde_json::from_str(&text).unwrap();
         assert!(res.get("data").is_none(), "{bad}: {text}");
-        assert_eq!(res["errors"].as_array().map(Vec::len), Some(1), "{bad}: {text}");
+        assert_eq!(
+            res["errors"].as_array().map(Vec::len),
+            Some(1),
+            "{bad}: {text}"
+        );
     }
+    let res = run(
+        &Arc::new(FakeHost::default()),
+        "query($id: String!) { node(id: $id) { id } }",
+        json!({}),
+    );
+    assert!(res.get("data").is_none(), "{res}");
+    assert!(
+        res["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("not provided"),
+        "{res}"
+    );
+    let nested = format!(
+        "{}me {{ id }}{}",
+        "{ __typename ... on Query ".repeat(60),
+        "}".repeat(60)
+    );
+    let res = run(&Arc::new(FakeHost::default()), &nested, json!(null));
+    assert!(res["errors"].is_array(), "{res}");
     let deep = format!("{{\"query\": \"{}\"}}", "{".repeat(100_000));
-    let text = engine::execute(schema::schema(), HostRef(Arc::new(FakeHost::default())), &deep);
+    let text = engine::execute(
+        schema::schema(),
+        HostRef(Arc::new(FakeHost::default())),
+        &deep,
+    );
     assert!(text.contains("nested too deeply"), "{text}");
 }
 
-fn prep(query: &str, variables: Value, operation_name: Option<&str>) -> Result<OperationKind, Value> {
-    let request = json!({ "query": query, "variables": variables, "operationName": operation_name });
+fn prep(
+    query: &str,
+    variables: Value,
+    operation_name: Option<&str>,
+) -> Result<OperationKind, Value> {
+    let request =
+        json!({ "query": query, "variables": variables, "operationName": operation_name });
     prepare(schema::schema(), &request.to_string()).map_err(|e| serde_json::from_str(&e).unwrap())
 }
 
@@ -412,13 +537,24 @@ fn first_message(err: Value) -> String {
 
 #[test]
 fn prepare_reports_the_operation_without_running_it() {
-    assert_eq!(prep("{ me { id } }", json!(null), None), Ok(OperationKind::Query));
     assert_eq!(
-        prep(r#"mutation { signOut createTag(input: {name: "a", color: "b"}) { tag { id } } }"#, json!(null), None),
+        prep("{ me { id } }", json!(null), None),
+        Ok(OperationKind::Query)
+    );
+    assert_eq!(
+        prep(
+            r#"mutation { signOut createTag(input: {name: "a", color: "b"}) { tag { id } } }"#,
+            json!(null),
+            None
+        ),
         Ok(OperationKind::Mutation)
     );
     assert_eq!(
-        prep(r#"subscription { channel(name: "library") { __typename } }"#, json!(null), None),
+        prep(
+            r#"subscription { channel(name: "library") { __typename } }"#,
+            json!(null),
+            None
+        ),
         Ok(OperationKind::Subscription("library".into()))
     );
     assert_eq!(
@@ -441,11 +577,22 @@ fn prepare_reports_the_operation_without_running_it() {
 
 #[test]
 fn prepare_errors() {
-    let msg = first_message(prep(r#"subscription { channel(name: "x") { __typename } }"#, json!(null), None).unwrap_err());
+    let msg = first_message(
+        prep(
+            r#"subscription { channel(name: "x") { __typename } }"#,
+            json!(null),
+            None,
+        )
+        .unwrap_err(),
+    );
     assert_eq!(msg, r#"Unknown channel "x""#);
     let msg = first_message(
-        prep("subscription S($c: String!) { channel(name: $c) { __typename } }", json!({ "c": "other" }), None)
-            .unwrap_err(),
+        prep(
+            "subscription S($c: String!) { channel(name: $c) { __typename } }",
+            json!({ "c": "other" }),
+            None,
+        )
+        .unwrap_err(),
     );
     assert_eq!(msg, r#"Unknown channel "other""#);
     let err = prep(
@@ -460,13 +607,32 @@ fn prepare_errors() {
     assert!(!first_message(prep("{ nope }", json!(null), None).unwrap_err()).is_empty());
     let msg = first_message(prep("{ me { id } }", json!(null), Some("Missing")).unwrap_err());
     assert_eq!(msg, r#"Unknown operation named "Missing""#);
-    let msg = first_message(prep("query($id: String!) { node(id: $id) { id } }", json!({}), None).unwrap_err());
+    let msg = first_message(
+        prep(
+            "query($id: String!) { node(id: $id) { id } }",
+            json!({}),
+            None,
+        )
+        .unwrap_err(),
+    );
     assert!(msg.contains("$id") && msg.contains("not provided"), "{msg}");
     let msg = first_message(
-        prep("subscription($c: String!) { channel(name: $c) { __typename } }", json!(null), None).unwrap_err(),
+        prep(
+            "subscription($c: String!) { channel(name: $c) { __typename } }",
+            json!(null),
+            None,
+        )
+        .unwrap_err(),
     );
     assert!(msg.contains("not provided"), "{msg}");
-    let msg = first_message(prep("query A { me { id } } query B { me { id } }", json!(null), None).unwrap_err());
+    let msg = first_message(
+        prep(
+            "query A { me { id } } query B { me { id } }",
+            json!(null),
+            None,
+        )
+        .unwrap_err(),
+    );
     assert!(msg.contains("Operation name required"), "{msg}");
     assert!(prep("{ me { id } }", json!({ "x": 1 }), None).is_ok());
     assert!(prepare(schema::schema(), "not json").is_err());
@@ -487,12 +653,18 @@ fn resolve_event_runs_each_selection() {
     })
     .to_string();
     let out = engine::resolve_event(host.clone(), &event, &[a.clone(), b.clone(), a.clone()]);
-    let out: Vec<Value> = out.iter().map(|t| serde_json::from_str(t).unwrap()).collect();
+    let out: Vec<Value> = out
+        .iter()
+        .map(|t| serde_json::from_str(t).unwrap())
+        .collect();
     assert_eq!(
         out[0],
         json!({ "data": { "channel": { "__typename": "StoryCreateEvent", "kind": "story:create", "story": { "id": "U3Rvcnk6MQ==", "title": "Example" } } } })
     );
-    assert_eq!(out[1], json!({ "data": { "e": { "story": { "url": "https://example.com/" } } } }));
+    assert_eq!(
+        out[1],
+        json!({ "data": { "e": { "story": { "url": "https://example.com/" } } } })
+    );
     assert_eq!(out[2], out[0]);
 
     let change = json!({ "type": "library:change", "totalStories": 3, "totalTags": 1 }).to_string();
@@ -500,22 +672,33 @@ fn resolve_event_runs_each_selection() {
     let out: Value = serde_json::from_str(&out[0]).unwrap();
     assert_eq!(out, json!({ "data": { "e": { "totalStories": 3 } } }));
 
-    for bad in [r#"{"type": "story:explode"}"#, "nope", r#"{"type": "story:delete"}"#] {
+    for bad in [
+        r#"{"type": "story:explode"}"#,
+        "nope",
+        r#"{"type": "story:delete"}"#,
+    ] {
         let out = engine::resolve_event(host.clone(), bad, &[a.clone()]);
         let out: Value = serde_json::from_str(&out[0]).unwrap();
-        assert!(out["errors"].as_array().is_some_and(|e| !e.is_empty()), "{bad}: {out}");
+        assert!(
+            out["errors"].as_array().is_some_and(|e| !e.is_empty()),
+            "{bad}: {out}"
+        );
     }
     let invalid = [
         json!({ "query": r#"subscription { channel(name: "other") { __typename } }"# }).to_string(),
         json!({ "query": r#"subscription { channel(name: "library") { nope } }"# }).to_string(),
-        json!({ "query": r#"subscription($c: String!) { channel(name: $c) { __typename } }"# }).to_string(),
+        json!({ "query": r#"subscription($c: String!) { channel(name: $c) { __typename } }"# })
+            .to_string(),
         "{".to_owned(),
     ];
     let out = engine::resolve_event(host.clone(), &event, &invalid);
     for (text, request) in out.iter().zip(&invalid) {
         let res: Value = serde_json::from_str(text).unwrap();
         assert!(res.get("data").is_none(), "{request}: {res}");
-        assert!(res["errors"].as_array().is_some_and(|e| !e.is_empty()), "{request}: {res}");
+        assert!(
+            res["errors"].as_array().is_some_and(|e| !e.is_empty()),
+            "{request}: {res}"
+        );
     }
     let all = [
         json!({"type":"story:update","story":{"id":"s","url":"u","title":"t","createdAt":"c"}}),
@@ -526,7 +709,15 @@ fn resolve_event_runs_each_selection() {
         json!({"type":"story:tag","storyId":"s","tagIds":["t"]}),
         json!({"type":"story:untag","storyId":"s","tagIds":[]}),
     ];
-    let names = ["StoryUpdateEvent", "StoryDeleteEvent", "TagCreateEvent", "TagUpdateEvent", "TagDeleteEvent", "StoryTagEvent", "StoryUntagEvent"];
+    let names = [
+        "StoryUpdateEvent",
+        "StoryDeleteEvent",
+        "TagCreateEvent",
+        "TagUpdateEvent",
+        "TagDeleteEvent",
+        "StoryTagEvent",
+        "StoryUntagEvent",
+    ];
     for (event, name) in all.iter().zip(names) {
         let out = engine::resolve_event(host.clone(), &event.to_string(), &[a.clone()]);
         let out: Value = serde_json::from_str(&out[0]).unwrap();
@@ -538,13 +729,23 @@ fn resolve_event_runs_each_selection() {
 fn field_errors_null_the_nearest_nullable_field() {
     let host = FakeHost::signed_in();
     host.reply("stories", Err("boom"));
-    let res = run(&host, "{ me { id library { stories { totalCount } } } }", json!(null));
+    let res = run(
+        &host,
+        "{ me { id library { stories { totalCount } } } }",
+        json!(null),
+    );
     assert_eq!(res["data"], json!({ "me": null }));
     assert_eq!(res["errors"].as_array().unwrap().len(), 1, "{res}");
     assert_eq!(res["errors"][0]["message"], json!("boom"));
-    assert_eq!(res["errors"][0]["path"], json!(["me", "library", "stories"]));
+    assert_eq!(
+        res["errors"][0]["path"],
+        json!(["me", "library", "stories"])
+    );
 
-    host.reply("tags", Ok(json!([{ "id": "VGFnOjE=", "name": "rust", "color": "#f00", "createdAt": "x" }])));
+    host.reply(
+        "tags",
+        Ok(json!([{ "id": "VGFnOjE=", "name": "rust", "color": "#f00", "createdAt": "x" }])),
+    );
     host.reply("tagStories", Err("nope"));
     host.reply("story", Ok(json!(null)));
     let res = run(
@@ -554,9 +755,16 @@ fn field_errors_null_the_nearest_nullable_field() {
     );
     assert_eq!(res["data"]["me"], json!({ "id": "u1" }));
     assert_eq!(res["data"]["again"], json!(null));
-    assert_eq!(res["errors"][0]["path"], json!(["again", "library", "tags", 0, "stories"]));
+    assert_eq!(
+        res["errors"][0]["path"],
+        json!(["again", "library", "tags", 0, "stories"])
+    );
 
-    let res = run(&host, r#"mutation { createStory(input: { url: "x", title: "y" }) { story { id } } signOut }"#, json!(null));
+    let res = run(
+        &host,
+        r#"mutation { createStory(input: { url: "x", title: "y" }) { story { id } } signOut }"#,
+        json!(null),
+    );
     assert_eq!(res["data"], json!(null), "{res}");
     assert_eq!(res["errors"].as_array().unwrap().len(), 1, "{res}");
 }
@@ -564,14 +772,35 @@ fn field_errors_null_the_nearest_nullable_field() {
 #[test]
 fn introspection_and_samples() {
     let host = FakeHost::signed_in();
-    let res = run(&host, "{ __typename __schema { subscriptionType { name } types { name } } }", json!(null));
-    assert_eq!(res["data"]["__schema"]["subscriptionType"]["name"], json!("Subscription"));
+    let res = run(
+        &host,
+        "{ __typename __schema { subscriptionType { name } types { name } } }",
+        json!(null),
+    );
+    assert_eq!(
+        res["data"]["__schema"]["subscriptionType"]["name"],
+        json!("Subscription")
+    );
     if std::env::var("SHOW").is_ok() {
         println!("{}", schema::schema().sdl());
-        println!("{:?}", prep(r#"subscription { channel(name: "x") { __typename } }"#, json!(null), None));
+        println!(
+            "{:?}",
+            prep(
+                r#"subscription { channel(name: "x") { __typename } }"#,
+                json!(null),
+                None
+            )
+        );
         println!("{:?}", prep("{ me { id ", json!(null), None));
         println!("{:?}", prep("{ me { idd } }", json!(null), None));
-        println!("{}", engine::execute(schema::schema(), HostRef(host.clone()), r#"{"query":"subscription { channel(name: \"library\") { __typename } }"}"#));
+        println!(
+            "{}",
+            engine::execute(
+                schema::schema(),
+                HostRef(host.clone()),
+                r#"{"query":"subscription { channel(name: \"library\") { __typename } }"}"#
+            )
+        );
     }
 }
 
@@ -609,4 +838,3 @@ fn timings() {
     }
     println!("execute me: {:?}", t.elapsed() / n);
 }
-

@@ -125,7 +125,11 @@ impl Mutation {
         })
     }
 
-    async fn create_tag(&self, ctx: &Context<'_>, input: CreateTagInput) -> Result<CreateTagPayload> {
+    async fn create_tag(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateTagInput,
+    ) -> Result<CreateTagPayload> {
         require_user(ctx)?;
         let res: CreateTagResult = rpc::call(
             ctx,
@@ -138,7 +142,11 @@ impl Mutation {
         })
     }
 
-    async fn update_tag(&self, ctx: &Context<'_>, input: UpdateTagInput) -> Result<UpdateTagPayload> {
+    async fn update_tag(
+        &self,
+        ctx: &Context<'_>,
+        input: UpdateTagInput,
+    ) -> Result<UpdateTagPayload> {
         require_user(ctx)?;
         let mut args = Map::new();
         args.insert("id".into(), json!(input.id.as_str()));
@@ -155,7 +163,11 @@ impl Mutation {
         })
     }
 
-    async fn delete_tag(&self, ctx: &Context<'_>, input: DeleteTagInput) -> Result<DeleteTagPayload> {
+    async fn delete_tag(
+        &self,
+        ctx: &Context<'_>,
+        input: DeleteTagInput,
+    ) -> Result<DeleteTagPayload> {
         require_user(ctx)?;
         let res: DeleteTagResult = rpc::call(ctx, "deleteTag", json!({ "id": input.id.as_str() }))?;
         Ok(DeleteTagPayload {
