@@ -7,7 +7,8 @@ import assert from 'node:assert/strict';
 import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Server, RawSocket, settled, sleep } from './harness.mjs';
+import { execFileSync } from 'node:child_process';
+import { BIN, Server, RawSocket, settled, sleep } from './harness.mjs';
 
 const BUILT = new URL('../../target/wasm32-wasip2/release/', import.meta.url).pathname;
 const ADMIN = 'swap-admin-token';
@@ -33,6 +34,17 @@ const version = (m, c) => m[`realtime_component_version{component="${c}"}`];
 test('admin routes need the token', async () => {
   assert.equal((await put('library', readFileSync(join(dir, 'library.wasm')), 'wrong')).status, 401);
   assert.equal((await put('nope', 'x')).status, 404);
+});
+
+test('realtime-host deploy installs a new version, and reports a refusal', async () => {
+  const before = version(await server.metrics(), 'user-channel');
+  const out = execFileSync(BIN, ['deploy', 'user-channel', join(BUILT, 'user_channel.wasm'), '--url', server.url, '--admin-token', ADMIN]).toString();
+  assert.equal(JSON.parse(out).version, before + 1);
+  assert.equal(version(await server.metrics(), 'user-channel'), before + 1);
+  assert.throws(
+    () => execFileSync(BIN, ['deploy', 'user-channel', join(BUILT, 'library.wasm'), '--url', server.url, '--admin-token', ADMIN], { stdio: 'pipe' }),
+    (e) => /422/.test(e.stderr.toString()) && /does not match the `user-channel-component` world/.test(e.stderr.toString()),
+  );
 });
 
 test('a refused swap (garbage, wrong world) leaves the old version serving', async () => {
