@@ -98,6 +98,11 @@ pub struct ServeArgs {
     #[arg(long, env = "REALTIME_MAX_BODY_BYTES", default_value = "1MiB", value_parser = parse_size)]
     pub max_body_bytes: usize,
 
+    /// Open WebSockets one user may hold; more are refused (HTTP 429 at upgrade, or close
+    /// 1008 after `connection_init` for sockets that authenticate there).
+    #[arg(long, env = "REALTIME_MAX_SOCKETS_PER_USER", default_value_t = 100)]
+    pub max_sockets_per_user: usize,
+
     /// Frames queued for one socket at most; a client that stops reading is closed with 1008.
     #[arg(long, env = "REALTIME_SOCKET_QUEUE", default_value_t = 1024)]
     pub socket_queue: usize,

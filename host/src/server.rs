@@ -36,6 +36,7 @@ pub struct Settings {
     pub max_frame_bytes: usize,
     pub max_body_bytes: usize,
     pub socket_queue: usize,
+    pub max_sockets_per_user: usize,
 }
 
 /// Anonymous actors per component (requests without a user, sockets before `connection_init`).
@@ -86,6 +87,7 @@ pub fn start(args: &ServeArgs) -> Result<Arc<Host>> {
         max_frame_bytes: args.max_frame_bytes,
         max_body_bytes: args.max_body_bytes,
         socket_queue: args.socket_queue.max(1),
+        max_sockets_per_user: args.max_sockets_per_user.max(1),
     };
     std::fs::create_dir_all(&settings.data_dir)
         .with_context(|| format!("creating the data dir {}", settings.data_dir.display()))?;

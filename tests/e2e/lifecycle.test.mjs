@@ -2,7 +2,7 @@
 // evicted actor wakes on its next call with its data intact.
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { Server } from './harness.mjs';
+import { Server, RawSocket } from './harness.mjs';
 
 let server;
 before(async () => { server = await Server.start({ args: ['--max-instances', '4'] }); });
@@ -27,4 +27,57 @@ test('at most --max-instances live instances; the least recently used is evicted
   }
   const after = await server.metrics();
   assert.ok(sum(after, 'realtime_live_instances') <= 4);
+});
+
+test('per-user socket cap and a client that never reads', async () => {
+  const limited = await Server.start({ args: ['--max-sockets-per-user', '2', '--socket-queue', '4'] });
+  try {
+    const { token } = await limited.signUp('capped@example.com');
+    const a = RawSocket.open(limited, { token });
+    await a.init();
+    const b = RawSocket.open(limited);
+    await b.init({ token });
+    const c = RawSocket.open(limited, { token });
+    await assert.rejects(c.opened, (e) => e.status === 429);
+    const d = RawSocket.open(limited);
+    await d.opened;
+    d.send({ type: 'connection_init', payload: { token } });
+    assert.deepEqual(await d.closed, { code: 1008, reason: 'Too many sockets for this user' });
+    b.close();
+    await b.closed;
+
+    // A raw client that subscribes and then never reads: once the kernel buffers are full its
+    // queue overflows and the server drops it; the other socket keeps getting every event.
+    const { Socket } = await import('node:net');
+    const raw = new Socket();
+    await new Promise((r) => raw.connect(limited.port, '127.0.0.1', r));
+    const frame = (obj) => {
+      const payload = Buffer.from(JSON.stringify(obj));
+      const mask = Buffer.from([1, 2, 3, 4]);
+      const header = payload.length < 126 ? Buffer.from([0x81, 0x80 | payload.length]) : Buffer.from([0x81, 0x80 | 126, payload.length >> 8, payload.length & 255]);
+      return Buffer.concat([header, mask, Buffer.from(payload.map((byte, i) => byte ^ mask[i % 4]))]);
+    };
+    raw.write(`GET /graphql HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: graphql-transport-ws\r\nAuthorization: Bearer ${token}\r\n\r\n`);
+    raw.write(frame({ type: 'connection_init' }));
+    raw.write(frame({ id: 's', type: 'subscribe', payload: { query: 'subscription { channel(name: "library") { ... on StoryCreateEvent { story { title } } } }' } }));
+    await new Promise((r) => setTimeout(r, 300));
+    raw.pause();
+    a.subscribe('s', 'subscription { channel(name: "library") { __typename } }');
+    const big = 'x'.repeat(400_000);
+    let opened = (await limited.metrics()).realtime_open_sockets;
+    assert.equal(opened, 2);
+    for (let i = 0; i < 60 && opened === 2; i++) {
+      await limited.data('mutation($t: String!) { createStory(input: {url: "https://example.com", title: $t}) { story { id } } }', { t: `${i}${big}` }, token);
+      opened = (await limited.metrics()).realtime_open_sockets;
+    }
+    assert.equal(opened, 1, 'the client that never reads was dropped');
+    raw.destroy();
+    // The reading socket got every event (two per mutation).
+    const got = await a.drain(500);
+    assert.ok(got.length >= 2 && got.every((m) => m.type === 'next' && m.id === 's'));
+    a.close();
+  } finally {
+    await limited.stop();
+    limited.cleanup();
+  }
 });

@@ -57,6 +57,11 @@ pub fn upgrade(host: Arc<Host>, mut request: Request<Incoming>) -> Response<Body
         Err(response) => return response,
     };
     let header_user = context.user.map(|user| user.id);
+    if let Some(user) = &header_user {
+        if host.sockets.list(&Principal::User(user.clone())).len() >= host.settings.max_sockets_per_user {
+            return text(StatusCode::TOO_MANY_REQUESTS, "too many open sockets for this user\n");
+        }
+    }
     let owner = match &header_user {
         Some(user) => Principal::User(user.clone()),
         None => host.anonymous(),

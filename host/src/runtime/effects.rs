@@ -9,6 +9,9 @@ use super::state::{CallState, Effect};
 use crate::server::Host;
 use crate::sockets::Outbound;
 
+/// WebSocket "policy violation": the per-user socket cap.
+const CLOSE_POLICY: u16 = 1008;
+
 pub fn apply(host: &Arc<Host>, key: &ActorKey, call: CallState, is_publish: bool) {
     for (socket, value) in call.attachments {
         if host.sockets.is_owned_by(socket, &key.principal) {
@@ -35,7 +38,14 @@ pub fn apply(host: &Arc<Host>, key: &ActorKey, call: CallState, is_publish: bool
             Effect::Close { socket, code, reason } => {
                 host.sockets.send(socket, Outbound::Close(code, reason));
             }
-            Effect::Transfer { socket, user } => host.sockets.transfer(socket, Principal::User(user)),
+            Effect::Transfer { socket, user } => {
+                let owner = Principal::User(user);
+                if host.sockets.list(&owner).len() >= host.settings.max_sockets_per_user {
+                    host.sockets.send(socket, Outbound::Close(CLOSE_POLICY, "Too many sockets for this user".into()));
+                } else {
+                    host.sockets.transfer(socket, owner);
+                }
+            }
             Effect::SetAlarm(at_ms) => host.alarms.set(host, key.clone(), at_ms),
             Effect::ClearAlarm => host.alarms.clear(key),
         }

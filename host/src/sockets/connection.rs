@@ -62,8 +62,11 @@ pub async fn run(host: Arc<Host>, upgraded: Upgraded, owner: Principal, header_u
             }
             frame = queue.recv() => match frame {
                 Some(Outbound::Text(text)) => {
-                    if ws.send(Message::text(text)).await.is_err() {
-                        break 1006;
+                    // A peer that does not read blocks this send; its queue then overflows
+                    // and the kill switch ends the socket without waiting for it.
+                    tokio::select! {
+                        sent = ws.send(Message::text(text)) => if sent.is_err() { break 1006 },
+                        _ = kill.notified() => break 1008,
                     }
                 }
                 Some(Outbound::Close(code, reason)) => {
