@@ -10,6 +10,7 @@
 //!   field finishes, the parent nulls the nearest nullable position on the way up (a list
 //!   item, the list, the parent itself) or, if none is nullable, becomes pending in turn;
 //!   a pending root field makes `data` null.
+//!
 //! The `execute` and `subscribe` hooks remove the markers and append the kept errors.
 //! It also restores `{}` for a non-null object field whose selection picked no field
 //! (async-graphql 7.2 turns such an object into `null`).

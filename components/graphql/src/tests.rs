@@ -668,7 +668,7 @@ fn resolve_event_runs_each_selection() {
     assert_eq!(out[2], out[0]);
 
     let change = json!({ "type": "library:change", "totalStories": 3, "totalTags": 1 }).to_string();
-    let out = engine::resolve_event(host.clone(), &change, &[b.clone()]);
+    let out = engine::resolve_event(host.clone(), &change, std::slice::from_ref(&b));
     let out: Value = serde_json::from_str(&out[0]).unwrap();
     assert_eq!(out, json!({ "data": { "e": { "totalStories": 3 } } }));
 
@@ -677,7 +677,7 @@ fn resolve_event_runs_each_selection() {
         "nope",
         r#"{"type": "story:delete"}"#,
     ] {
-        let out = engine::resolve_event(host.clone(), bad, &[a.clone()]);
+        let out = engine::resolve_event(host.clone(), bad, std::slice::from_ref(&a));
         let out: Value = serde_json::from_str(&out[0]).unwrap();
         assert!(
             out["errors"].as_array().is_some_and(|e| !e.is_empty()),
@@ -719,7 +719,7 @@ fn resolve_event_runs_each_selection() {
         "StoryUntagEvent",
     ];
     for (event, name) in all.iter().zip(names) {
-        let out = engine::resolve_event(host.clone(), &event.to_string(), &[a.clone()]);
+        let out = engine::resolve_event(host.clone(), &event.to_string(), std::slice::from_ref(&a));
         let out: Value = serde_json::from_str(&out[0]).unwrap();
         assert_eq!(out["data"]["channel"]["__typename"], json!(name), "{out}");
     }
@@ -767,6 +767,27 @@ fn field_errors_null_the_nearest_nullable_field() {
     );
     assert_eq!(res["data"], json!(null), "{res}");
     assert_eq!(res["errors"].as_array().unwrap().len(), 1, "{res}");
+}
+
+#[test]
+fn objects_without_selected_fields_are_empty_not_null() {
+    let host = FakeHost::signed_in();
+    let sub = json!({ "query": r#"subscription { channel(name: "library") { ... on StoryCreateEvent { story { id } } } }"# }).to_string();
+    let change = json!({ "type": "library:change", "totalStories": 3, "totalTags": 1 }).to_string();
+    let out = engine::resolve_event(HostRef(host.clone()), &change, &[sub]);
+    let out: Value = serde_json::from_str(&out[0]).unwrap();
+    assert_eq!(out, json!({ "data": { "channel": {} } }));
+
+    host.reply(
+        "createTag",
+        Ok(json!({ "tag": { "id": "VGFnOjE=", "name": "a", "color": "b", "createdAt": "c" } })),
+    );
+    let res = run(
+        &host,
+        r#"mutation { createTag(input: { name: "a", color: "b" }) { tag @skip(if: true) { id } } }"#,
+        json!(null),
+    );
+    assert_eq!(res, json!({ "data": { "createTag": {} } }));
 }
 
 #[test]
