@@ -7,6 +7,8 @@ scripts/build-components.sh
 (cd tests/fault-component && cargo build --release)   # test-only component for the fault tests
 cargo build -p realtime-host
 cargo test -p realtime-host
+# The components' own logic, natively (their wasm builds are tested by host/tests/components).
+(cd components && cargo test --target x86_64-unknown-linux-gnu --lib -p library -p user-channel -p graphql)
 (cd tests && npm ci --no-audit --no-fund)
 export REALTIME_HOST_BIN="$PWD/target/debug/realtime-host"
 cd tests && node --test --test-concurrency=1 e2e/*.test.mjs

@@ -824,38 +824,3 @@ fn introspection_and_samples() {
         );
     }
 }
-
-/// Rough timings: `cargo test --release --lib -- --ignored --nocapture timings`.
-#[test]
-#[ignore]
-fn timings() {
-    use std::time::Instant;
-    let t = Instant::now();
-    let n = 50;
-    for _ in 0..n {
-        std::hint::black_box(schema::build());
-    }
-    println!("schema build: {:?}", t.elapsed() / n);
-    let host = HostRef(FakeHost::signed_in());
-    let req = json!({ "query": "subscription OnLibrary($name: String!) { channel(name: $name) { __typename ... on StoryCreateEvent { type story { id url title description createdAt } } ... on LibraryChangeEvent { type totalStories totalTags } ... on StoryTagEvent { storyId tagIds } } }", "variables": { "name": "library" } }).to_string();
-    let event = json!({ "type": "story:create", "story": { "id": "U3Rvcnk6MQ==", "url": "https://example.com/", "title": "Example", "description": null, "createdAt": "2026-11-26T13:41:16.123Z" } }).to_string();
-    let reqs = vec![req.clone()];
-    engine::resolve_event(host.clone(), &event, &reqs);
-    let n = 2000;
-    let t = Instant::now();
-    for _ in 0..n {
-        std::hint::black_box(engine::resolve_event(host.clone(), &event, &reqs));
-    }
-    println!("resolve-event, 1 request: {:?}", t.elapsed() / n);
-    let t = Instant::now();
-    for _ in 0..n {
-        std::hint::black_box(prepare(schema::schema(), &req).unwrap());
-    }
-    println!("prepare: {:?}", t.elapsed() / n);
-    let q = json!({ "query": "{ me { id email name library { id } } }" }).to_string();
-    let t = Instant::now();
-    for _ in 0..n {
-        std::hint::black_box(engine::execute(schema::schema(), host.clone(), &q));
-    }
-    println!("execute me: {:?}", t.elapsed() / n);
-}
