@@ -37,7 +37,16 @@ impl Instance {
             if ctx.data().call.busy() > max_call_time {
                 Err(wasmtime::format_err!("the call ran longer than its CPU time limit of {max_call_time:?}"))
             } else {
-                Ok(UpdateDeadline::Yield(1))
+                // Yield to the executor, and do not charge the time spent queued to the call.
+                let yielded = ctx.data().call.yielded.clone();
+                Ok(UpdateDeadline::YieldCustom(
+                    1,
+                    Box::pin(async move {
+                        let started = std::time::Instant::now();
+                        tokio::task::yield_now().await;
+                        yielded.fetch_add(started.elapsed().as_nanos() as u64, std::sync::atomic::Ordering::Relaxed);
+                    }),
+                ))
             }
         });
         store.set_epoch_deadline(1);

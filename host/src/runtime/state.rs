@@ -3,6 +3,7 @@
 //! output gate, staged attachments, time spent waiting on the host).
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -37,6 +38,8 @@ pub struct CallState {
     pub attachments: HashMap<SocketId, Arc<str>>,
     started: Option<Instant>,
     waited: Duration,
+    /// Nanoseconds the guest spent yielded to the executor (added by the yield future).
+    pub yielded: Arc<AtomicU64>,
 }
 
 impl CallState {
@@ -44,10 +47,11 @@ impl CallState {
         Self { context, started: Some(Instant::now()), ..Self::default() }
     }
 
-    /// Time the guest itself has run in this call: wall time minus time spent
-    /// waiting for other actors.
+    /// Time the guest itself has run in this call: wall time minus time spent waiting
+    /// for other actors and time spent yielded to the executor (queued behind other tasks).
     pub fn busy(&self) -> Duration {
-        self.started.map(|s| s.elapsed().saturating_sub(self.waited)).unwrap_or_default()
+        let yielded = Duration::from_nanos(self.yielded.load(Ordering::Relaxed));
+        self.started.map(|s| s.elapsed().saturating_sub(self.waited).saturating_sub(yielded)).unwrap_or_default()
     }
 
     /// Record time spent waiting on another actor (not charged to this call's deadline).
