@@ -219,15 +219,14 @@ pub struct TabStats {
 
 /// Where a tab records latencies (µs from mutation sent to event received).
 pub struct LatencySink {
-    pub clock: Instant,
     /// Events of mutations sent before this time (µs since `clock`) are warm-up, not recorded.
     pub record_from_us: AtomicU64,
     pub histogram: Mutex<Histogram<u64>>,
 }
 
 impl LatencySink {
-    pub fn new(clock: Instant, record_from_us: u64) -> Self {
-        Self { clock, record_from_us: AtomicU64::new(record_from_us), histogram: Mutex::new(Histogram::new_with_bounds(1, 120_000_000, 3).unwrap()) }
+    pub fn new(record_from_us: u64) -> Self {
+        Self { record_from_us: AtomicU64::new(record_from_us), histogram: Mutex::new(Histogram::new_with_bounds(1, 120_000_000, 3).unwrap()) }
     }
 }
 

@@ -40,6 +40,8 @@ enum Command {
     IdleMemory(IdleArgs),
     /// HTTP query latency right after a previous one (warm) vs after the server's idle timeout (cold).
     Wake(WakeArgs),
+    /// Sign up users into --tokens-file (to be reused by later scenarios) and exit.
+    Signup(SignupArgs),
     /// Write BENCHMARKS.md from the JSON lines of a run.
     Report(report::ReportArgs),
 }
@@ -67,6 +69,14 @@ struct Common {
     /// The scenario is abandoned (exit 2) after this long, whatever happens.
     #[arg(long, default_value_t = 900)]
     max_seconds: u64,
+}
+
+#[derive(Args, Clone)]
+struct SignupArgs {
+    #[command(flatten)]
+    common: Common,
+    #[arg(long, default_value_t = 1000)]
+    users: usize,
 }
 
 #[derive(Args, Clone)]
@@ -132,12 +142,13 @@ struct WakeArgs {
     /// Seconds to wait before each cold round: longer than the server's --idle-timeout.
     #[arg(long, default_value_t = 2.5)]
     idle_wait: f64,
-    #[arg(long, default_value = "{ me { id library { stories(first: 1) { totalCount } } } }")]
+    #[arg(long, default_value = TOUCH_QUERY)]
     query: String,
 }
 
 fn main() -> Result<()> {
     let cli = Cli::parse();
+    std::sync::LazyLock::force(&START);
     if let Command::Report(args) = &cli.command {
         return report::write(args);
     }
@@ -148,6 +159,7 @@ fn main() -> Result<()> {
             Command::Latency(a) => (a.common.max_seconds, Box::pin(latency(a))),
             Command::IdleMemory(a) => (a.common.max_seconds, Box::pin(idle_memory(a))),
             Command::Wake(a) => (a.common.max_seconds, Box::pin(wake(a))),
+            Command::Signup(a) => (a.common.max_seconds, Box::pin(signup(a))),
             Command::Report(_) => unreachable!(),
         };
         match tokio::time::timeout(Duration::from_secs(max), future).await {
@@ -222,6 +234,37 @@ async fn tokens(common: &Common, n: usize) -> Result<Vec<String>> {
     }
     tokens.extend(fresh);
     Ok(tokens)
+}
+
+/// The query that touches each user's GraphQL and library actors (our server) without
+/// publishing anything: used to prime actors and by the wake scenario.
+const TOUCH_QUERY: &str = "{ me { id library { stories(first: 1) { totalCount } } } }";
+
+/// One query per user, 16 at a time, so every actor a scenario uses is live before it is
+/// measured (the cold start of many actors at once is the wake scenario's subject).
+/// Returns the seconds it took.
+async fn prime(common: &Common, tokens: &[String]) -> Result<f64> {
+    let started = Instant::now();
+    let next = Arc::new(AtomicU64::new(0));
+    let tokens = Arc::new(tokens.to_vec());
+    let mut workers = Vec::new();
+    for _ in 0..16 {
+        let (next, tokens, addr) = (next.clone(), tokens.clone(), common.addr);
+        workers.push(tokio::spawn(async move {
+            let mut http = Http::new(addr);
+            loop {
+                let i = next.fetch_add(1, Relaxed) as usize;
+                let Some(token) = tokens.get(i) else { return Ok::<_, anyhow::Error>(()) };
+                http.graphql(Some(token), TOUCH_QUERY, json!({})).await.context("priming query")?;
+            }
+        }));
+    }
+    for worker in workers {
+        worker.await??;
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    log(format!("primed {} users in {seconds:.1}s", tokens.len()));
+    Ok(seconds)
 }
 
 struct Tabs {
@@ -350,6 +393,15 @@ fn base(common: &Common, scenario: &str) -> serde_json::Map<String, Value> {
     map
 }
 
+async fn signup(args: SignupArgs) -> Result<Value> {
+    let started = Instant::now();
+    let tokens = tokens(&args.common, args.users).await?;
+    let mut out = base(&args.common, "signup");
+    out.insert("users".into(), json!(tokens.len()));
+    out.insert("seconds".into(), json!(started.elapsed().as_secs_f64()));
+    Ok(Value::Object(out))
+}
+
 async fn fanout(args: FanoutArgs) -> Result<Value> {
     let common = &args.common;
     let mutators = args.mutators.min(args.users).max(1);
@@ -357,6 +409,7 @@ async fn fanout(args: FanoutArgs) -> Result<Value> {
     let clock = Instant::now();
     let tabs = open_tabs(common, &tokens, args.tabs, clock, None).await?;
     let sockets = tabs.handles.len();
+    let primed_s = prime(common, &tokens).await?;
     tokio::time::sleep(Duration::from_millis(500)).await;
 
     let acked: Arc<Vec<AtomicU64>> = Arc::new((0..args.users).map(|_| AtomicU64::new(0)).collect());
@@ -421,6 +474,7 @@ async fn fanout(args: FanoutArgs) -> Result<Value> {
         ("sockets".into(), json!(sockets)),
         ("sockets_failed".into(), json!(failed_tabs)),
         ("mutating_users".into(), json!(mutators)),
+        ("prime_s".into(), json!(primed_s)),
         ("loops_per_user".into(), json!(args.concurrency)),
         ("duration_s".into(), json!(secs)),
         ("mutations_ok".into(), json!(acked_total)),
@@ -450,9 +504,10 @@ async fn latency(args: LatencyArgs) -> Result<Value> {
     let clock = Instant::now();
     // Warm-up counts from when mutations start; the threshold is set once that is known.
     let settle = Duration::from_millis(1000);
-    let sink = Arc::new(LatencySink::new(clock, u64::MAX));
+    let sink = Arc::new(LatencySink::new(u64::MAX));
     let tabs = open_tabs(common, &tokens, args.tabs, clock, Some(sink.clone())).await?;
     let sockets = tabs.handles.len();
+    let primed_s = prime(common, &tokens).await?;
     tokio::time::sleep(settle).await;
 
     let started = Instant::now();
@@ -530,6 +585,7 @@ async fn latency(args: LatencyArgs) -> Result<Value> {
         ("sockets".into(), json!(sockets)),
         ("sockets_failed".into(), json!(failed_tabs)),
         ("target_rate".into(), json!(args.rate)),
+        ("prime_s".into(), json!(primed_s)),
         ("duration_s".into(), json!(args.duration)),
         ("warmup_s".into(), json!(args.warmup)),
         ("mutations_sent".into(), json!(sent)),

@@ -1,0 +1,187 @@
+#!/usr/bin/env bash
+# Build everything (release) and run every benchmark scenario against all three systems
+# side by side -- Library Realtime (ours), the Node.js graphql-ws reference, and the
+# native Rust async-graphql peer -- then write BENCHMARKS.md.
+#
+#   bench/run.sh            full run (a few minutes after the builds)
+#   bench/run.sh --short    smoke run: small counts, a few seconds each, asserts no timing
+#
+# Options: --skip-build (use what is built), --systems "ours node native",
+#          --scenarios "idle-memory latency fanout wake", --out FILE (default BENCHMARKS.md,
+#          or bench/results/BENCHMARKS-short.md with --short).
+# Everything runs on 127.0.0.1; every load loop is bounded in count and time. Each scenario
+# gets a freshly started server (our server keeps its data dir, and so its accounts,
+# across scenarios, so users are signed up -- argon2 -- only once).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+COMMAND="bench/run.sh $*"
+
+MODE=full
+BUILD=1
+SYSTEMS="ours node native"
+SCENARIOS="idle-memory latency fanout wake"
+OUT=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --short) MODE=short ;;
+    --skip-build) BUILD=0 ;;
+    --systems) SYSTEMS="$2"; shift ;;
+    --scenarios) SCENARIOS="$2"; shift ;;
+    --out) OUT="$2"; shift ;;
+    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+    *) echo "unknown option $1" >&2; exit 64 ;;
+  esac
+  shift
+done
+
+if [ -z "$OUT" ]; then
+  if [ "$MODE" = short ]; then OUT="$ROOT/bench/results/BENCHMARKS-short.md"; else OUT="$ROOT/BENCHMARKS.md"; fi
+fi
+
+# Up to 15,000 sockets on each side, in separate processes, each under its own limit.
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt 16000 ] && [ "$MODE" = full ]; then
+  echo "bench: ulimit -n is $(ulimit -n); the idle-memory scenario needs ~15,100 files per process" >&2
+fi
+
+if [ "$BUILD" = 1 ]; then
+  echo "== build (release)" >&2
+  scripts/build-components.sh >&2
+  nice -n 10 cargo build --release -p realtime-host -p loadgen -p native-peer >&2
+  (cd bench/peers/node && npm ci --no-audit --no-fund --loglevel=error >&2)
+fi
+
+TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
+HOST_BIN="$TARGET/release/realtime-host"
+LOADGEN="$TARGET/release/loadgen"
+NATIVE_BIN="$TARGET/release/native-peer"
+for bin in "$HOST_BIN" "$LOADGEN" "$NATIVE_BIN"; do
+  [ -x "$bin" ] || { echo "bench: $bin is not built" >&2; exit 1; }
+done
+
+WORK=$(mktemp -d /tmp/library-bench.XXXXXX)
+SERVER_PID=""
+stop_server() {
+  if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
+    kill -TERM "$SERVER_PID" 2>/dev/null || true
+    for _ in $(seq 1 100); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$SERVER_PID" 2>/dev/null || true
+    wait "$SERVER_PID" 2>/dev/null || true
+  fi
+  SERVER_PID=""
+}
+cleanup() { stop_server; rm -rf "$WORK"; }
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# Our server loads its own copy of the components, so a rebuild elsewhere in the checkout
+# cannot hot-swap them in the middle of a run.
+mkdir -p "$WORK/components" "$WORK/ours-data"
+cp "$TARGET"/wasm32-wasip2/release/{library,user_channel,graphql}.wasm "$WORK/components/"
+
+PORT_BASE=${BENCH_PORT_BASE:-28700}
+port_of() { case "$1" in ours) echo $((PORT_BASE + 87));; node) echo $((PORT_BASE + 89));; native) echo $((PORT_BASE + 90));; esac; }
+
+# start_server SYSTEM [extra flags for our server]
+start_server() {
+  local system=$1; shift
+  local port; port=$(port_of "$system")
+  local log="$WORK/$system.log"
+  case "$system" in
+    ours)
+      "$HOST_BIN" serve --listen "127.0.0.1:$port" --data-dir "$WORK/ours-data" \
+        --components-dir "$WORK/components" "$@" >>"$log" 2>&1 &
+      ;;
+    node)
+      (cd bench/peers/node && exec node server.mjs --listen "127.0.0.1:$port") >>"$log" 2>&1 &
+      ;;
+    native)
+      "$NATIVE_BIN" --listen "127.0.0.1:$port" >>"$log" 2>&1 &
+      ;;
+  esac
+  SERVER_PID=$!
+  for _ in $(seq 1 600); do
+    if curl -sf "http://127.0.0.1:$port/healthz" >/dev/null 2>&1; then return 0; fi
+    kill -0 "$SERVER_PID" 2>/dev/null || { echo "bench: $system exited; log:" >&2; tail -20 "$log" >&2; return 1; }
+    sleep 0.1
+  done
+  echo "bench: $system did not become healthy" >&2
+  return 1
+}
+
+if [ "$MODE" = short ]; then
+  IDLE_ARGS="--users 20 --tabs 5 --settle 2"
+  LATENCY_ARGS="--users 50 --tabs 3 --rate 100 --duration 4 --warmup 1"
+  FANOUT_ARGS="--users 10 --tabs 5 --mutators 5 --concurrency 2 --duration 3"
+  WAKE_ARGS="--users 10 --rounds 2 --idle-wait 2"
+  MAX_SECONDS=120
+else
+  IDLE_ARGS="--users 1000 --tabs 15 --settle 15"
+  LATENCY_ARGS="--users 1000 --tabs 3 --rate 1000 --duration 15 --warmup 3"
+  FANOUT_ARGS="--users 100 --tabs 10 --mutators 10 --concurrency 4 --duration 10"
+  WAKE_ARGS="--users 100 --rounds 5 --idle-wait 2.5"
+  MAX_SECONDS=600
+fi
+# Our server evicts idle actors after this in the wake scenario (the default is 10s).
+WAKE_IDLE_TIMEOUT=1s
+
+mkdir -p bench/results
+RESULTS="bench/results/$MODE.jsonl"
+: >"$RESULTS"
+FAILED=0
+
+# Our server hashes passwords with argon2 (19 MiB each): sign every user up once, in a
+# server process of its own, so no scenario's server carries that work or its memory.
+if [[ " $SYSTEMS " == *" ours "* ]]; then
+  most=$(for a in "$IDLE_ARGS" "$LATENCY_ARGS" "$FANOUT_ARGS" "$WAKE_ARGS"; do
+    set -- $a; while [ $# -gt 0 ]; do [ "$1" = --users ] && echo "$2"; shift; done; done | sort -n | tail -1)
+  echo "== sign up $most users on our server" >&2
+  start_server ours
+  "$LOADGEN" signup --addr "127.0.0.1:$(port_of ours)" --system ours --tokens-file "$WORK/ours.tokens" \
+    --users "$most" --max-seconds "$MAX_SECONDS" >&2
+  stop_server
+fi
+
+for scenario in $SCENARIOS; do
+  case "$scenario" in
+    idle-memory) ARGS=$IDLE_ARGS ;;
+    latency) ARGS=$LATENCY_ARGS ;;
+    fanout) ARGS=$FANOUT_ARGS ;;
+    wake) ARGS=$WAKE_ARGS ;;
+    *) echo "unknown scenario $scenario" >&2; exit 64 ;;
+  esac
+  for system in $SYSTEMS; do
+    echo "== $scenario: $system" >&2
+    extra=()
+    if [ "$system" = ours ] && [ "$scenario" = wake ]; then extra=(--idle-timeout "$WAKE_IDLE_TIMEOUT"); fi
+    start_server "$system" "${extra[@]}" || { FAILED=1; stop_server; continue; }
+    tokens=()
+    # In-memory peers sign up afresh; our server keeps its accounts, so reuse its tokens.
+    if [ "$system" = ours ]; then tokens=(--tokens-file "$WORK/ours.tokens"); fi
+    # shellcheck disable=SC2086
+    if timeout $((MAX_SECONDS + 30)) "$LOADGEN" "$scenario" --addr "127.0.0.1:$(port_of "$system")" \
+        --system "$system" --server-pid "$SERVER_PID" --max-seconds "$MAX_SECONDS" "${tokens[@]}" $ARGS \
+        >"$WORK/line.json"; then
+      cat "$WORK/line.json" | tee -a "$RESULTS"
+    else
+      echo "bench: $scenario against $system failed" >&2
+      echo "{\"scenario\":\"$scenario\",\"system\":\"$system\",\"failed\":true}" >>"$RESULTS"
+      FAILED=1
+    fi
+    stop_server
+  done
+done
+
+"$LOADGEN" report --results "$RESULTS" --out "$OUT" --mode "$MODE" --command "$COMMAND" \
+  --date "$(date -u '+%Y-%m-%d %H:%M UTC')" --commit "$(git rev-parse --short HEAD 2>/dev/null || true)$(git diff --quiet HEAD -- host components wit bench 2>/dev/null || echo ' + uncommitted changes')" \
+  --notes bench/NOTES.md
+echo "bench: wrote $OUT" >&2
+if [ "$MODE" = short ]; then
+  # The smoke check: every scenario produced a result for every system, and no event was lost.
+  lines=$(grep -c '"scenario"' "$RESULTS" || true)
+  if [ "$FAILED" != 0 ] || grep -q '"failed":true' "$RESULTS"; then echo "bench: smoke FAILED" >&2; exit 1; fi
+  if grep -Eq '"events_lost":[1-9]' "$RESULTS"; then echo "bench: smoke FAILED: events lost" >&2; exit 1; fi
+  echo "bench: smoke passed ($lines results)" >&2
+fi
+exit $FAILED
