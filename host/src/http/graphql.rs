@@ -114,7 +114,10 @@ pub async fn get(host: Arc<Host>, request: HttpRequest<Incoming>) -> Response<Bo
     run(&host, media, params, context, true).await
 }
 
-/// Check the request's parameters, prepare it (parse and validate), then execute it.
+/// Check the request's parameters, then execute it. A GET is prepared first (parsed and
+/// validated without executing) so that a mutation is refused before it runs; a POST goes
+/// straight to `execute`, whose response leaves out `data` exactly when it failed as a
+/// request (syntax, validation, variables).
 async fn run(host: &Arc<Host>, media: MediaType, params: Map<String, Value>, context: CallContext, is_get: bool) -> Response<Body> {
     let request = match normalize(params) {
         Ok(request) => request,
@@ -125,6 +128,16 @@ async fn run(host: &Arc<Host>, media: MediaType, params: Map<String, Value>, con
         None => host.anonymous(),
     };
     let key = ActorKey::new(ComponentKind::Graphql, principal);
+    if !is_get {
+        return match host.actors.call(host, key, Request::Execute(request), context).await {
+            Ok(CallResponse::Json(response)) => {
+                let status = if is_request_error(&response) { media.request_error_status() } else { StatusCode::OK };
+                respond(media, status, response)
+            }
+            Ok(_) => internal_error(media, "unexpected answer from the GraphQL component"),
+            Err(e) => call_failed(media, e),
+        };
+    }
     let operation = match host.actors.call(host, key.clone(), Request::Prepare(request.clone()), context.clone()).await {
         Ok(CallResponse::Prepared(Ok(operation))) => operation,
         Ok(CallResponse::Prepared(Err(errors))) => {
@@ -150,6 +163,14 @@ async fn run(host: &Arc<Host>, media: MediaType, params: Map<String, Value>, con
         Ok(_) => internal_error(media, "unexpected answer from the GraphQL component"),
         Err(e) => call_failed(media, e),
     }
+}
+
+/// A GraphQL response without `data`: the request failed before execution.
+fn is_request_error(response: &str) -> bool {
+    if response.starts_with(r#"{"data":"#) {
+        return false;
+    }
+    serde_json::from_str::<Map<String, Value>>(response).map(|r| !r.contains_key("data")).unwrap_or(true)
 }
 
 /// `{query, variables, operationName, extensions}` with each field of the right type.
