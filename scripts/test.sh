@@ -4,7 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/build-components.sh
-(cd tests/fault-component && cargo build --release)   # test-only component for the fault tests
+# Test-only components: one that faults on demand, and a graphql build with one more field.
+(cd tests/fault-component && cargo build --release)
+(cd tests/graphql-v2 && cargo build --release)
 cargo build -p realtime-host
 cargo test -p realtime-host
 # The components' own logic, natively (their wasm builds are tested by host/tests/components).

@@ -24,12 +24,18 @@ pub use mutation::Mutation;
 pub use query::Query;
 pub use subscription::Subscription;
 
+/// The query root: the contract's `Query` (a test build adds one field, see `QueryV2`).
+#[cfg(not(feature = "schema-v2"))]
+pub type QueryRoot = Query;
+#[cfg(feature = "schema-v2")]
+pub type QueryRoot = query::QueryV2;
+
 /// The schema type.
-pub type AppSchema = Schema<Query, Mutation, Subscription>;
+pub type AppSchema = Schema<QueryRoot, Mutation, Subscription>;
 
 /// Build a fresh schema (tests use this; the component uses [`schema`]).
 pub fn build() -> AppSchema {
-    Schema::build(Query, Mutation, Subscription)
+    Schema::build(QueryRoot::default(), Mutation, Subscription)
         .extension(ErrorNulls)
         .extension(PrepareGate)
         .finish()
@@ -46,7 +52,7 @@ pub fn schema() -> &'static AppSchema {
 /// hands it requests that already passed full validation in this instance. Per subscriber
 /// and event this halves the engine's work.
 pub fn build_for_events() -> AppSchema {
-    Schema::build(Query, Mutation, Subscription)
+    Schema::build(QueryRoot::default(), Mutation, Subscription)
         .validation_mode(ValidationMode::Fast)
         .finish()
 }
