@@ -6,6 +6,7 @@ cd "$(dirname "$0")/.."
 scripts/build-components.sh
 # Test-only components: one that faults on demand, and a graphql build with one more field.
 (cd tests/fault-component && cargo build --release)
+(cd tests/fault-user-channel && cargo build --release)
 (cd tests/graphql-v2 && cargo build --release)
 cargo build -p realtime-host
 cargo test -p realtime-host

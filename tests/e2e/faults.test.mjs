@@ -57,3 +57,33 @@ test('a trap, an endless loop and a memory bomb fail only their own call', async
   assert.deepEqual(await tab.drain(200), []);
   tab.close();
 });
+
+test('a trap in a socket\'s user-channel call closes that socket with 4500, and only that one', async () => {
+  const socketsDir = mkdtempSync(join(tmpdir(), 'realtime-faulty-uc-'));
+  copyFileSync(join(BUILT, 'library.wasm'), join(socketsDir, 'library.wasm'));
+  copyFileSync(join(BUILT, 'graphql.wasm'), join(socketsDir, 'graphql.wasm'));
+  copyFileSync(join(BUILT, 'faulty_user_channel.wasm'), join(socketsDir, 'user_channel.wasm'));
+  const faulty = await Server.start({ args: ['--components-dir', socketsDir] });
+  try {
+    const alice = await faulty.signUp('alice@example.com');
+    const bob = await faulty.signUp('bob@example.com');
+    const [a1, a2, b1] = [RawSocket.open(faulty, { token: alice.token }), RawSocket.open(faulty, { token: alice.token }), RawSocket.open(faulty, { token: bob.token })];
+    for (const s of [a1, a2, b1]) await s.init();
+    a1.send({ type: 'trap' });
+    assert.deepEqual(await a1.closed, { code: 4500, reason: 'Internal server error' });
+    // Alice's other socket and Bob's are still served (by fresh instances).
+    a2.send({ type: 'connection_init' });
+    assert.deepEqual(await a2.next(), { type: 'connection_ack' });
+    b1.send({ type: 'connection_init' });
+    assert.deepEqual(await b1.next(), { type: 'connection_ack' });
+    const m = await faulty.metrics();
+    assert.equal(m['realtime_traps_total{component="user-channel"}'], 1);
+    assert.equal(m.realtime_open_sockets, 2);
+    a2.close();
+    b1.close();
+  } finally {
+    await faulty.stop();
+    faulty.cleanup();
+    rmSync(socketsDir, { recursive: true, force: true });
+  }
+});
