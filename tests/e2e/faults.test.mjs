@@ -87,3 +87,19 @@ test('a trap in a socket\'s user-channel call closes that socket with 4500, and 
     rmSync(socketsDir, { recursive: true, force: true });
   }
 });
+
+test('shutdown finishes the call in flight before the process exits', async () => {
+  const slowServer = await Server.start({ args: ['--components-dir', dir] });
+  try {
+    const { token } = await slowServer.signUp('patient@example.com');
+    const pending = slowServer.gql(CREATE, { t: 'slow' }, token);
+    await new Promise((r) => setTimeout(r, 60));
+    const exited = slowServer.stop();
+    const answer = await pending;
+    assert.equal(answer.status, 200);
+    assert.deepEqual(answer.body, { data: { createStory: { story: { title: 'slow' } } } });
+    assert.deepEqual(await exited, { code: 0, signal: null });
+  } finally {
+    slowServer.cleanup();
+  }
+});

@@ -1,5 +1,6 @@
 //! A `library-component` for fault tests: `createStory` with the title `trap` panics, `loop`
-//! spins forever, `bomb` allocates without end; any other title creates a story (in a
+//! spins forever, `bomb` allocates without end, `slow` is busy for 200 ms and then goes on;
+//! any other title creates a story (in a
 //! table of its own) and publishes `story:create` and `library:change` like the real one.
 
 wit_bindgen::generate!({ path: "../../wit", world: "library-component" });
@@ -30,6 +31,13 @@ fn create_story(args: &Value) -> Result<String, String> {
         "loop" => loop {
             std::hint::black_box(());
         },
+        "slow" => {
+            // Busy for about 200 ms (under the fault tests' CPU limit), then carry on.
+            let until = std::time::Instant::now() + std::time::Duration::from_millis(200);
+            while std::time::Instant::now() < until {
+                std::hint::black_box(());
+            }
+        }
         "bomb" => {
             let mut hoard: Vec<Vec<u8>> = Vec::new();
             loop {
