@@ -20,8 +20,10 @@ use crate::runtime::alarms::Alarms;
 use crate::runtime::components::{self, ComponentStore};
 use crate::runtime::engine::{self, EngineLimits};
 use crate::runtime::key::{ActorKey, ComponentKind, Principal};
+use crate::runtime::warm::WarmPool;
 use crate::sockets::SocketHub;
 use crate::storage::accounts::Accounts;
+use crate::storage::connections::ConnectionCache;
 
 /// Settings every part reads.
 #[derive(Clone, Debug)]
@@ -52,6 +54,10 @@ pub struct Host {
     pub accounts: Arc<Accounts>,
     pub metrics: Metrics,
     pub alarms: Alarms,
+    /// SQLite connections of evicted actors, kept for their wake.
+    pub connections: Arc<ConnectionCache>,
+    /// Started graphql instances, for a quick wake.
+    pub warm: WarmPool,
     /// Flips to true when the server begins to shut down.
     pub shutdown: watch::Sender<bool>,
     anonymous_turn: AtomicU64,
@@ -120,6 +126,8 @@ pub fn start(args: &ServeArgs) -> Result<Arc<Host>> {
         accounts,
         metrics: Metrics::default(),
         alarms: Alarms::default(),
+        connections: Arc::default(),
+        warm: WarmPool::default(),
         shutdown,
         anonymous_turn: AtomicU64::new(0),
     });
@@ -136,6 +144,7 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
     let listener = TcpListener::bind(args.listen).await.with_context(|| format!("binding {}", args.listen))?;
     tracing::info!("serving on http://{}", listener.local_addr()?);
     crate::runtime::watcher::spawn(host.clone());
+    host.warm.refill(&host);
     let connections = Arc::new(AtomicU64::new(0));
     let mut stop = Box::pin(shutdown_signal());
     loop {

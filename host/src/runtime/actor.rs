@@ -11,7 +11,7 @@ use tokio::sync::mpsc::UnboundedReceiver;
 use super::call::{CallError, Envelope, Request, Response};
 use super::effects;
 use super::instance::Instance;
-use super::key::ActorKey;
+use super::key::{ActorKey, ComponentKind};
 use super::state::CallState;
 use crate::server::Host;
 use crate::sockets::Outbound;
@@ -67,11 +67,23 @@ impl Actor {
         }
         if self.live.is_none() {
             self.host.actors.make_room(&self.host, &self.key);
-            let instance = Instance::new(self.key.clone(), self.host.clone(), current).await.map_err(|e| {
-                self.host.actors.forget(&self.key);
-                tracing::error!(actor = %self.key, "instantiation failed: {e:#}");
-                CallError::Refused(format!("could not start the {} component: {e}", self.key.component))
-            })?;
+            let started = std::time::Instant::now();
+            let warm = match self.key.component {
+                ComponentKind::Graphql => self.host.warm.take(&current),
+                _ => None,
+            };
+            let instance = match warm {
+                Some(mut instance) => {
+                    instance.store.data_mut().bind(self.key.clone());
+                    instance
+                }
+                None => Instance::new(self.key.clone(), self.host.clone(), current).await.map_err(|e| {
+                    self.host.actors.forget(&self.key);
+                    tracing::error!(actor = %self.key, "instantiation failed: {e:#}");
+                    CallError::Refused(format!("could not start the {} component: {e}", self.key.component))
+                })?,
+            };
+            tracing::debug!(actor = %self.key, micros = started.elapsed().as_micros() as u64, "instantiated");
             self.metrics().live_instances.fetch_add(1, Relaxed);
             self.metrics().instantiations.fetch_add(1, Relaxed);
             self.live = Some(instance);
@@ -90,6 +102,10 @@ impl Actor {
         if let Some(reply) = reply {
             let _ = reply.send(outcome);
         }
+        if self.key.component == ComponentKind::Graphql {
+            // After answering: replace a pooled instance this call may have used.
+            self.host.warm.refill(&self.host);
+        }
     }
 
     async fn call(&mut self, request: Request, context: super::call::CallContext) -> Result<Response, CallError> {
@@ -105,7 +121,9 @@ impl Actor {
         host.actors.touch(&self.key);
         let instance = self.instance().await?;
         instance.store.data_mut().call = CallState::new(context);
+        let started = std::time::Instant::now();
         let result = instance.call(request).await;
+        tracing::trace!(component, export, micros = started.elapsed().as_micros() as u64, "called");
         let state = instance.store.data_mut();
         let call = std::mem::take(&mut state.call);
         metrics.calls.fetch_add(1, Relaxed);

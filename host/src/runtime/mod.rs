@@ -12,4 +12,5 @@ pub mod engine;
 pub mod instance;
 pub mod key;
 pub mod state;
+pub mod warm;
 pub mod watcher;

@@ -3,6 +3,9 @@
 //! returns, rolled back when it traps or fails.
 
 use std::path::PathBuf;
+use std::sync::Arc;
+
+use super::connections::ConnectionCache;
 
 use rusqlite::types::{Value as SqlValue, ValueRef};
 use rusqlite::Connection;
@@ -13,15 +16,21 @@ pub struct ActorDb {
     path: Option<PathBuf>,
     conn: Option<Connection>,
     in_transaction: bool,
+    /// Where the connection goes when the actor is evicted, and comes from when it wakes.
+    cache: Option<Arc<ConnectionCache>>,
 }
 
 impl ActorDb {
     /// A database at `path`; `None` for actors that may not have one (anonymous ones).
-    pub fn new(path: Option<PathBuf>) -> Self {
-        Self { path, conn: None, in_transaction: false }
+    pub fn new(path: Option<PathBuf>, cache: Option<Arc<ConnectionCache>>) -> Self {
+        Self { path, conn: None, in_transaction: false, cache }
     }
 
     fn connection(&mut self) -> Result<&Connection, String> {
+        if self.conn.is_none() {
+            let path = self.path.as_ref().ok_or("this actor has no database")?;
+            self.conn = self.cache.as_ref().and_then(|cache| cache.take(path));
+        }
         if self.conn.is_none() {
             let path = self.path.as_ref().ok_or("this actor has no database")?;
             if let Some(dir) = path.parent() {
@@ -92,6 +101,9 @@ impl ActorDb {
 impl Drop for ActorDb {
     fn drop(&mut self) {
         let _ = self.finish(false);
+        if let (Some(cache), Some(path), Some(conn)) = (&self.cache, self.path.take(), self.conn.take()) {
+            cache.give_back(path, conn);
+        }
     }
 }
 
@@ -122,7 +134,7 @@ mod tests {
     #[test]
     fn rolled_back_calls_leave_nothing() {
         let dir = tempfile::tempdir().unwrap();
-        let mut db = ActorDb::new(Some(dir.path().join("a/b.sqlite")));
+        let mut db = ActorDb::new(Some(dir.path().join("a/b.sqlite")), None);
         db.execute("CREATE TABLE t (x INTEGER)", vec![]).unwrap();
         db.finish(true).unwrap();
         db.execute("INSERT INTO t VALUES (?1)", vec![Value::Integer(1)]).unwrap();
@@ -134,6 +146,6 @@ mod tests {
         db.finish(true).unwrap();
         assert_eq!(rows.columns, vec!["x".to_string()]);
         assert!(matches!(rows.rows.as_slice(), [row] if matches!(row.as_slice(), [Value::Integer(2)])));
-        assert!(ActorDb::new(None).execute("SELECT 1", vec![]).is_err());
+        assert!(ActorDb::new(None, None).execute("SELECT 1", vec![]).is_err());
     }
 }

@@ -2,3 +2,4 @@
 
 pub mod accounts;
 pub mod actor_db;
+pub mod connections;
