@@ -31,7 +31,7 @@ type Socket = WebSocketStream<TokioIo<Upgraded>>;
 
 pub async fn run(host: Arc<Host>, upgraded: Upgraded, owner: Principal, header_user: Option<UserId>, speaks_protocol: bool) {
     let config = WebSocketConfig::default()
-        .read_buffer_size(4 * 1024)
+        .read_buffer_size(1024)
         .write_buffer_size(0)
         .max_write_buffer_size(1 << 20)
         .max_message_size(Some(host.settings.max_frame_bytes))
