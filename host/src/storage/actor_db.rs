@@ -107,7 +107,8 @@ impl Drop for ActorDb {
     }
 }
 
-fn to_sql(value: Value) -> SqlValue {
+/// A WIT `sql.value` as a rusqlite value.
+pub fn to_sql(value: Value) -> SqlValue {
     match value {
         Value::Null => SqlValue::Null,
         Value::Integer(i) => SqlValue::Integer(i),
@@ -117,7 +118,8 @@ fn to_sql(value: Value) -> SqlValue {
     }
 }
 
-fn from_sql(value: ValueRef<'_>) -> Value {
+/// A rusqlite value as a WIT `sql.value`.
+pub fn from_sql(value: ValueRef<'_>) -> Value {
     match value {
         ValueRef::Null => Value::Null,
         ValueRef::Integer(i) => Value::Integer(i),

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 
 use realtime_host::runtime::bindings::host_api::{self, accounts, graphql, sockets, sql};
-use rusqlite::types::{Value as SqlValue, ValueRef};
+use realtime_host::storage::actor_db::{from_sql, to_sql};
 use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
 use wasmtime::{Config, Engine, Store};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
@@ -132,16 +132,6 @@ impl host_api::log::Host for Fake {
     }
 }
 
-fn to_sql(value: sql::Value) -> SqlValue {
-    match value {
-        sql::Value::Null => SqlValue::Null,
-        sql::Value::Integer(i) => SqlValue::Integer(i),
-        sql::Value::Real(f) => SqlValue::Real(f),
-        sql::Value::Text(s) => SqlValue::Text(s),
-        sql::Value::Blob(b) => SqlValue::Blob(b),
-    }
-}
-
 impl host_api::sql::Host for Fake {
     async fn execute(&mut self, statement: String, params: Vec<sql::Value>) -> Result<sql::ExecResult, String> {
         let changes = self
@@ -159,15 +149,7 @@ impl host_api::sql::Host for Fake {
         let mut out = Vec::new();
         while let Some(row) = rows.next().map_err(|e| e.to_string())? {
             out.push(
-                (0..width)
-                    .map(|i| match row.get_ref(i).unwrap() {
-                        ValueRef::Null => sql::Value::Null,
-                        ValueRef::Integer(i) => sql::Value::Integer(i),
-                        ValueRef::Real(f) => sql::Value::Real(f),
-                        ValueRef::Text(t) => sql::Value::Text(String::from_utf8_lossy(t).into_owned()),
-                        ValueRef::Blob(b) => sql::Value::Blob(b.to_vec()),
-                    })
-                    .collect(),
+                (0..width).map(|i| from_sql(row.get_ref(i).unwrap())).collect(),
             );
         }
         Ok(sql::Rows { columns, rows: out })
