@@ -382,6 +382,34 @@ fn quantiles_ms(h: &Histogram<u64>) -> Value {
     })
 }
 
+/// Send mutation `n` (its title carries the send time on `clock`); record its HTTP latency
+/// and count it as acknowledged, or count the failure (logging the first). True when acked.
+async fn send_numbered(
+    http: &mut Http,
+    token: &str,
+    n: u64,
+    clock: Instant,
+    acked: &AtomicU64,
+    failures: &AtomicU64,
+    latency: &mut Histogram<u64>,
+) -> bool {
+    let sent = Instant::now();
+    let sent_us = clock.elapsed().as_micros() as u64;
+    match client::create_story(http, token, n, sent_us).await {
+        Ok(()) => {
+            acked.fetch_add(1, Relaxed);
+            let _ = latency.record(sent.elapsed().as_micros() as u64);
+            true
+        }
+        Err(e) => {
+            if failures.fetch_add(1, Relaxed) == 0 {
+                log(format!("first mutation failure: {e:#}"));
+            }
+            false
+        }
+    }
+}
+
 fn histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, 120_000_000, 3).unwrap()
 }
@@ -429,19 +457,8 @@ async fn fanout(args: FanoutArgs) -> Result<Value> {
                 let mut latency = histogram();
                 while Instant::now() < deadline {
                     let n = seq.fetch_add(1, Relaxed);
-                    let sent = Instant::now();
-                    let sent_us = clock.elapsed().as_micros() as u64;
-                    match client::create_story(&mut http, &token, n, sent_us).await {
-                        Ok(()) => {
-                            acked[user].fetch_add(1, Relaxed);
-                            let _ = latency.record(sent.elapsed().as_micros() as u64);
-                        }
-                        Err(e) => {
-                            if failures.fetch_add(1, Relaxed) == 0 {
-                                log(format!("first mutation failure: {e:#}"));
-                            }
-                            tokio::time::sleep(Duration::from_millis(10)).await;
-                        }
+                    if !send_numbered(&mut http, &token, n, clock, &acked[user], &failures, &mut latency).await {
+                        tokio::time::sleep(Duration::from_millis(10)).await;
                     }
                 }
                 latency
@@ -528,19 +545,7 @@ async fn latency(args: LatencyArgs) -> Result<Value> {
             let _ = http.ready().await;
             let mut latency = histogram();
             while let Some(n) = rx.recv().await {
-                let sent = Instant::now();
-                let sent_us = clock.elapsed().as_micros() as u64;
-                match client::create_story(&mut http, &token, n, sent_us).await {
-                    Ok(()) => {
-                        acked[user].fetch_add(1, Relaxed);
-                        let _ = latency.record(sent.elapsed().as_micros() as u64);
-                    }
-                    Err(e) => {
-                        if failures.fetch_add(1, Relaxed) == 0 {
-                            log(format!("first mutation failure: {e:#}"));
-                        }
-                    }
-                }
+                send_numbered(&mut http, &token, n, clock, &acked[user], &failures, &mut latency).await;
             }
             latency
         }));
