@@ -24,7 +24,7 @@ mod tests;
 
 use std::sync::Arc;
 
-use exports::realtime::host::graphql::{Guest, Operation};
+use exports::realtime::host::graphql::{EventFor, Guest, Operation};
 use realtime::host::{accounts, library, log};
 
 use crate::host::{AccountSession, AccountUser, Host, HostRef};
@@ -103,8 +103,9 @@ impl Guest for Component {
         engine::execute(schema::schema(), wasi_host(), &request)
     }
 
-    fn resolve_event(event: String, requests: Vec<String>) -> Vec<String> {
-        engine::resolve_event(wasi_host(), &event, &requests)
+    fn resolve_events(events: Vec<EventFor>) -> Vec<Vec<String>> {
+        let host = wasi_host();
+        events.iter().map(|job| engine::resolve_event(host.clone(), &job.event, &job.requests)).collect()
     }
 
     fn schema_sdl() -> String {

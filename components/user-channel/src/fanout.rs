@@ -1,13 +1,15 @@
-//! Channel fan-out: `publish(channel, event)`.
+//! Channel fan-out: `publish(events)`.
 //!
 //! One pass over the cached sockets collects every subscription to the channel, with its
 //! request deduplicated by pointer (requests are interned, so equal selections share one
 //! string); the GraphQL engine resolves the event once per distinct request in a single
-//! `resolve-event` call; then every subscriber gets its `next`, built in one reused buffer.
+//! `resolve-events` call for the whole batch of events; then every subscriber gets its
+//! `next`, built in one reused buffer.
 
 use std::collections::HashMap;
 use std::rc::Rc;
 
+use crate::exports::realtime::host::user_channel_actor::ChannelEvent;
 use crate::protocol::{self, write_next};
 use crate::realtime::host::graphql;
 use crate::realtime::host::log::{self, Level};
@@ -48,28 +50,42 @@ pub fn collect<'a>(
     (targets, requests)
 }
 
-/// Deliver `event` (JSON) to every subscriber of `channel`.
-pub fn publish(cache: &mut Cache, channel: &str, event: &str) {
+/// Deliver each event (JSON) to every subscriber of its channel, in order: all the
+/// events' selections are resolved in one `resolve-events` call.
+pub fn publish(cache: &mut Cache, events: &[ChannelEvent]) {
     state::ensure_complete(cache);
-    let (targets, requests) = collect(cache.iter(), channel);
-    if targets.is_empty() {
+    let mut batch: Vec<(Vec<Target<'_>>, usize)> = Vec::new();
+    let mut jobs: Vec<graphql::EventFor> = Vec::new();
+    for event in events {
+        let (targets, requests) = collect(cache.iter(), &event.channel);
+        if targets.is_empty() {
+            continue;
+        }
+        batch.push((targets, jobs.len()));
+        jobs.push(graphql::EventFor {
+            event: event.event.clone(),
+            requests: requests.iter().map(|r| (*r).to_owned()).collect(),
+        });
+    }
+    if jobs.is_empty() {
         return;
     }
-    let owned: Vec<String> = requests.iter().map(|r| (*r).to_owned()).collect();
-    let responses = graphql::resolve_event(event, &owned);
-    if responses.len() != owned.len() {
-        log::log(
-            Level::Warn,
-            &format!("resolve-event returned {} responses for {} requests", responses.len(), owned.len()),
-        );
-    }
-    let payloads: Vec<&str> = (0..owned.len())
-        .map(|i| responses.get(i).map_or(protocol::BROKEN_RESPONSE, |r| protocol::checked_response(r)))
-        .collect();
+    let responses = graphql::resolve_events(&jobs);
     let mut frame = String::new();
-    for target in &targets {
-        write_next(&mut frame, target.id, payloads[target.request]);
-        sockets::send(target.socket, &frame);
+    for (targets, job) in &batch {
+        let wanted = jobs[*job].requests.len();
+        let resolved = responses.get(*job).map_or(&[][..], Vec::as_slice);
+        if resolved.len() != wanted {
+            log::log(
+                Level::Warn,
+                &format!("resolve-events returned {} responses for {wanted} requests", resolved.len()),
+            );
+        }
+        for target in targets {
+            let payload = resolved.get(target.request).map_or(protocol::BROKEN_RESPONSE, |r| protocol::checked_response(r));
+            write_next(&mut frame, target.id, payload);
+            sockets::send(target.socket, &frame);
+        }
     }
 }
 

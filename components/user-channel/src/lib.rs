@@ -22,7 +22,7 @@ mod timeout;
 
 use std::cell::RefCell;
 
-use exports::realtime::host::user_channel_actor::Guest;
+use exports::realtime::host::user_channel_actor::{ChannelEvent, Guest};
 use realtime::host::sockets::{self, SocketId};
 
 /// Everything the instance keeps between calls. All of it can be rebuilt from the host
@@ -62,8 +62,8 @@ impl Guest for Component {
         with_actor(|a| a.timer.on_alarm(&mut a.cache));
     }
 
-    fn publish(channel: String, event: String) {
-        with_actor(|a| fanout::publish(&mut a.cache, &channel, &event));
+    fn publish(events: Vec<ChannelEvent>) {
+        with_actor(|a| fanout::publish(&mut a.cache, &events));
     }
 
     fn connection_count() -> u32 {

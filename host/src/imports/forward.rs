@@ -54,12 +54,13 @@ impl graphql::Host for ActorState {
         }
     }
 
-    async fn resolve_event(&mut self, event: String, requests: Vec<String>) -> Vec<String> {
-        let count = requests.len();
-        match self.graphql(Request::ResolveEvent { event, requests }).await {
-            Ok(Response::JsonList(list)) if list.len() == count => list,
-            Ok(_) => vec![graphql_error_response("Internal error: unexpected answer from the GraphQL component"); count],
-            Err(e) => vec![graphql_error_response(&format!("Internal error: {e}")); count],
+    async fn resolve_events(&mut self, events: Vec<graphql::EventFor>) -> Vec<Vec<String>> {
+        let counts: Vec<usize> = events.iter().map(|e| e.requests.len()).collect();
+        let failed = |message: String| counts.iter().map(|&n| vec![graphql_error_response(&message); n]).collect();
+        match self.graphql(Request::ResolveEvents(events)).await {
+            Ok(Response::JsonLists(lists)) if lists.iter().map(Vec::len).eq(counts.iter().copied()) => lists,
+            Ok(_) => failed("Internal error: unexpected answer from the GraphQL component".into()),
+            Err(e) => failed(format!("Internal error: {e}")),
         }
     }
 

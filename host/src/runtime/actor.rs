@@ -20,11 +20,23 @@ use crate::sockets::Outbound;
 /// for internal errors.
 pub const CLOSE_INTERNAL_ERROR: u16 = 4500;
 
+/// The most events one `publish` call carries when publishes pile up in a mailbox.
+const MAX_PUBLISH_BATCH: usize = 256;
+
 pub async fn run(key: ActorKey, host: Arc<Host>, mut mailbox: UnboundedReceiver<Envelope>) {
     let mut actor = Actor { key, host, live: None };
+    // An envelope taken from the mailbox while gathering publishes, handled next.
+    let mut held: Option<Envelope> = None;
     loop {
-        match tokio::time::timeout(actor.host.settings.idle_timeout, mailbox.recv()).await {
-            Ok(Some(envelope)) => actor.handle(envelope).await,
+        let next = match held.take() {
+            Some(envelope) => Ok(Some(envelope)),
+            None => tokio::time::timeout(actor.host.settings.idle_timeout, mailbox.recv()).await,
+        };
+        match next {
+            Ok(Some(envelope)) => {
+                let envelope = gather_publishes(envelope, &mut mailbox, &mut held);
+                actor.handle(envelope).await
+            }
             Ok(None) => break,
             Err(_idle) => {
                 actor.evict();
@@ -35,6 +47,25 @@ pub async fn run(key: ActorKey, host: Arc<Host>, mut mailbox: UnboundedReceiver<
         }
     }
     actor.evict();
+}
+
+/// Under load, publishes queue up behind a running call: hand every publish already
+/// waiting (in order, up to [`MAX_PUBLISH_BATCH`] events) to one `publish` call, so the
+/// events of a burst are resolved together and each socket's frames leave together. The
+/// first other envelope found is kept in `held` for the next turn.
+fn gather_publishes(mut envelope: Envelope, mailbox: &mut UnboundedReceiver<Envelope>, held: &mut Option<Envelope>) -> Envelope {
+    let Request::Publish(events) = &mut envelope.request else { return envelope };
+    while events.len() < MAX_PUBLISH_BATCH {
+        match mailbox.try_recv() {
+            Ok(Envelope { request: Request::Publish(more), reply: None, .. }) => events.extend(more),
+            Ok(other) => {
+                *held = Some(other);
+                break;
+            }
+            Err(_) => break,
+        }
+    }
+    envelope
 }
 
 struct Actor {
@@ -110,7 +141,7 @@ impl Actor {
 
     async fn call(&mut self, request: Request, context: super::call::CallContext) -> Result<Response, CallError> {
         let export = request.export_name();
-        let is_publish = matches!(request, Request::Publish { .. });
+        let is_publish = matches!(request, Request::Publish(_));
         let socket = match &request {
             Request::SocketOpen(socket) | Request::SocketMessage { socket, .. } => Some(*socket),
             _ => None,

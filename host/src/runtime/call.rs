@@ -2,7 +2,8 @@
 
 use tokio::sync::oneshot;
 
-use super::bindings::host_api::graphql::Operation;
+use super::bindings::host_api::graphql::{EventFor, Operation};
+use super::bindings::user_channel::exports::realtime::host::user_channel_actor::ChannelEvent;
 use crate::sockets::SocketId;
 use crate::storage::accounts::User;
 
@@ -15,8 +16,8 @@ pub enum Request {
     Prepare(String),
     /// `graphql.execute(request)`.
     Execute(String),
-    /// `graphql.resolve-event(event, requests)`.
-    ResolveEvent { event: String, requests: Vec<String> },
+    /// `graphql.resolve-events(events)`.
+    ResolveEvents(Vec<EventFor>),
     /// `graphql.schema-sdl()`.
     SchemaSdl,
     /// `user-channel-actor.on-open`.
@@ -27,8 +28,8 @@ pub enum Request {
     SocketClose { socket: SocketId, code: u16 },
     /// `user-channel-actor.on-alarm`.
     Alarm,
-    /// `user-channel-actor.publish`.
-    Publish { channel: String, event: String },
+    /// `user-channel-actor.publish(events)`: what one or more calls published, in order.
+    Publish(Vec<ChannelEvent>),
     /// `user-channel-actor.connection-count`.
     ConnectionCount,
     /// `user-channel-actor.subscriber-count`.
@@ -44,13 +45,13 @@ impl Request {
             Self::Library { .. } => "call",
             Self::Prepare(_) => "prepare",
             Self::Execute(_) => "execute",
-            Self::ResolveEvent { .. } => "resolve-event",
+            Self::ResolveEvents(_) => "resolve-events",
             Self::SchemaSdl => "schema-sdl",
             Self::SocketOpen(_) => "on-open",
             Self::SocketMessage { .. } => "on-message",
             Self::SocketClose { .. } => "on-close",
             Self::Alarm => "on-alarm",
-            Self::Publish { .. } => "publish",
+            Self::Publish(_) => "publish",
             Self::ConnectionCount => "connection-count",
             Self::SubscriberCount(_) => "subscriber-count",
             Self::Evict => "(evict)",
@@ -64,7 +65,8 @@ pub enum Response {
     Library(Result<String, String>),
     Prepared(Result<Operation, String>),
     Json(String),
-    JsonList(Vec<String>),
+    /// `resolve-events`: per event, one response per request.
+    JsonLists(Vec<Vec<String>>),
     Count(u32),
     Unit,
 }

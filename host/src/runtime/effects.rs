@@ -3,6 +3,7 @@
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
+use super::bindings::user_channel::exports::realtime::host::user_channel_actor::ChannelEvent;
 use super::call::{CallContext, Envelope, Request};
 use super::key::{ActorKey, ComponentKind, Principal};
 use super::state::{CallState, Effect};
@@ -18,17 +19,14 @@ pub fn apply(host: &Arc<Host>, key: &ActorKey, call: CallState, is_publish: bool
             host.sockets.set_attachment(socket, value);
         }
     }
+    // Everything the call published goes to the user's channel actor in one message.
+    let mut published = Vec::new();
     for effect in call.effects {
         match effect {
             Effect::Publish { channel, event } => {
-                let Some(user) = key.principal.user() else { continue };
-                host.metrics.events_published.fetch_add(1, Relaxed);
-                let channel_actor = ActorKey::new(ComponentKind::UserChannel, Principal::User(user.clone()));
-                host.actors.send(host, channel_actor, Envelope {
-                    request: Request::Publish { channel, event },
-                    context: CallContext::default(),
-                    reply: None,
-                });
+                if key.principal.user().is_some() {
+                    published.push(ChannelEvent { channel, event });
+                }
             }
             Effect::Send { socket, text } => {
                 if host.sockets.send(socket, Outbound::Text(text)) && is_publish {
@@ -49,5 +47,14 @@ pub fn apply(host: &Arc<Host>, key: &ActorKey, call: CallState, is_publish: bool
             Effect::SetAlarm(at_ms) => host.alarms.set(host, key.clone(), at_ms),
             Effect::ClearAlarm => host.alarms.clear(key),
         }
+    }
+    if let (Some(user), false) = (key.principal.user(), published.is_empty()) {
+        host.metrics.events_published.fetch_add(published.len() as u64, Relaxed);
+        let channel_actor = ActorKey::new(ComponentKind::UserChannel, Principal::User(user.clone()));
+        host.actors.send(host, channel_actor, Envelope {
+            request: Request::Publish(published),
+            context: CallContext::default(),
+            reply: None,
+        });
     }
 }

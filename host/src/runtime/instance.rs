@@ -7,7 +7,7 @@ use wasmtime::Result;
 use wasmtime::{Store, UpdateDeadline};
 
 use super::bindings::{graphql::GraphqlComponent, library::LibraryComponent, user_channel::UserChannelComponent};
-use super::bindings::graphql::exports::realtime::host::graphql::Operation as ExportedOperation;
+use super::bindings::graphql::exports::realtime::host::graphql::{EventFor as ExportedEventFor, Operation as ExportedOperation};
 use super::bindings::host_api::graphql::Operation;
 use super::call::{Request, Response};
 use super::components::{Prepared, Version};
@@ -73,9 +73,11 @@ impl Instance {
             (Exports::Graphql(g), Request::Execute(req)) => {
                 Ok(Response::Json(g.realtime_host_graphql().call_execute(store, &req).await?))
             }
-            (Exports::Graphql(g), Request::ResolveEvent { event, requests }) => Ok(Response::JsonList(
-                g.realtime_host_graphql().call_resolve_event(store, &event, &requests).await?,
-            )),
+            (Exports::Graphql(g), Request::ResolveEvents(events)) => {
+                let events: Vec<ExportedEventFor> =
+                    events.into_iter().map(|e| ExportedEventFor { event: e.event, requests: e.requests }).collect();
+                Ok(Response::JsonLists(g.realtime_host_graphql().call_resolve_events(store, &events).await?))
+            }
             (Exports::Graphql(g), Request::SchemaSdl) => {
                 Ok(Response::Json(g.realtime_host_graphql().call_schema_sdl(store).await?))
             }
@@ -88,7 +90,7 @@ impl Instance {
                     }
                     Request::SocketClose { socket, code } => actor.call_on_close(store, socket, code).await?,
                     Request::Alarm => actor.call_on_alarm(store).await?,
-                    Request::Publish { channel, event } => actor.call_publish(store, &channel, &event).await?,
+                    Request::Publish(events) => actor.call_publish(store, &events).await?,
                     Request::ConnectionCount => return Ok(Response::Count(actor.call_connection_count(store).await?)),
                     Request::SubscriberCount(channel) => {
                         return Ok(Response::Count(actor.call_subscriber_count(store, &channel).await?))

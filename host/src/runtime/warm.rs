@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 
+use super::bindings::host_api::graphql::EventFor;
 use super::call::{CallContext, Request};
 use super::components::Version;
 use super::instance::Instance;
@@ -60,10 +61,10 @@ async fn warm_up(host: &Arc<Host>, version: Arc<Version>) -> Option<Instance> {
     let key = ActorKey::new(ComponentKind::Graphql, UNBOUND);
     let mut instance = Instance::new(key, host.clone(), version).await.ok()?;
     instance.store.data_mut().call = CallState::new(CallContext::default());
-    let request = Request::ResolveEvent {
+    let request = Request::ResolveEvents(vec![EventFor {
         event: r#"{"type":"library:change","totalStories":0,"totalTags":0}"#.into(),
         requests: vec![r#"{"query":"subscription { channel(name: \"library\") { __typename } }"}"#.into()],
-    };
+    }]);
     instance.call(request).await.ok()?;
     instance.store.data_mut().call = CallState::default();
     Some(instance)

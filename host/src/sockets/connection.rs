@@ -24,6 +24,10 @@ use crate::storage::accounts::now_ms;
 
 /// graphql-ws: the client did not offer `graphql-transport-ws`.
 const CLOSE_SUBPROTOCOL_NOT_ACCEPTABLE: u16 = 4406;
+/// At most this many queued frames are written together (then flushed).
+const MAX_FRAMES_PER_WRITE: usize = 64;
+/// Frames are gathered up to this many bytes before a write to the socket.
+const WRITE_BUFFER_BYTES: usize = 16 * 1024;
 /// How long to wait for the peer's close frame after sending ours.
 const CLOSE_GRACE: Duration = Duration::from_secs(2);
 
@@ -32,7 +36,7 @@ type Socket = WebSocketStream<TokioIo<Upgraded>>;
 pub async fn run(host: Arc<Host>, upgraded: Upgraded, owner: Principal, header_user: Option<UserId>, speaks_protocol: bool) {
     let config = WebSocketConfig::default()
         .read_buffer_size(1024)
-        .write_buffer_size(0)
+        .write_buffer_size(WRITE_BUFFER_BYTES)
         .max_write_buffer_size(1 << 20)
         .max_message_size(Some(host.settings.max_frame_bytes))
         .max_frame_size(Some(host.settings.max_frame_bytes));
@@ -62,11 +66,17 @@ pub async fn run(host: Arc<Host>, upgraded: Upgraded, owner: Principal, header_u
             }
             frame = queue.recv() => match frame {
                 Some(Outbound::Text(text)) => {
-                    // A peer that does not read blocks this send; its queue then overflows
-                    // and the kill switch ends the socket without waiting for it.
+                    // Every frame already queued goes out in the same write. A peer that does
+                    // not read blocks this write; its queue then overflows and the kill switch
+                    // ends the socket without waiting for it.
+                    let mut then_close = None;
                     tokio::select! {
-                        sent = ws.send(Message::text(text)) => if sent.is_err() { break 1006 },
+                        sent = write_queued(&mut ws, text, &mut queue, &mut then_close) => if sent.is_err() { break 1006 },
                         _ = kill.notified() => break 1008,
+                    }
+                    if let Some((code, reason)) = then_close {
+                        close(&mut ws, code, &reason).await;
+                        break code;
                     }
                 }
                 Some(Outbound::Close(code, reason)) => {
@@ -110,6 +120,28 @@ pub async fn run(host: Arc<Host>, upgraded: Upgraded, owner: Principal, header_u
         let key = ActorKey::new(ComponentKind::UserChannel, owner);
         host.actors.send(&host, key, Envelope { request: Request::SocketClose { socket: id, code }, context: CallContext::default(), reply: None });
     }
+}
+
+/// Write `first` and every text frame already waiting in `queue` (up to
+/// [`MAX_FRAMES_PER_WRITE`]) with one flush; a close found in the queue is left in `then_close`.
+async fn write_queued(
+    ws: &mut Socket,
+    first: String,
+    queue: &mut mpsc::Receiver<Outbound>,
+    then_close: &mut Option<(u16, String)>,
+) -> Result<(), WsError> {
+    ws.feed(Message::text(first)).await?;
+    for _ in 1..MAX_FRAMES_PER_WRITE {
+        match queue.try_recv() {
+            Ok(Outbound::Text(text)) => ws.feed(Message::text(text)).await?,
+            Ok(Outbound::Close(code, reason)) => {
+                *then_close = Some((code, reason));
+                break;
+            }
+            Err(_) => break,
+        }
+    }
+    ws.flush().await
 }
 
 /// Resolves when the server begins to shut down.

@@ -56,6 +56,8 @@ pub struct Fake {
     pub prepare: PrepareFn,
     pub executed: Vec<String>,
     pub resolved: Vec<(String, Vec<String>)>,
+    /// How many `resolve-events` calls were made.
+    pub resolve_calls: usize,
     pub user: Option<accounts::User>,
     pub library_calls: Vec<(String, serde_json::Value)>,
     pub library_answers: HashMap<String, Result<String, String>>,
@@ -92,6 +94,7 @@ impl Default for Fake {
             prepare: default_prepare,
             executed: Vec::new(),
             resolved: Vec::new(),
+            resolve_calls: 0,
             user: None,
             library_calls: Vec::new(),
             library_answers: HashMap::new(),
@@ -250,13 +253,19 @@ impl graphql::Host for Fake {
         self.executed.push(request);
         r#"{"data":{"me":null}}"#.into()
     }
-    async fn resolve_event(&mut self, event: String, requests: Vec<String>) -> Vec<String> {
-        self.resolved.push((event.clone(), requests.clone()));
-        requests
-            .iter()
-            .map(|r| {
-                let request: serde_json::Value = serde_json::from_str(r).unwrap();
-                serde_json::json!({ "data": { "channel": serde_json::from_str::<serde_json::Value>(&event).unwrap() }, "query": request["query"] }).to_string()
+    async fn resolve_events(&mut self, events: Vec<graphql::EventFor>) -> Vec<Vec<String>> {
+        self.resolve_calls += 1;
+        events
+            .into_iter()
+            .map(|graphql::EventFor { event, requests }| {
+                self.resolved.push((event.clone(), requests.clone()));
+                requests
+                    .iter()
+                    .map(|r| {
+                        let request: serde_json::Value = serde_json::from_str(r).unwrap();
+                        serde_json::json!({ "data": { "channel": serde_json::from_str::<serde_json::Value>(&event).unwrap() }, "query": request["query"] }).to_string()
+                    })
+                    .collect()
             })
             .collect()
     }

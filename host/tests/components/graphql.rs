@@ -1,7 +1,7 @@
 //! The built `graphql.wasm` under wasmtime: the schema, validation without execution,
 //! execution through the library RPC, and each subscriber's selection run on an event.
 
-use realtime_host::runtime::bindings::graphql::exports::realtime::host::graphql::Operation;
+use realtime_host::runtime::bindings::graphql::exports::realtime::host::graphql::{EventFor, Operation};
 use realtime_host::runtime::bindings::graphql::GraphqlComponent;
 use realtime_host::runtime::bindings::host_api::accounts;
 use serde_json::{json, Value};
@@ -43,8 +43,10 @@ impl Graphql {
 
     async fn resolve(&mut self, event: Value, requests: &[Value]) -> Vec<Value> {
         let requests: Vec<String> = requests.iter().map(Value::to_string).collect();
-        let responses = self.component.realtime_host_graphql().call_resolve_event(&mut self.store, &event.to_string(), &requests).await.unwrap();
-        responses.iter().map(|r| serde_json::from_str(r).unwrap()).collect()
+        let events = [EventFor { event: event.to_string(), requests }];
+        let mut responses = self.component.realtime_host_graphql().call_resolve_events(&mut self.store, &events).await.unwrap();
+        assert_eq!(responses.len(), 1, "one list of responses per event");
+        responses.remove(0).iter().map(|r| serde_json::from_str(r).unwrap()).collect()
     }
 }
 

@@ -1,6 +1,7 @@
 //! The built `user_channel.wasm` under wasmtime: the graphql-ws state machine, every close
 //! code, fan-out with each subscription's own request, and state that survives eviction.
 
+use realtime_host::runtime::bindings::user_channel::exports::realtime::host::user_channel_actor::ChannelEvent;
 use realtime_host::runtime::bindings::user_channel::UserChannelComponent;
 use serde_json::{json, Value};
 use wasmtime::component::Component;
@@ -46,7 +47,14 @@ impl Channel {
     }
 
     async fn publish(&mut self, event: Value) {
-        self.actor.realtime_host_user_channel_actor().call_publish(&mut self.store, "library", &event.to_string()).await.unwrap();
+        self.publish_all(&[event]).await;
+    }
+
+    /// One `publish` call carrying several events on the library channel.
+    async fn publish_all(&mut self, events: &[Value]) {
+        let events: Vec<ChannelEvent> =
+            events.iter().map(|e| ChannelEvent { channel: "library".into(), event: e.to_string() }).collect();
+        self.actor.realtime_host_user_channel_actor().call_publish(&mut self.store, &events).await.unwrap();
     }
 
     fn sent(&mut self, id: u64) -> Vec<Value> {
@@ -156,7 +164,8 @@ async fn operations_and_subscriptions() {
     let event = json!({"type": "library:change", "totalStories": 1, "totalTags": 0});
     ch.publish(event.clone()).await;
     let resolved = ch.store.data().resolved.clone();
-    assert_eq!(resolved.len(), 1, "one resolve-event call per publish");
+    assert_eq!(resolved.len(), 1, "one event resolved");
+    assert_eq!(ch.store.data().resolve_calls, 1, "one resolve-events call per publish");
     assert_eq!(resolved[0].1.len(), 2, "identical requests are resolved once");
     let to1 = ch.sent(1);
     assert_eq!(to1.len(), 2);
@@ -178,4 +187,18 @@ async fn operations_and_subscriptions() {
     // And the id is reusable after complete.
     ch.message(1, json!({"id": "a", "type": "subscribe", "payload": {"query": a}})).await;
     assert_eq!(ch.closed(1), None);
+
+    // Several events in one publish: one resolve-events call, each socket gets every
+    // event's nexts in publish order.
+    let calls = ch.store.data().resolve_calls;
+    let first = json!({"type": "library:change", "totalStories": 2, "totalTags": 0});
+    let second = json!({"type": "library:change", "totalStories": 3, "totalTags": 0});
+    ch.publish_all(&[first.clone(), second.clone()]).await;
+    assert_eq!(ch.store.data().resolve_calls, calls + 1);
+    let to1 = ch.sent(1);
+    let order: Vec<(&str, &Value)> = to1.iter().map(|f| (f["id"].as_str().unwrap(), &f["payload"]["data"]["channel"]["totalStories"])).collect();
+    assert_eq!(order, vec![("b", &json!(2)), ("a", &json!(2)), ("b", &json!(3)), ("a", &json!(3))]);
+    let to2 = ch.sent(2);
+    assert_eq!(to2.len(), 2);
+    assert_eq!((&to2[0]["payload"]["data"]["channel"]["totalStories"], &to2[1]["payload"]["data"]["channel"]["totalStories"]), (&json!(2), &json!(3)));
 }

@@ -3,7 +3,7 @@
 
 wit_bindgen::generate!({ path: "../../wit", world: "user-channel-component" });
 
-use exports::realtime::host::user_channel_actor::Guest;
+use exports::realtime::host::user_channel_actor::{ChannelEvent, Guest};
 use realtime::host::sockets;
 
 struct Faulty;
@@ -25,7 +25,7 @@ impl Guest for Faulty {
 
     fn on_close(_socket: u64, _code: u16) {}
     fn on_alarm() {}
-    fn publish(_channel: String, _event: String) {}
+    fn publish(_events: Vec<ChannelEvent>) {}
 
     fn connection_count() -> u32 {
         sockets::list().len() as u32
