@@ -10,7 +10,7 @@ const VERSION_KEY: &str = "library/schema-version";
 
 /// Migration `i` brings the schema from version `i` to `i + 1`; append only.
 /// AUTOINCREMENT keeps ids (and so global ids and cursors) from ever being reused.
-const MIGRATIONS: &[&[&str]] = &[&[
+pub(crate) const MIGRATIONS: &[&[&str]] = &[&[
     "CREATE TABLE IF NOT EXISTS story (
         id INTEGER PRIMARY KEY AUTOINCREMENT,
         url TEXT NOT NULL,
@@ -31,6 +31,20 @@ const MIGRATIONS: &[&[&str]] = &[&[
         PRIMARY KEY (story_id, tag_id)
     ) WITHOUT ROWID",
     "CREATE INDEX IF NOT EXISTS story_tag_by_tag ON story_tag (tag_id, story_id)",
+], &[
+    // Row counts kept by triggers, so `library:change` and `totalCount` do not scan the
+    // whole table on every mutation (COUNT(*) is linear in the library's size).
+    "CREATE TABLE IF NOT EXISTS totals (name TEXT PRIMARY KEY, n INTEGER NOT NULL) WITHOUT ROWID",
+    "INSERT OR REPLACE INTO totals (name, n) VALUES
+        ('story', (SELECT COUNT(*) FROM story)), ('tag', (SELECT COUNT(*) FROM tag))",
+    "CREATE TRIGGER IF NOT EXISTS story_added AFTER INSERT ON story
+        BEGIN UPDATE totals SET n = n + 1 WHERE name = 'story'; END",
+    "CREATE TRIGGER IF NOT EXISTS story_removed AFTER DELETE ON story
+        BEGIN UPDATE totals SET n = n - 1 WHERE name = 'story'; END",
+    "CREATE TRIGGER IF NOT EXISTS tag_added AFTER INSERT ON tag
+        BEGIN UPDATE totals SET n = n + 1 WHERE name = 'tag'; END",
+    "CREATE TRIGGER IF NOT EXISTS tag_removed AFTER DELETE ON tag
+        BEGIN UPDATE totals SET n = n - 1 WHERE name = 'tag'; END",
 ]];
 
 thread_local! {

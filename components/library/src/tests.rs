@@ -274,3 +274,26 @@ fn bad_calls_are_errors() {
     assert!(Component::call("counts".into(), "[1]".into()).is_err());
     assert!(Component::call("counts".into(), String::new()).is_ok());
 }
+
+#[test]
+fn totals_migration_counts_existing_rows() {
+    use crate::host::{kv, sql};
+    // A library written by the first schema version, before totals were kept.
+    for statement in crate::schema::MIGRATIONS[0] {
+        sql::execute(statement, &[]).unwrap();
+    }
+    for title in ["one", "two", "three"] {
+        sql::execute(
+            "INSERT INTO story (url, title, created_at) VALUES ('https://example.com', ?, '2026-01-01T00:00:00.000Z')",
+            &[crate::db::text(title)],
+        )
+        .unwrap();
+    }
+    sql::execute("INSERT INTO tag (name, name_key, color, created_at) VALUES ('t', 't', '#000000', 'x')", &[]).unwrap();
+    kv::put("library/schema-version", b"1");
+    assert_eq!(ok("counts", json!({})), json!({"totalStories": 3, "totalTags": 1}));
+    let s = story("four", &[]);
+    assert_eq!(ok("counts", json!({})), json!({"totalStories": 4, "totalTags": 1}));
+    ok("deleteStory", json!({"id": s}));
+    assert_eq!(ok("stories", json!({"first": 1}))["totalCount"], 3);
+}
