@@ -6,12 +6,14 @@
 //! - [`sockets`]: the sockets the host owns, their attachments and queues;
 //! - [`runtime`]: engine, component versions, actors, instances, the call transaction;
 //! - [`imports`]: the host side of every WIT import;
-//! - [`storage`]: accounts and sessions, and each actor's SQLite database.
+//! - [`storage`]: accounts and sessions, and each actor's SQLite database;
+//! - [`memory`]: hands memory freed by evicted instances back to the OS.
 
 pub mod cli;
 pub mod deploy;
 pub mod http;
 pub mod imports;
+pub mod memory;
 pub mod metrics;
 pub mod runtime;
 pub mod server;

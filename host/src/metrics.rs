@@ -32,6 +32,11 @@ impl Metrics {
         &self.components[kind as usize]
     }
 
+    /// Instances evicted so far, all components together.
+    pub fn evictions(&self) -> u64 {
+        self.components.iter().map(|c| c.evictions.load(Relaxed)).sum()
+    }
+
     pub fn render(&self) -> String {
         let mut out = String::new();
         let per_component: [(&str, &str, &str, fn(&PerComponent) -> i64); 7] = [

@@ -144,6 +144,7 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
     let listener = TcpListener::bind(args.listen).await.with_context(|| format!("binding {}", args.listen))?;
     tracing::info!("serving on http://{}", listener.local_addr()?);
     crate::runtime::watcher::spawn(host.clone());
+    crate::memory::spawn_trimmer(host.clone());
     host.warm.refill(&host);
     let connections = Arc::new(AtomicU64::new(0));
     let mut stop = Box::pin(shutdown_signal());

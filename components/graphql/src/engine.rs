@@ -1,4 +1,4 @@
-//! Request decoding, response encoding, and the `execute` / `resolve-event` exports.
+//! Request decoding, response encoding, and the `execute` / `resolve-events` exports.
 //!
 //! Everything runs synchronously from the guest's view (`futures::executor::block_on`): the
 //! host imports are blocking calls, so no future ever waits on anything outside.

@@ -3,7 +3,7 @@
 //! Stateless: it holds the schema (built once per instance) and turns GraphQL requests into
 //! calls on the host's `accounts` import and the user's library actor (`library.call`).
 //! Exports `prepare` (parse + validate, nothing runs), `execute` (queries and mutations),
-//! `resolve-event` (each subscriber's selection on one channel event) and `schema-sdl`.
+//! `resolve-events` (each subscriber's selection on one channel event) and `schema-sdl`.
 
 wit_bindgen::generate!({
     world: "graphql-component",

@@ -14,7 +14,7 @@
 //! variable, with the variable's default) and refuses any channel but `library`.
 //!
 //! A request text that prepares successfully is remembered (`engine::mark_validated`), so
-//! `resolve-event` can run it on every event without validating it again.
+//! `resolve-events` can run it on every event without validating it again.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};

@@ -26,6 +26,9 @@ pub fn build_engine(limits: &EngineLimits) -> Result<Engine> {
     config.wasm_component_model(true);
     config.epoch_interruption(true);
     config.cranelift_opt_level(wasmtime::OptLevel::Speed);
+    // A store keeps its fiber stack until it is dropped; give the pages back then, or
+    // every stack an evicted instance ever used stays resident (tens of KiB each).
+    config.async_stack_zeroing(true);
 
     // Room beyond the cap: the least recently used instance is evicted between its calls,
     // so a new one may briefly exist before the old one is gone.
@@ -40,6 +43,7 @@ pub fn build_engine(limits: &EngineLimits) -> Result<Engine> {
         .max_tables_per_component(8)
         .table_elements(100_000)
         .total_stacks(instances)
+        .async_stack_keep_resident(0)
         .max_memory_size(limits.max_instance_memory)
         .max_component_instance_size(4 << 20)
         .max_core_instance_size(4 << 20);

@@ -10,13 +10,12 @@ use std::time::Duration;
 use futures::{SinkExt, StreamExt};
 use hyper::upgrade::Upgraded;
 use hyper_util::rt::TokioIo;
-use tokio::sync::{mpsc, Notify};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tokio_tungstenite::WebSocketStream;
 
-use super::{Outbound, SocketId};
+use super::{Outbound, SendQueue, SocketId};
 use crate::runtime::call::{CallContext, Envelope, Request};
 use crate::runtime::key::{ActorKey, ComponentKind, Principal, UserId};
 use crate::server::Host;
@@ -35,7 +34,7 @@ type Socket = WebSocketStream<TokioIo<Upgraded>>;
 
 pub async fn run(host: Arc<Host>, upgraded: Upgraded, owner: Principal, header_user: Option<UserId>, speaks_protocol: bool) {
     let config = WebSocketConfig::default()
-        .read_buffer_size(1024)
+        .read_buffer_size(256)
         .write_buffer_size(WRITE_BUFFER_BYTES)
         .max_write_buffer_size(1 << 20)
         .max_message_size(Some(host.settings.max_frame_bytes))
@@ -45,9 +44,8 @@ pub async fn run(host: Arc<Host>, upgraded: Upgraded, owner: Principal, header_u
         close(&mut ws, CLOSE_SUBPROTOCOL_NOT_ACCEPTABLE, "Subprotocol not acceptable").await;
         return;
     }
-    let (out, mut queue) = mpsc::channel(host.settings.socket_queue);
-    let kill = Arc::new(Notify::new());
-    let id = host.sockets.open(owner.clone(), header_user, now_ms(), out, kill.clone());
+    let queue = Arc::new(SendQueue::new(host.settings.socket_queue));
+    let id = host.sockets.open(owner.clone(), header_user, now_ms(), queue.clone());
     host.metrics.open_sockets.fetch_add(1, Relaxed);
     host.metrics.sockets_opened.fetch_add(1, Relaxed);
     deliver(&host, id, owner, Request::SocketOpen(id)).await;
@@ -56,7 +54,7 @@ pub async fn run(host: Arc<Host>, upgraded: Upgraded, owner: Principal, header_u
     let code = loop {
         tokio::select! {
             biased;
-            _ = kill.notified() => {
+            _ = queue.killed() => {
                 close(&mut ws, 1008, "Send queue full: the client is not reading").await;
                 break 1008;
             }
@@ -64,26 +62,25 @@ pub async fn run(host: Arc<Host>, upgraded: Upgraded, owner: Principal, header_u
                 close(&mut ws, 1001, "Server shutting down").await;
                 break 1001;
             }
-            frame = queue.recv() => match frame {
-                Some(Outbound::Text(text)) => {
+            frame = queue.pop() => match frame {
+                Outbound::Text(text) => {
                     // Every frame already queued goes out in the same write. A peer that does
                     // not read blocks this write; its queue then overflows and the kill switch
                     // ends the socket without waiting for it.
                     let mut then_close = None;
                     tokio::select! {
-                        sent = write_queued(&mut ws, text, &mut queue, &mut then_close) => if sent.is_err() { break 1006 },
-                        _ = kill.notified() => break 1008,
+                        sent = write_queued(&mut ws, text, &queue, &mut then_close) => if sent.is_err() { break 1006 },
+                        _ = queue.killed() => break 1008,
                     }
                     if let Some((code, reason)) = then_close {
                         close(&mut ws, code, &reason).await;
                         break code;
                     }
                 }
-                Some(Outbound::Close(code, reason)) => {
+                Outbound::Close(code, reason) => {
                     close(&mut ws, code, &reason).await;
                     break code;
                 }
-                None => break 1006,
             },
             incoming = ws.next() => match incoming {
                 Some(Ok(Message::Text(text))) => {
@@ -127,18 +124,18 @@ pub async fn run(host: Arc<Host>, upgraded: Upgraded, owner: Principal, header_u
 async fn write_queued(
     ws: &mut Socket,
     first: String,
-    queue: &mut mpsc::Receiver<Outbound>,
+    queue: &SendQueue,
     then_close: &mut Option<(u16, String)>,
 ) -> Result<(), WsError> {
     ws.feed(Message::text(first)).await?;
     for _ in 1..MAX_FRAMES_PER_WRITE {
-        match queue.try_recv() {
-            Ok(Outbound::Text(text)) => ws.feed(Message::text(text)).await?,
-            Ok(Outbound::Close(code, reason)) => {
+        match queue.try_pop() {
+            Some(Outbound::Text(text)) => ws.feed(Message::text(text)).await?,
+            Some(Outbound::Close(code, reason)) => {
                 *then_close = Some((code, reason));
                 break;
             }
-            Err(_) => break,
+            None => break,
         }
     }
     ws.flush().await

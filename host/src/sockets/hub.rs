@@ -5,17 +5,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
-use tokio::sync::{mpsc, Notify};
 
+use super::queue::{Outbound, SendQueue};
 use super::SocketId;
 use crate::runtime::key::{Principal, UserId};
-
-/// A frame for a socket's writer.
-#[derive(Debug)]
-pub enum Outbound {
-    Text(String),
-    Close(u16, String),
-}
 
 struct Entry {
     owner: Principal,
@@ -23,9 +16,7 @@ struct Entry {
     header_user: Option<UserId>,
     attachment: Option<Arc<str>>,
     opened_at_ms: u64,
-    out: mpsc::Sender<Outbound>,
-    /// Told when the socket must close at once (its queue overflowed).
-    kill: Arc<Notify>,
+    out: Arc<SendQueue>,
 }
 
 #[derive(Default)]
@@ -47,13 +38,12 @@ impl SocketHub {
         owner: Principal,
         header_user: Option<UserId>,
         opened_at_ms: u64,
-        out: mpsc::Sender<Outbound>,
-        kill: Arc<Notify>,
+        out: Arc<SendQueue>,
     ) -> SocketId {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed) + 1;
         let mut table = self.table.lock();
         table.by_owner.entry(owner.clone()).or_default().insert(id);
-        table.entries.insert(id, Entry { owner, header_user, attachment: None, opened_at_ms, out, kill });
+        table.entries.insert(id, Entry { owner, header_user, attachment: None, opened_at_ms, out });
         id
     }
 
@@ -125,14 +115,7 @@ impl SocketHub {
     pub fn send(&self, id: SocketId, frame: Outbound) -> bool {
         let table = self.table.lock();
         let Some(entry) = table.entries.get(&id) else { return false };
-        match entry.out.try_send(frame) {
-            Ok(()) => true,
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                entry.kill.notify_one();
-                false
-            }
-            Err(mpsc::error::TrySendError::Closed(_)) => false,
-        }
+        entry.out.push(frame)
     }
 
     /// Every socket's kill switch, for shutdown.

@@ -3,8 +3,10 @@
 
 pub mod connection;
 mod hub;
+mod queue;
 
-pub use hub::{Outbound, SocketHub};
+pub use hub::SocketHub;
+pub use queue::{Outbound, SendQueue};
 
 /// A socket's id, unique for the life of the process.
 pub type SocketId = u64;

@@ -47,7 +47,7 @@ pub fn schema() -> &'static AppSchema {
     SCHEMA.get_or_init(build)
 }
 
-/// The same schema as `resolve-event` runs it: no extensions (event fields cannot fail and
+/// The same schema as `resolve-events` runs it: no extensions (event fields cannot fail and
 /// nothing is prepared there) and `Fast` validation, because `engine::resolve_event` only
 /// hands it requests that already passed full validation in this instance. Per subscriber
 /// and event this halves the engine's work.
@@ -57,7 +57,7 @@ pub fn build_for_events() -> AppSchema {
         .finish()
 }
 
-/// The event schema of this instance, built on the first `resolve-event`.
+/// The event schema of this instance, built on the first `resolve-events`.
 pub fn event_schema() -> &'static AppSchema {
     static SCHEMA: OnceLock<AppSchema> = OnceLock::new();
     SCHEMA.get_or_init(build_for_events)

@@ -1,7 +1,7 @@
 //! `Subscription.channel(name)`: yields the event being resolved, once.
 //!
 //! The component is stateless: the user-channel actor owns the subscriptions and calls
-//! `resolve-event` with each event; that event reaches this resolver as request data
+//! `resolve-events` with each event; that event reaches this resolver as request data
 //! ([`CurrentEvent`]), so the subscriber's own selection runs on it.
 
 use std::sync::Arc;
@@ -19,7 +19,7 @@ pub fn unknown_channel(name: &str) -> String {
     format!("Unknown channel \"{name}\"")
 }
 
-/// The event `resolve-event` is resolving (or why it could not be decoded).
+/// The event `resolve-events` is resolving (or why it could not be decoded).
 #[derive(Clone)]
 pub struct CurrentEvent(pub Arc<Result<ChannelEvent, String>>);
 
