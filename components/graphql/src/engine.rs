@@ -26,11 +26,20 @@ const DOCUMENT_CACHE_SIZE: usize = 128;
 /// How many request texts an instance remembers as validated.
 const VALIDATED_CACHE_SIZE: usize = 256;
 
+/// How many data-independent event responses an instance remembers.
+const CONSTANT_CACHE_SIZE: usize = 256;
+
 thread_local! {
     static DOCUMENTS: RefCell<HashMap<String, ExecutableDocument>> = RefCell::new(HashMap::new());
     /// Request texts (query, variables and operation name) that passed `prepare` in this
     /// instance, so the same schema version: safe to execute without validating again.
     static VALIDATED: RefCell<HashSet<String>> = RefCell::new(HashSet::new());
+    /// Per event type, per request text: the response when that request's selection on that
+    /// type picks no field at all (e.g. `... on StoryCreateEvent` for a `library:change`).
+    /// Which fields a selection picks depends only on the document, its variables and the
+    /// event's type, never on the event's data, so such a response is the same for every
+    /// event of that type and need not be executed again.
+    static CONSTANT: RefCell<HashMap<&'static str, HashMap<String, String>>> = RefCell::new(HashMap::new());
 }
 
 /// Remember that `request` passed full validation (called by `prepare`).
@@ -165,6 +174,7 @@ pub fn execute(schema: &AppSchema, host: HostRef, text: &str) -> String {
 /// uses [`schema::event_schema`].
 pub fn resolve_event(host: HostRef, event: &str, requests: &[String]) -> Vec<String> {
     let event = CurrentEvent(Arc::new(parse_event(event)));
+    let type_name = event.0.as_ref().as_ref().ok().map(|e| e.type_name());
     let mut out: Vec<String> = Vec::with_capacity(requests.len());
     let mut seen: HashMap<&str, usize> = HashMap::new();
     for (index, text) in requests.iter().enumerate() {
@@ -173,31 +183,61 @@ pub fn resolve_event(host: HostRef, event: &str, requests: &[String]) -> Vec<Str
             out.push(same);
             continue;
         }
-        out.push(resolve_one(&host, &event, text));
+        let constant = type_name.and_then(|t| CONSTANT.with(|c| c.borrow().get(t)?.get(text.as_str()).cloned()));
+        let response = match constant {
+            Some(response) => response,
+            None => {
+                let (response, selects_nothing) = resolve_one(&host, &event, text);
+                if let (Some(t), true) = (type_name, selects_nothing) {
+                    remember_constant(t, text, &response);
+                }
+                response
+            }
+        };
+        out.push(response);
         seen.insert(text.as_str(), index);
     }
     out
 }
 
-fn resolve_one(host: &HostRef, event: &CurrentEvent, text: &str) -> String {
+fn remember_constant(type_name: &'static str, text: &str, response: &str) {
+    CONSTANT.with(|cache| {
+        let mut cache = cache.borrow_mut();
+        if cache.values().map(HashMap::len).sum::<usize>() >= CONSTANT_CACHE_SIZE {
+            cache.clear();
+        }
+        cache.entry(type_name).or_default().insert(text.to_owned(), response.to_owned());
+    });
+}
+
+/// The response to one request on one event, and whether its selection on the event
+/// picked no field at all (an error-free response whose root fields are all `{}`).
+fn resolve_one(host: &HostRef, event: &CurrentEvent, text: &str) -> (String, bool) {
     if !is_validated(text) {
         if let Err(errors) = prepare::prepare(schema::schema(), text) {
-            return format!("{{\"errors\":{errors}}}");
+            return (format!("{{\"errors\":{errors}}}"), false);
         }
     }
     let request = match request_from_json(text) {
         Ok(request) => request,
-        Err(errors) => return errors_response_json(&errors),
+        Err(errors) => return (errors_response_json(&errors), false),
     };
     let request = request.data(host.clone()).data(event.clone());
     let mut stream = schema::event_schema().execute_stream(request);
     match block_on(stream.next()) {
         Some(mut response) => {
             restore_empty_event(&mut response);
-            response_json(&response)
+            (response_json(&response), selects_nothing(&response))
         }
-        None => error_response_json("The subscription produced no result."),
+        None => (error_response_json("The subscription produced no result."), false),
     }
+}
+
+fn selects_nothing(response: &Response) -> bool {
+    response.errors.is_empty()
+        && response.extensions.is_empty()
+        && matches!(&response.data, Value::Object(fields)
+            if !fields.is_empty() && fields.values().all(|v| matches!(v, Value::Object(inner) if inner.is_empty())))
 }
 
 /// `channel` is non-null, so a null root field in an error-free event response can only be

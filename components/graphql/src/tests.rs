@@ -824,3 +824,34 @@ fn introspection_and_samples() {
         );
     }
 }
+
+#[test]
+fn selections_that_pick_nothing_are_answered_without_executing_again() {
+    let host = HostRef(FakeHost::signed_in());
+    // Picks nothing on a library:change unless $all is true; the response must follow the
+    // variables and the event type, never a previous event's data.
+    let only_stories = json!({
+        "query": r#"subscription($all: Boolean!) { c: channel(name: "library") { ... on StoryCreateEvent { story { title } } ... on LibraryChangeEvent @include(if: $all) { totalStories } } }"#,
+        "variables": { "all": false }
+    })
+    .to_string();
+    let everything = only_stories.replace("false", "true");
+    let change = |n: u32| json!({ "type": "library:change", "totalStories": n, "totalTags": 0 }).to_string();
+    for n in [1, 2, 3] {
+        let out = engine::resolve_event(host.clone(), &change(n), &[only_stories.clone(), everything.clone()]);
+        let out: Vec<Value> = out.iter().map(|t| serde_json::from_str(t).unwrap()).collect();
+        assert_eq!(out[0], json!({ "data": { "c": {} } }));
+        assert_eq!(out[1], json!({ "data": { "c": { "totalStories": n } } }));
+    }
+    // A story event with the same request is executed on its own data.
+    for title in ["first", "second"] {
+        let event = json!({
+            "type": "story:create",
+            "story": { "id": "U3Rvcnk6MQ==", "url": "https://example.com/", "title": title, "createdAt": "2026-11-26T13:41:16.123Z" }
+        })
+        .to_string();
+        let out = engine::resolve_event(host.clone(), &event, std::slice::from_ref(&only_stories));
+        let out: Value = serde_json::from_str(&out[0]).unwrap();
+        assert_eq!(out, json!({ "data": { "c": { "story": { "title": title } } } }));
+    }
+}

@@ -26,6 +26,11 @@ pub fn build_engine(limits: &EngineLimits) -> Result<Engine> {
     config.wasm_component_model(true);
     config.epoch_interruption(true);
     config.cranelift_opt_level(wasmtime::OptLevel::Speed);
+    // `REALTIME_PERF_MAP=1` writes /tmp/perf-<pid>.map so `perf report` names wasm functions
+    // (for profiling; build the components with `strip = false` to keep their names).
+    if std::env::var_os("REALTIME_PERF_MAP").is_some() {
+        config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+    }
     // A store keeps its fiber stack until it is dropped; give the pages back then, or
     // every stack an evicted instance ever used stays resident (tens of KiB each).
     config.async_stack_zeroing(true);

@@ -27,6 +27,10 @@ pub struct Instance {
     pub version: Arc<Version>,
 }
 
+/// A call yields to the executor at each epoch tick once it has run this long, so one long
+/// call cannot hold a worker thread while others wait.
+const YIELD_AFTER: std::time::Duration = std::time::Duration::from_millis(10);
+
 impl Instance {
     pub async fn new(key: ActorKey, host: Arc<Host>, version: Arc<Version>) -> Result<Self> {
         let max_call_time = host.settings.max_call_time;
@@ -34,8 +38,13 @@ impl Instance {
         let mut store = Store::new(&engine, ActorState::new(key, host));
         store.limiter(|state| &mut state.limits);
         store.epoch_deadline_callback(move |ctx| {
-            if ctx.data().call.busy() > max_call_time {
+            let busy = ctx.data().call.busy();
+            if busy > max_call_time {
                 Err(wasmtime::format_err!("the call ran longer than its CPU time limit of {max_call_time:?}"))
+            } else if busy < YIELD_AFTER {
+                // A short call that merely crossed an epoch tick runs on: yielding it would
+                // send it to the back of the run queue for nothing.
+                Ok(UpdateDeadline::Continue(1))
             } else {
                 // Yield to the executor, and do not charge the time spent queued to the call.
                 let yielded = ctx.data().call.yielded.clone();

@@ -130,6 +130,23 @@ pub enum ChannelEvent {
     LibraryChange(LibraryChangeEvent),
 }
 
+impl ChannelEvent {
+    /// The GraphQL object type this event resolves to.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Self::StoryCreate(_) => "StoryCreateEvent",
+            Self::StoryUpdate(_) => "StoryUpdateEvent",
+            Self::StoryDelete(_) => "StoryDeleteEvent",
+            Self::TagCreate(_) => "TagCreateEvent",
+            Self::TagUpdate(_) => "TagUpdateEvent",
+            Self::TagDelete(_) => "TagDeleteEvent",
+            Self::StoryTag(_) => "StoryTagEvent",
+            Self::StoryUntag(_) => "StoryUntagEvent",
+            Self::LibraryChange(_) => "LibraryChangeEvent",
+        }
+    }
+}
+
 fn decode<T: DeserializeOwned>(kind: &str, value: Value) -> Result<T, String> {
     serde_json::from_value(value).map_err(|err| format!("Malformed \"{kind}\" event: {err}"))
 }
