@@ -5,9 +5,10 @@
 #
 #   bench/run.sh            full run (a few minutes after the builds)
 #   bench/run.sh --short    smoke run: small counts, a few seconds each, asserts no timing
+#   bench/run.sh --short --debug   the same with the dev-profile binaries (what scripts/test.sh runs)
 #
-# Options: --skip-build (use what is built), --systems "ours node native",
-#          --scenarios "idle-memory latency fanout wake", --out FILE (default BENCHMARKS.md,
+# Options: --skip-build (use what is built), --debug (dev-profile binaries), --systems "ours node native",
+#          --scenarios "idle-memory latency fanout wake swap", --out FILE (default BENCHMARKS.md,
 #          or bench/results/BENCHMARKS-short.md with --short).
 # Everything runs on 127.0.0.1; every load loop is bounded in count and time. Each scenario
 # gets a freshly started server (our server keeps its data dir, and so its accounts,
@@ -19,17 +20,19 @@ COMMAND="bench/run.sh $*"
 
 MODE=full
 BUILD=1
+PROFILE=release
 SYSTEMS="ours node native"
-SCENARIOS="idle-memory latency fanout wake"
+SCENARIOS="idle-memory latency fanout wake swap"
 OUT=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --short) MODE=short ;;
     --skip-build) BUILD=0 ;;
+    --debug) PROFILE=debug ;;
     --systems) SYSTEMS="$2"; shift ;;
     --scenarios) SCENARIOS="$2"; shift ;;
     --out) OUT="$2"; shift ;;
-    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
     *) echo "unknown option $1" >&2; exit 64 ;;
   esac
   shift
@@ -46,16 +49,20 @@ if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt 16000 ] && [ "$MODE" 
 fi
 
 if [ "$BUILD" = 1 ]; then
-  echo "== build (release)" >&2
+  echo "== build ($PROFILE)" >&2
   scripts/build-components.sh >&2
-  nice -n 10 cargo build --release -p realtime-host -p loadgen -p native-peer >&2
+  # The host on its own, so its dependencies' features are the same as in `cargo build -p
+  # realtime-host` (scripts/test.sh) and that build is reused, not redone.
+  flags=(); [ "$PROFILE" = release ] && flags=(--release)
+  nice -n 10 cargo build "${flags[@]}" -p realtime-host >&2
+  nice -n 10 cargo build "${flags[@]}" -p loadgen -p native-peer >&2
   (cd bench/peers/node && npm ci --no-audit --no-fund --loglevel=error >&2)
 fi
 
 TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
-HOST_BIN="$TARGET/release/realtime-host"
-LOADGEN="$TARGET/release/loadgen"
-NATIVE_BIN="$TARGET/release/native-peer"
+HOST_BIN="$TARGET/$PROFILE/realtime-host"
+LOADGEN="$TARGET/$PROFILE/loadgen"
+NATIVE_BIN="$TARGET/$PROFILE/native-peer"
 for bin in "$HOST_BIN" "$LOADGEN" "$NATIVE_BIN"; do
   [ -x "$bin" ] || { echo "bench: $bin is not built" >&2; exit 1; }
 done
@@ -123,6 +130,17 @@ else
   WAKE_ARGS="--users 100 --rounds 5 --idle-wait 2.5"
   MAX_SECONDS=600
 fi
+# The swap scenario: the latency load while each component is replaced through the admin
+# API. Each file gets a custom section appended, so it is a new version with a new digest
+# (compiled afresh, as a real deploy would be), with the same code. Only our server swaps.
+ADMIN_TOKEN=bench-admin
+mkdir -p "$WORK/swap"
+SWAP_ARGS="$LATENCY_ARGS --admin-token $ADMIN_TOKEN"
+for c in library user_channel graphql; do
+  cp "$WORK/components/$c.wasm" "$WORK/swap/$c.wasm"
+  printf '\x00\x0c\x0abench-swap1' >>"$WORK/swap/$c.wasm"
+  SWAP_ARGS="$SWAP_ARGS --component ${c/_/-}=$WORK/swap/$c.wasm"
+done
 # Our server evicts idle actors after this in the wake scenario (the default is 10s).
 WAKE_IDLE_TIMEOUT=1s
 
@@ -149,12 +167,15 @@ for scenario in $SCENARIOS; do
     latency) ARGS=$LATENCY_ARGS ;;
     fanout) ARGS=$FANOUT_ARGS ;;
     wake) ARGS=$WAKE_ARGS ;;
+    swap) ARGS=$SWAP_ARGS ;;
     *) echo "unknown scenario $scenario" >&2; exit 64 ;;
   esac
   for system in $SYSTEMS; do
+    if [ "$scenario" = swap ] && [ "$system" != ours ]; then continue; fi
     echo "== $scenario: $system" >&2
     extra=()
     if [ "$system" = ours ] && [ "$scenario" = wake ]; then extra=(--idle-timeout "$WAKE_IDLE_TIMEOUT"); fi
+    if [ "$system" = ours ] && [ "$scenario" = swap ]; then extra=(--admin-token "$ADMIN_TOKEN"); fi
     start_server "$system" "${extra[@]}" || { FAILED=1; stop_server; continue; }
     tokens=()
     # In-memory peers sign up afresh; our server keeps its accounts, so reuse its tokens.
@@ -178,10 +199,13 @@ done
   --notes bench/NOTES.md
 echo "bench: wrote $OUT" >&2
 if [ "$MODE" = short ]; then
-  # The smoke check: every scenario produced a result for every system, and no event was lost.
+  # The smoke check: every scenario produced a result for every system; no event was lost, no
+  # mutation failed, no socket was dropped, and every swap was installed.
   lines=$(grep -c '"scenario"' "$RESULTS" || true)
   if [ "$FAILED" != 0 ] || grep -q '"failed":true' "$RESULTS"; then echo "bench: smoke FAILED" >&2; exit 1; fi
   if grep -Eq '"events_lost":[1-9]' "$RESULTS"; then echo "bench: smoke FAILED: events lost" >&2; exit 1; fi
+  if grep -Eq '"(mutations_failed|sockets_dropped)":[1-9]' "$RESULTS"; then echo "bench: smoke FAILED: failed mutations or dropped sockets" >&2; exit 1; fi
+  if grep -o '"status":[0-9]*' "$RESULTS" | grep -vq '"status":200'; then echo "bench: smoke FAILED: a swap was refused" >&2; exit 1; fi
   echo "bench: smoke passed ($lines results)" >&2
 fi
 exit $FAILED

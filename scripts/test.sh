@@ -14,4 +14,8 @@ cargo test -p realtime-host
 (cd components && cargo test --target x86_64-unknown-linux-gnu --lib -p library -p user-channel -p graphql)
 (cd tests && npm ci --no-audit --no-fund)
 export REALTIME_HOST_BIN="$PWD/target/debug/realtime-host"
-cd tests && node --test --test-concurrency=1 e2e/*.test.mjs
+(cd tests && node --test --test-concurrency=1 e2e/*.test.mjs)
+# The benchmark harness as a smoke check: every scenario against all three systems with small
+# counts; it fails on a scenario that does not complete or on a lost event, and asserts no
+# timing (BENCHMARKS.md holds the real run, made with the release build).
+bench/run.sh --short --debug

@@ -101,6 +101,21 @@ impl Http {
     }
 }
 
+/// `PUT /admin/components/<name>` with the component's bytes; returns the HTTP status and body.
+pub async fn put_component(addr: SocketAddr, admin_token: &str, name: &str, wasm: Vec<u8>) -> Result<(u16, String)> {
+    let mut http = Http::new(addr);
+    http.ready().await?;
+    let request = hyper::Request::put(format!("/admin/components/{name}"))
+        .header("host", addr.to_string())
+        .header("content-type", "application/wasm")
+        .header("authorization", format!("Bearer {admin_token}"))
+        .body(Full::new(Bytes::from(wasm)))?;
+    let response = http.sender.as_mut().expect("ready").send_request(request).await?;
+    let status = response.status().as_u16();
+    let body = response.into_body().collect().await?.to_bytes();
+    Ok((status, String::from_utf8_lossy(&body).into_owned()))
+}
+
 pub async fn sign_up(http: &mut Http, email: &str) -> Result<String> {
     let value = http
         .graphql(

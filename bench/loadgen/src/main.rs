@@ -36,6 +36,8 @@ enum Command {
     Fanout(FanoutArgs),
     /// A fixed mutation rate spread over users x tabs; mutation sent -> event received, per tab.
     Latency(LatencyArgs),
+    /// The latency load while components are replaced through the admin API (our server).
+    Swap(SwapArgs),
     /// N subscribed idle sockets; server RSS before and after, bytes per socket.
     IdleMemory(IdleArgs),
     /// HTTP query latency right after a previous one (warm) vs after the server's idle timeout (cold).
@@ -118,6 +120,60 @@ struct LatencyArgs {
 }
 
 #[derive(Args, Clone)]
+struct SwapArgs {
+    #[command(flatten)]
+    load: LatencyArgs,
+    /// `<name>=<file.wasm>`: PUT the file to `/admin/components/<name>` during the load
+    /// (repeatable; the swaps are spread evenly over the recorded window).
+    #[arg(long = "component", required = true)]
+    components: Vec<String>,
+    /// The server's `--admin-token`.
+    #[arg(long)]
+    admin_token: String,
+}
+
+/// Components to install while the latency load runs.
+struct SwapPlan {
+    admin_token: String,
+    components: Vec<(String, Vec<u8>)>,
+}
+
+impl SwapArgs {
+    fn plan(&self) -> Result<SwapPlan> {
+        let components = self
+            .components
+            .iter()
+            .map(|spec| {
+                let (name, file) = spec.split_once('=').with_context(|| format!("--component {spec}: expected <name>=<file>"))?;
+                let bytes = std::fs::read(file).with_context(|| format!("reading {file}"))?;
+                Ok((name.to_owned(), bytes))
+            })
+            .collect::<Result<_>>()?;
+        Ok(SwapPlan { admin_token: self.admin_token.clone(), components })
+    }
+}
+
+/// PUT each planned component at evenly spaced moments of the recorded window, from `started`.
+fn spawn_swaps(addr: SocketAddr, plan: SwapPlan, started: Instant, args: &LatencyArgs) -> JoinHandle<Vec<Value>> {
+    let window = (args.duration - args.warmup).max(0.0);
+    let (warmup, count) = (args.warmup, plan.components.len());
+    tokio::spawn(async move {
+        let mut done = Vec::new();
+        for (i, (name, wasm)) in plan.components.into_iter().enumerate() {
+            let at = Duration::from_secs_f64(warmup + window * (i + 1) as f64 / (count + 1) as f64);
+            tokio::time::sleep_until((started + at).into()).await;
+            let sent = Instant::now();
+            let outcome = client::put_component(addr, &plan.admin_token, &name, wasm).await;
+            let ms = (sent.elapsed().as_secs_f64() * 1e5).round() / 100.0;
+            let (status, body) = outcome.unwrap_or_else(|e| (0, format!("{e:#}")));
+            log(format!("swapped {name} at {:.1}s: HTTP {status} in {ms} ms", at.as_secs_f64()));
+            done.push(json!({ "component": name, "at_s": at.as_secs_f64(), "status": status, "ms": ms, "body": body }));
+        }
+        done
+    })
+}
+
+#[derive(Args, Clone)]
 struct IdleArgs {
     #[command(flatten)]
     common: Common,
@@ -156,7 +212,11 @@ fn main() -> Result<()> {
     let result = runtime.block_on(async move {
         let (max, future): (u64, std::pin::Pin<Box<dyn std::future::Future<Output = Result<Value>>>>) = match cli.command {
             Command::Fanout(a) => (a.common.max_seconds, Box::pin(fanout(a))),
-            Command::Latency(a) => (a.common.max_seconds, Box::pin(latency(a))),
+            Command::Latency(a) => (a.common.max_seconds, Box::pin(latency(a, None))),
+            Command::Swap(a) => {
+                let plan = a.plan()?;
+                (a.load.common.max_seconds, Box::pin(latency(a.load, Some(plan))))
+            }
             Command::IdleMemory(a) => (a.common.max_seconds, Box::pin(idle_memory(a))),
             Command::Wake(a) => (a.common.max_seconds, Box::pin(wake(a))),
             Command::Signup(a) => (a.common.max_seconds, Box::pin(signup(a))),
@@ -515,7 +575,9 @@ async fn fanout(args: FanoutArgs) -> Result<Value> {
     Ok(Value::Object(out))
 }
 
-async fn latency(args: LatencyArgs) -> Result<Value> {
+/// The latency scenario; with a swap plan, the swap scenario (the same load, components
+/// replaced during the recorded window).
+async fn latency(args: LatencyArgs, swaps: Option<SwapPlan>) -> Result<Value> {
     let common = &args.common;
     let tokens = tokens(common, args.users).await?;
     let clock = Instant::now();
@@ -530,6 +592,7 @@ async fn latency(args: LatencyArgs) -> Result<Value> {
     let started = Instant::now();
     let record_from_us = (started - clock + Duration::from_secs_f64(args.warmup)).as_micros() as u64;
     sink.record_from_us.store(record_from_us, Relaxed);
+    let swapping = swaps.map(|plan| spawn_swaps(common.addr, plan, started, &args));
 
     let acked: Arc<Vec<AtomicU64>> = Arc::new((0..args.users).map(|_| AtomicU64::new(0)).collect());
     let failures = Arc::new(AtomicU64::new(0));
@@ -583,7 +646,14 @@ async fn latency(args: LatencyArgs) -> Result<Value> {
     let counts = tabs.close().await;
     let (expected, lost) = expected_and_lost(&counts, &acked);
     let h = sink.histogram.lock().unwrap().clone();
-    let mut out = base(common, "latency");
+    let swaps_done = match swapping {
+        Some(handle) => Some(handle.await.unwrap_or_default()),
+        None => None,
+    };
+    let mut out = base(common, if swaps_done.is_some() { "swap" } else { "latency" });
+    if let Some(done) = swaps_done {
+        out.insert("swaps".into(), json!(done));
+    }
     out.extend([
         ("users".into(), json!(args.users)),
         ("tabs_per_user".into(), json!(args.tabs)),

@@ -189,7 +189,23 @@ pub fn write(args: &ReportArgs) -> Result<()> {
         verdict(sandbox_fan.zip(sandbox_p99).map(|(a, b)| a <= 1.5 && b <= 1.5))
     )?;
     writeln!(w, "| events lost by our server in fan-out + latency | 0 | {} | {} |", int(Some(lost)), verdict(Some(lost == 0.0)))?;
-    writeln!(w, "| hot swap under load | 0 dropped / lost / failed | not in this harness | not measured |\n")?;
+    let swap = r.get("swap", "ours");
+    let swap_failed = r.num("swap", "ours", "/mutations_failed");
+    let swap_lost = r.num("swap", "ours", "/events_lost");
+    let swap_dropped = r.num("swap", "ours", "/sockets_dropped");
+    let swaps_ok = swap.and_then(|v| v["swaps"].as_array()).map(|a| (a.iter().filter(|s| s["status"] == 200).count(), a.len()));
+    writeln!(
+        w,
+        "| hot swap under the latency load: sockets dropped / events lost / requests failed | 0 / 0 / 0 | {} / {} / {} ({} of {} swaps installed) | {} |\n",
+        int(swap_dropped),
+        int(swap_lost),
+        int(swap_failed),
+        swaps_ok.map_or("?".into(), |(ok, _)| ok.to_string()),
+        swaps_ok.map_or("?".into(), |(_, n)| n.to_string()),
+        verdict(swap.map(|_| {
+            [swap_dropped, swap_lost, swap_failed].iter().all(|v| *v == Some(0.0)) && swaps_ok.is_some_and(|(ok, n)| ok == n && n > 0)
+        }))
+    )?;
 
     // Fan-out.
     writeln!(w, "## Fan-out\n")?;
@@ -327,6 +343,46 @@ pub fn write(args: &ReportArgs) -> Result<()> {
         )?;
     }
     writeln!(w)?;
+
+    // Swap.
+    writeln!(w, "## Hot swap under load\n")?;
+    if let Some(v) = swap {
+        writeln!(
+            w,
+            "The latency load again ({} mutations/s over {} users × {} tabs, {} s), and during the recorded window each \
+             component is replaced through `PUT /admin/components/<name>` at evenly spaced moments. Each file is the \
+             same code with a custom section appended, so it is a new version with a new digest, compiled afresh as a real \
+             deploy would be; every actor moves to it between two calls. Only our server can do this; the peers would \
+             restart.\n",
+            v["target_rate"], v["users"], v["tabs_per_user"], v["duration_s"]
+        )?;
+        writeln!(w, "| component | at s | HTTP status | PUT took ms |")?;
+        writeln!(w, "|---|---|---|---|")?;
+        for s in v["swaps"].as_array().into_iter().flatten() {
+            writeln!(w, "| {} | {} | {} | {} |", s["component"].as_str().unwrap_or("?"), fmt(s["at_s"].as_f64(), 1), s["status"], fmt(s["ms"].as_f64(), 1))?;
+        }
+        writeln!(
+            w,
+            "\n| sockets | mutations ok | **failed** | events received / expected | **lost** | **sockets dropped** | event p50 / p99 / max ms |"
+        )?;
+        writeln!(w, "|---|---|---|---|---|---|---|")?;
+        writeln!(
+            w,
+            "| {} | {} | **{}** | {} / {} | **{}** | **{}** | {} / {} / {} |\n",
+            int(r.num("swap", "ours", "/sockets")),
+            int(r.num("swap", "ours", "/mutations_ok")),
+            int(swap_failed),
+            int(r.num("swap", "ours", "/events_received")),
+            int(r.num("swap", "ours", "/events_expected")),
+            int(swap_lost),
+            int(swap_dropped),
+            fmt(r.num("swap", "ours", "/event_latency/p50_ms"), 2),
+            fmt(r.num("swap", "ours", "/event_latency/p99_ms"), 2),
+            fmt(r.num("swap", "ours", "/event_latency/max_ms"), 2),
+        )?;
+    } else {
+        writeln!(w, "Not run.\n")?;
+    }
 
     if let Some(notes) = &args.notes {
         if let Ok(text) = std::fs::read_to_string(notes) {
