@@ -443,12 +443,15 @@ fn quantiles_ms(h: &Histogram<u64>) -> Value {
 }
 
 /// Send mutation `n` (its title carries the send time on `clock`); record its HTTP latency
-/// and count it as acknowledged, or count the failure (logging the first). True when acked.
+/// (when sent at or after `record_from_us` on `clock`) and count it as acknowledged, or count
+/// the failure (logging the first). True when acked.
+#[allow(clippy::too_many_arguments)]
 async fn send_numbered(
     http: &mut Http,
     token: &str,
     n: u64,
     clock: Instant,
+    record_from_us: u64,
     acked: &AtomicU64,
     failures: &AtomicU64,
     latency: &mut Histogram<u64>,
@@ -458,7 +461,9 @@ async fn send_numbered(
     match client::create_story(http, token, n, sent_us).await {
         Ok(()) => {
             acked.fetch_add(1, Relaxed);
-            let _ = latency.record(sent.elapsed().as_micros() as u64);
+            if sent_us >= record_from_us {
+                let _ = latency.record(sent.elapsed().as_micros() as u64);
+            }
             true
         }
         Err(e) => {
@@ -517,7 +522,7 @@ async fn fanout(args: FanoutArgs) -> Result<Value> {
                 let mut latency = histogram();
                 while Instant::now() < deadline {
                     let n = seq.fetch_add(1, Relaxed);
-                    if !send_numbered(&mut http, &token, n, clock, &acked[user], &failures, &mut latency).await {
+                    if !send_numbered(&mut http, &token, n, clock, 0, &acked[user], &failures, &mut latency).await {
                         tokio::time::sleep(Duration::from_millis(10)).await;
                     }
                 }
@@ -608,7 +613,7 @@ async fn latency(args: LatencyArgs, swaps: Option<SwapPlan>) -> Result<Value> {
             let _ = http.ready().await;
             let mut latency = histogram();
             while let Some(n) = rx.recv().await {
-                send_numbered(&mut http, &token, n, clock, &acked[user], &failures, &mut latency).await;
+                send_numbered(&mut http, &token, n, clock, record_from_us, &acked[user], &failures, &mut latency).await;
             }
             latency
         }));

@@ -250,7 +250,8 @@ pub fn write(args: &ReportArgs) -> Result<()> {
              recorded. Before it, every user's actors are primed with one query (16 at a time): this measures the steady \
              state; the cost of a cold actor is the wake scenario's. Latency is from just before the mutation's HTTP \
              request is written to the story event's arrival at each tab (the title carries the send time), so each \
-             mutation gives one sample per tab.\n",
+             mutation gives one sample per tab. The mutation HTTP figures (request written to response read) skip \
+             the same first seconds.\n",
             v["target_rate"], v["users"], v["tabs_per_user"], v["sockets"], v["duration_s"], v["warmup_s"]
         )?;
     }
