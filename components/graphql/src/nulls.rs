@@ -158,7 +158,7 @@ impl Extension for ErrorNullsExtension {
         next: NextResolve<'_>,
     ) -> ServerResult<Option<Value>> {
         let path_node = info.path_node;
-        let levels = nullability(info.return_type);
+        let return_type = info.return_type;
         let result = next.run(ctx, info).await;
         match result {
             Err(err) => {
@@ -166,7 +166,7 @@ impl Extension for ErrorNullsExtension {
                 if err.message != MARKER {
                     state.errors.push(err);
                 }
-                if levels.first().copied().unwrap_or(true) {
+                if !return_type.ends_with('!') {
                     Ok(Some(Value::Null))
                 } else {
                     state.pending.push(path_of(path_node));
@@ -177,13 +177,15 @@ impl Extension for ErrorNullsExtension {
                 // async-graphql resolves an object whose selection picked no field (a union
                 // member no fragment matched, `@include(if: false)` on every field) to null.
                 // A non-null field cannot be null without an error: it is the empty object.
-                if matches!(value, Value::Null) && !levels.first().copied().unwrap_or(true) {
+                if matches!(value, Value::Null) && return_type.ends_with('!') {
                     value = Value::Object(Default::default());
                 }
                 let mut state = lock(&self.state);
                 if state.pending.is_empty() {
                     return Ok(Some(value));
                 }
+                // Only now (a child failed) are the list levels of the type needed.
+                let levels = nullability(return_type);
                 let path = path_of(path_node);
                 let depth = levels.len() - 1;
                 let is_child = |p: &Vec<PathSegment>| {
