@@ -195,7 +195,7 @@ for scenario in $SCENARIOS; do
 done
 
 "$LOADGEN" report --results "$RESULTS" --out "$OUT" --mode "$MODE" --command "$COMMAND" \
-  --date "$(date -u '+%Y-%m-%d %H:%M UTC')" --commit "$(git rev-parse --short HEAD 2>/dev/null || true)$(git diff --quiet HEAD -- host components wit bench 2>/dev/null || echo ' + uncommitted changes')" \
+  --date "$(date -u '+%Y-%m-%d %H:%M UTC')" --commit "$(git rev-parse --short HEAD 2>/dev/null || true)$(git diff --quiet HEAD -- host components wit bench/loadgen bench/peers bench/run.sh 2>/dev/null || echo ' + uncommitted changes')" \
   --notes bench/NOTES.md
 echo "bench: wrote $OUT" >&2
 if [ "$MODE" = short ]; then

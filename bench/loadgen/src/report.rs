@@ -83,8 +83,13 @@ fn ratio(a: Option<f64>, b: Option<f64>) -> Option<f64> {
     }
 }
 
+/// A ratio; small ones keep two significant digits (1/213 is 0.0047x, not 0.00x).
 fn x(v: Option<f64>) -> String {
     match v {
+        Some(v) if v != 0.0 && v.abs() < 0.1 => {
+            let decimals = (1 - v.abs().log10().floor() as i32).max(2) as usize;
+            format!("{v:.decimals$}x")
+        }
         Some(v) => format!("{v:.2}x"),
         None => "n/a".into(),
     }
