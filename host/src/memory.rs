@@ -22,7 +22,7 @@ pub fn spawn_trimmer(host: Arc<Host>) {
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             ticker.tick().await;
-            if *host.shutdown.borrow() {
+            if host.is_shutting_down() {
                 return;
             }
             let evictions = host.metrics.evictions();

@@ -75,6 +75,11 @@ pub fn ensure() -> Result<(), String> {
     Ok(())
 }
 
+/// The row count of `table` (`story` or `tag`), kept by the triggers of migration 2.
+pub fn total(table: &str) -> Result<i64, String> {
+    db::query_int("SELECT n FROM totals WHERE name = ?", &[db::text(table)])
+}
+
 /// The call succeeded, so its migrations (if any) commit: skip the check from now on.
 pub fn mark_committed() {
     CURRENT.set(true);

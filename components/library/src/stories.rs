@@ -29,9 +29,9 @@ fn payload_from_row(row: &Row) -> Result<StoryPayload, String> {
     })
 }
 
-/// How many stories there are (kept by triggers, see `schema`).
+/// How many stories there are.
 pub fn count() -> Result<i64, String> {
-    db::query_int("SELECT n FROM totals WHERE name = 'story'", &[])
+    crate::schema::total("story")
 }
 
 fn get_payload(id: i64) -> Result<Option<StoryPayload>, String> {

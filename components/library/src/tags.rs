@@ -29,9 +29,9 @@ pub fn get(id: i64) -> Result<Option<Tag>, String> {
     db::query_row(&statement, &[db::int(id)])?.map(|row| from_row(&row, 0)).transpose()
 }
 
-/// How many tags there are (kept by triggers, see `schema`).
+/// How many tags there are.
 pub fn count() -> Result<i64, String> {
-    db::query_int("SELECT n FROM totals WHERE name = 'tag'", &[])
+    crate::schema::total("tag")
 }
 
 /// The tag whose name equals `name` ignoring case (and surrounding whitespace).

@@ -54,14 +54,15 @@ pub fn collect<'a>(
 /// events' selections are resolved in one `resolve-events` call.
 pub fn publish(cache: &mut Cache, events: &[ChannelEvent]) {
     state::ensure_complete(cache);
-    let mut batch: Vec<(Vec<Target<'_>>, usize)> = Vec::new();
+    // `batch[i]` are the subscribers of the event in `jobs[i]`.
+    let mut batch: Vec<Vec<Target<'_>>> = Vec::new();
     let mut jobs: Vec<graphql::EventFor> = Vec::new();
     for event in events {
         let (targets, requests) = collect(cache.iter(), &event.channel);
         if targets.is_empty() {
             continue;
         }
-        batch.push((targets, jobs.len()));
+        batch.push(targets);
         jobs.push(graphql::EventFor {
             event: event.event.clone(),
             requests: requests.iter().map(|r| (*r).to_owned()).collect(),
@@ -72,9 +73,9 @@ pub fn publish(cache: &mut Cache, events: &[ChannelEvent]) {
     }
     let responses = graphql::resolve_events(&jobs);
     let mut frame = String::new();
-    for (targets, job) in &batch {
-        let wanted = jobs[*job].requests.len();
-        let resolved = responses.get(*job).map_or(&[][..], Vec::as_slice);
+    for (i, (targets, job)) in batch.iter().zip(&jobs).enumerate() {
+        let wanted = job.requests.len();
+        let resolved = responses.get(i).map_or(&[][..], Vec::as_slice);
         if resolved.len() != wanted {
             log::log(
                 Level::Warn,

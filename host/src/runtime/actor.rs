@@ -24,7 +24,7 @@ pub const CLOSE_INTERNAL_ERROR: u16 = 4500;
 const MAX_PUBLISH_BATCH: usize = 256;
 
 pub async fn run(key: ActorKey, host: Arc<Host>, mut mailbox: UnboundedReceiver<Envelope>) {
-    let mut actor = Actor { key, host, live: None };
+    let mut actor = Actor { key, host, live: None, took_pooled: false };
     // An envelope taken from the mailbox while gathering publishes, handled next.
     let mut held: Option<Envelope> = None;
     loop {
@@ -72,6 +72,8 @@ struct Actor {
     key: ActorKey,
     host: Arc<Host>,
     live: Option<Instance>,
+    /// The live instance came from the warm pool during this call: top the pool up after it.
+    took_pooled: bool,
 }
 
 impl Actor {
@@ -106,6 +108,7 @@ impl Actor {
             let instance = match warm {
                 Some(mut instance) => {
                     instance.store.data_mut().bind(self.key.clone());
+                    self.took_pooled = true;
                     instance
                 }
                 None => Instance::new(self.key.clone(), self.host.clone(), current).await.map_err(|e| {
@@ -133,8 +136,8 @@ impl Actor {
         if let Some(reply) = reply {
             let _ = reply.send(outcome);
         }
-        if self.key.component == ComponentKind::Graphql {
-            // After answering: replace a pooled instance this call may have used.
+        if std::mem::take(&mut self.took_pooled) {
+            // After answering: replace the pooled instance this call took.
             self.host.warm.refill(&self.host);
         }
     }

@@ -23,11 +23,7 @@ pub fn apply(host: &Arc<Host>, key: &ActorKey, call: CallState, is_publish: bool
     let mut published = Vec::new();
     for effect in call.effects {
         match effect {
-            Effect::Publish { channel, event } => {
-                if key.principal.user().is_some() {
-                    published.push(ChannelEvent { channel, event });
-                }
-            }
+            Effect::Publish { channel, event } => published.push(ChannelEvent { channel, event }),
             Effect::Send { socket, text } => {
                 if host.sockets.send(socket, Outbound::Text(text)) && is_publish {
                     host.metrics.events_delivered.fetch_add(1, Relaxed);
@@ -48,6 +44,7 @@ pub fn apply(host: &Arc<Host>, key: &ActorKey, call: CallState, is_publish: bool
             Effect::ClearAlarm => host.alarms.clear(key),
         }
     }
+    // Anonymous actors have no user channel: what they publish goes nowhere.
     if let (Some(user), false) = (key.principal.user(), published.is_empty()) {
         host.metrics.events_published.fetch_add(published.len() as u64, Relaxed);
         let channel_actor = ActorKey::new(ComponentKind::UserChannel, Principal::User(user.clone()));

@@ -72,7 +72,7 @@ pub struct ActorState {
 
 impl ActorState {
     pub fn new(key: ActorKey, host: Arc<Host>) -> Self {
-        let db = ActorDb::new(host.actor_db_path(&key), Some(host.connections.clone()));
+        let db = actor_db(&host, &key);
         let limits = StoreLimitsBuilder::new()
             .memory_size(host.settings.max_instance_memory)
             .instances(64)
@@ -82,14 +82,17 @@ impl ActorState {
         let wasi = WasiCtx::builder().inherit_stderr().build();
         Self { key, host, db, call: CallState::default(), limits, wasi, table: ResourceTable::new() }
     }
-}
 
-impl ActorState {
     /// Give a pooled, never-used instance its actor (see `runtime::warm`).
     pub fn bind(&mut self, key: ActorKey) {
-        self.db = ActorDb::new(self.host.actor_db_path(&key), Some(self.host.connections.clone()));
+        self.db = actor_db(&self.host, &key);
         self.key = key;
     }
+}
+
+/// The database of actor `key`, reusing a kept connection when it wakes.
+fn actor_db(host: &Host, key: &ActorKey) -> ActorDb {
+    ActorDb::new(host.actor_db_path(key), Some(host.connections.clone()))
 }
 
 impl WasiView for ActorState {

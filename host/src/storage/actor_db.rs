@@ -31,8 +31,7 @@ impl ActorDb {
             let path = self.path.as_ref().ok_or("this actor has no database")?;
             self.conn = self.cache.as_ref().and_then(|cache| cache.take(path));
         }
-        if self.conn.is_none() {
-            let path = self.path.as_ref().ok_or("this actor has no database")?;
+        if let (None, Some(path)) = (&self.conn, &self.path) {
             if let Some(dir) = path.parent() {
                 std::fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
             }
