@@ -237,11 +237,39 @@ pub struct LatencySink {
     /// Events of mutations sent before this time (µs since `clock`) are warm-up, not recorded.
     pub record_from_us: AtomicU64,
     pub histogram: Mutex<Histogram<u64>>,
+    /// The same latencies by the second (from `record_from_us`) their mutation was sent in,
+    /// for the first `MAX_SECONDS`: how a cold start settles.
+    pub by_second: Mutex<Vec<Histogram<u64>>>,
+}
+
+/// A histogram of µs from 1 µs to 120 s, 3 significant digits.
+pub fn latency_histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 120_000_000, 3).unwrap()
 }
 
 impl LatencySink {
+    const MAX_SECONDS: usize = 120;
+
     pub fn new(record_from_us: u64) -> Self {
-        Self { record_from_us: AtomicU64::new(record_from_us), histogram: Mutex::new(Histogram::new_with_bounds(1, 120_000_000, 3).unwrap()) }
+        Self { record_from_us: AtomicU64::new(record_from_us), histogram: Mutex::new(latency_histogram()), by_second: Mutex::default() }
+    }
+
+    /// An event of the mutation sent at `sent_us` arrived at `now_us` (both on the clock).
+    fn record(&self, sent_us: u64, now_us: u64) {
+        let from = self.record_from_us.load(Relaxed);
+        if sent_us < from {
+            return;
+        }
+        let latency = now_us.saturating_sub(sent_us).max(1);
+        let _ = self.histogram.lock().unwrap().record(latency);
+        let second = ((sent_us - from) / 1_000_000) as usize;
+        if second < Self::MAX_SECONDS {
+            let mut seconds = self.by_second.lock().unwrap();
+            if seconds.len() <= second {
+                seconds.resize_with(second + 1, latency_histogram);
+            }
+            let _ = seconds[second].record(latency);
+        }
     }
 }
 
@@ -266,9 +294,7 @@ pub async fn run_tab(
                         stats.story_events.fetch_add(1, Relaxed);
                         stats.last_event_us.fetch_max(now, Relaxed);
                         if let Some(sink) = &latency {
-                            if sent_us >= sink.record_from_us.load(Relaxed) {
-                                let _ = sink.histogram.lock().unwrap().record(now.saturating_sub(sent_us).max(1));
-                            }
+                            sink.record(sent_us, now);
                         }
                     }
                     Frame::Other => { stats.other_events.fetch_add(1, Relaxed); }

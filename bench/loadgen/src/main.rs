@@ -3,6 +3,7 @@
 //! and the whole run is bounded by `--max-seconds`; it talks to one loopback address.
 
 mod client;
+mod memory;
 mod procfs;
 mod report;
 
@@ -42,6 +43,10 @@ enum Command {
     IdleMemory(IdleArgs),
     /// HTTP query latency right after a previous one (warm) vs after the server's idle timeout (cold).
     Wake(WakeArgs),
+    /// Server RSS per live user (one query each) and per socket at open (tabs subscribed).
+    LiveMemory(memory::LiveArgs),
+    /// Server RSS through a burst of sign-ups and after it: peak, end, when it came back.
+    SignupBurst(memory::BurstArgs),
     /// Sign up users into --tokens-file (to be reused by later scenarios) and exit.
     Signup(SignupArgs),
     /// Write BENCHMARKS.md from the JSON lines of a run.
@@ -71,6 +76,10 @@ struct Common {
     /// The scenario is abandoned (exit 2) after this long, whatever happens.
     #[arg(long, default_value_t = 900)]
     max_seconds: u64,
+    /// The scenario's name in the result line (default: the command's), for a variant of a
+    /// command run with other arguments (`idle-memory --label idle-memory-3tabs`).
+    #[arg(long)]
+    label: Option<String>,
 }
 
 #[derive(Args, Clone)]
@@ -95,6 +104,10 @@ struct FanoutArgs {
     /// Mutation loops per mutating user, each on its own HTTP connection.
     #[arg(long, default_value_t = 4)]
     concurrency: usize,
+    /// Instead of `--concurrency` loops pinned to each mutating user: this many loops in all,
+    /// each on its own HTTP connection, taking the mutating users in turn (round-robin).
+    #[arg(long)]
+    senders: Option<usize>,
     /// Seconds of mutations.
     #[arg(long, default_value_t = 10.0)]
     duration: f64,
@@ -117,6 +130,18 @@ struct LatencyArgs {
     /// Seconds at the start whose events are not recorded.
     #[arg(long, default_value_t = 3.0)]
     warmup: f64,
+    /// Skip the priming query per user and the pause after it: mutations start as soon as
+    /// every tab is subscribed (with `--warmup 0`: the restart scenario, every actor cold).
+    #[arg(long)]
+    no_prime: bool,
+    /// Mutations queued or in flight at most; one more is not sent, and counted as such.
+    /// Without it a mutation is only not sent when its user already has 64 queued.
+    #[arg(long)]
+    max_in_flight: Option<u64>,
+    /// Unix time in ms at which run.sh (re)started the server: the result then has the
+    /// seconds from it to every tab subscribed (not counting sign-ups done by this process).
+    #[arg(long)]
+    restarted_at_ms: Option<u64>,
 }
 
 #[derive(Args, Clone)]
@@ -219,6 +244,8 @@ fn main() -> Result<()> {
             }
             Command::IdleMemory(a) => (a.common.max_seconds, Box::pin(idle_memory(a))),
             Command::Wake(a) => (a.common.max_seconds, Box::pin(wake(a))),
+            Command::LiveMemory(a) => (a.common.max_seconds, Box::pin(memory::live_memory(a))),
+            Command::SignupBurst(a) => (a.common.max_seconds, Box::pin(memory::signup_burst(a))),
             Command::Signup(a) => (a.common.max_seconds, Box::pin(signup(a))),
             Command::Report(_) => unreachable!(),
         };
@@ -259,19 +286,32 @@ async fn tokens(common: &Common, n: usize) -> Result<Vec<String>> {
         return Ok(tokens);
     }
     let missing = n - tokens.len();
+    let fresh = sign_up_many(common.addr, missing, common.signup_concurrency).await?;
+    if let Some(path) = &common.tokens_file {
+        use std::io::Write;
+        let mut file = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
+        for token in &fresh {
+            writeln!(file, "{token}")?;
+        }
+    }
+    tokens.extend(fresh);
+    Ok(tokens)
+}
+
+/// Sign up `count` new users (unique e-mails), `concurrency` at a time; their tokens.
+async fn sign_up_many(addr: SocketAddr, count: usize, concurrency: usize) -> Result<Vec<String>> {
     let started = Instant::now();
     let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_nanos();
     let next = Arc::new(AtomicU64::new(0));
     let mut workers = Vec::new();
-    for _ in 0..common.signup_concurrency.max(1) {
+    for _ in 0..concurrency.max(1) {
         let next = next.clone();
-        let addr = common.addr;
         workers.push(tokio::spawn(async move {
             let mut http = Http::new(addr);
             let mut mine = Vec::new();
             loop {
                 let i = next.fetch_add(1, Relaxed) as usize;
-                if i >= missing {
+                if i >= count {
                     return Ok::<_, anyhow::Error>(mine);
                 }
                 let email = format!("bench-{stamp}-{i}@example.com");
@@ -284,16 +324,8 @@ async fn tokens(common: &Common, n: usize) -> Result<Vec<String>> {
     for worker in workers {
         fresh.extend(worker.await??);
     }
-    log(format!("signed up {missing} users in {:.1}s", started.elapsed().as_secs_f64()));
-    if let Some(path) = &common.tokens_file {
-        use std::io::Write;
-        let mut file = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
-        for token in &fresh {
-            writeln!(file, "{token}")?;
-        }
-    }
-    tokens.extend(fresh);
-    Ok(tokens)
+    log(format!("signed up {count} users in {:.1}s", started.elapsed().as_secs_f64()));
+    Ok(fresh)
 }
 
 /// The query that touches each user's GraphQL and library actors (our server) without
@@ -304,27 +336,32 @@ const TOUCH_QUERY: &str = "{ me { id library { stories(first: 1) { totalCount } 
 /// measured (the cold start of many actors at once is the wake scenario's subject).
 /// Returns the seconds it took.
 async fn prime(common: &Common, tokens: &[String]) -> Result<f64> {
+    let seconds = query_each(common.addr, tokens, TOUCH_QUERY).await.context("priming query")?;
+    log(format!("primed {} users in {seconds:.1}s", tokens.len()));
+    Ok(seconds)
+}
+
+/// `query` once as each user, 16 at a time; the seconds it took.
+async fn query_each(addr: SocketAddr, tokens: &[String], query: &'static str) -> Result<f64> {
     let started = Instant::now();
     let next = Arc::new(AtomicU64::new(0));
     let tokens = Arc::new(tokens.to_vec());
     let mut workers = Vec::new();
     for _ in 0..16 {
-        let (next, tokens, addr) = (next.clone(), tokens.clone(), common.addr);
+        let (next, tokens) = (next.clone(), tokens.clone());
         workers.push(tokio::spawn(async move {
             let mut http = Http::new(addr);
             loop {
                 let i = next.fetch_add(1, Relaxed) as usize;
                 let Some(token) = tokens.get(i) else { return Ok::<_, anyhow::Error>(()) };
-                http.graphql(Some(token), TOUCH_QUERY, json!({})).await.context("priming query")?;
+                http.graphql(Some(token), query, json!({})).await?;
             }
         }));
     }
     for worker in workers {
         worker.await??;
     }
-    let seconds = started.elapsed().as_secs_f64();
-    log(format!("primed {} users in {seconds:.1}s", tokens.len()));
-    Ok(seconds)
+    Ok(started.elapsed().as_secs_f64())
 }
 
 struct Tabs {
@@ -476,12 +513,12 @@ async fn send_numbered(
 }
 
 fn histogram() -> Histogram<u64> {
-    Histogram::new_with_bounds(1, 120_000_000, 3).unwrap()
+    client::latency_histogram()
 }
 
 fn base(common: &Common, scenario: &str) -> serde_json::Map<String, Value> {
     let mut map = serde_json::Map::new();
-    map.insert("scenario".into(), json!(scenario));
+    map.insert("scenario".into(), json!(common.label.as_deref().unwrap_or(scenario)));
     map.insert("system".into(), json!(common.system));
     map
 }
@@ -514,21 +551,21 @@ async fn fanout(args: FanoutArgs) -> Result<Value> {
     let started = Instant::now();
     let deadline = started + duration;
     let mut loops = Vec::new();
-    for user in 0..mutators {
-        for _ in 0..args.concurrency.max(1) {
-            let (token, acked, failures, seq, addr) = (tokens[user].clone(), acked.clone(), failures.clone(), seq.clone(), common.addr);
-            loops.push(tokio::spawn(async move {
-                let mut http = Http::new(addr);
-                let mut latency = histogram();
-                while Instant::now() < deadline {
-                    let n = seq.fetch_add(1, Relaxed);
-                    if !send_numbered(&mut http, &token, n, clock, 0, &acked[user], &failures, &mut latency).await {
-                        tokio::time::sleep(Duration::from_millis(10)).await;
-                    }
+    let shared_tokens = Arc::new(tokens.clone());
+    for pinned in sender_plan(&args, mutators) {
+        let (tokens, acked, failures, seq, addr) = (shared_tokens.clone(), acked.clone(), failures.clone(), seq.clone(), common.addr);
+        loops.push(tokio::spawn(async move {
+            let mut http = Http::new(addr);
+            let mut latency = histogram();
+            while Instant::now() < deadline {
+                let n = seq.fetch_add(1, Relaxed);
+                let user = pinned.unwrap_or((n % mutators as u64) as usize);
+                if !send_numbered(&mut http, &tokens[user], n, clock, 0, &acked[user], &failures, &mut latency).await {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
                 }
-                latency
-            }));
-        }
+            }
+            latency
+        }));
     }
     tokio::time::sleep_until(deadline.into()).await;
     let window_events = tabs.stats.story_events.load(Relaxed) - events_before;
@@ -557,7 +594,8 @@ async fn fanout(args: FanoutArgs) -> Result<Value> {
         ("sockets_failed".into(), json!(failed_tabs)),
         ("mutating_users".into(), json!(mutators)),
         ("prime_s".into(), json!(primed_s)),
-        ("loops_per_user".into(), json!(args.concurrency)),
+        ("loops_per_user".into(), json!(args.senders.map_or(Some(args.concurrency), |_| None))),
+        ("senders".into(), json!(args.senders)),
         ("duration_s".into(), json!(secs)),
         ("mutations_ok".into(), json!(acked_total)),
         ("mutations_failed".into(), json!(failures.load(Relaxed))),
@@ -580,61 +618,49 @@ async fn fanout(args: FanoutArgs) -> Result<Value> {
     Ok(Value::Object(out))
 }
 
+/// The user each fan-out loop sends as: `--concurrency` loops pinned to each mutating user, or
+/// with `--senders`, that many loops that take the mutating users in turn (`None`).
+fn sender_plan(args: &FanoutArgs, mutators: usize) -> Vec<Option<usize>> {
+    match args.senders {
+        Some(n) => vec![None; n.max(1)],
+        None => (0..mutators).flat_map(|user| std::iter::repeat_n(Some(user), args.concurrency.max(1))).collect(),
+    }
+}
+
 /// The latency scenario; with a swap plan, the swap scenario (the same load, components
 /// replaced during the recorded window).
 async fn latency(args: LatencyArgs, swaps: Option<SwapPlan>) -> Result<Value> {
     let common = &args.common;
+    let signing_up = Instant::now();
     let tokens = tokens(common, args.users).await?;
+    let signup_s = signing_up.elapsed().as_secs_f64();
     let clock = Instant::now();
     // Warm-up counts from when mutations start; the threshold is set once that is known.
-    let settle = Duration::from_millis(1000);
     let sink = Arc::new(LatencySink::new(u64::MAX));
     let tabs = open_tabs(common, &tokens, args.tabs, clock, Some(sink.clone())).await?;
+    let connect_s = clock.elapsed().as_secs_f64();
+    // Sign-ups made here (the in-memory peers') are not part of coming back from a restart.
+    let restart_to_subscribed_s = args.restarted_at_ms.map(|at| seconds_since_unix_ms(at) - signup_s);
     let sockets = tabs.handles.len();
-    let primed_s = prime(common, &tokens).await?;
-    tokio::time::sleep(settle).await;
+    let primed_s = match args.no_prime {
+        true => None,
+        false => {
+            let seconds = prime(common, &tokens).await?;
+            tokio::time::sleep(Duration::from_millis(1000)).await;
+            Some(seconds)
+        }
+    };
 
     let started = Instant::now();
     let record_from_us = (started - clock + Duration::from_secs_f64(args.warmup)).as_micros() as u64;
     sink.record_from_us.store(record_from_us, Relaxed);
     let swapping = swaps.map(|plan| spawn_swaps(common.addr, plan, started, &args));
-
     let acked: Arc<Vec<AtomicU64>> = Arc::new((0..args.users).map(|_| AtomicU64::new(0)).collect());
     let failures = Arc::new(AtomicU64::new(0));
-    let backlog = Arc::new(AtomicU64::new(0));
-    let mut senders = Vec::new();
-    let mut workers = Vec::new();
-    for (user, token) in tokens.iter().enumerate() {
-        let (tx, mut rx) = mpsc::channel::<u64>(64);
-        senders.push(tx);
-        let (token, acked, failures, addr) = (token.clone(), acked.clone(), failures.clone(), common.addr);
-        workers.push(tokio::spawn(async move {
-            let mut http = Http::new(addr);
-            let _ = http.ready().await;
-            let mut latency = histogram();
-            while let Some(n) = rx.recv().await {
-                send_numbered(&mut http, &token, n, clock, record_from_us, &acked[user], &failures, &mut latency).await;
-            }
-            latency
-        }));
-    }
+    let in_flight = Arc::new(AtomicU64::new(0));
+    let (senders, workers) = spawn_mutation_workers(common.addr, &tokens, clock, record_from_us, &acked, &failures, &in_flight);
     let cpu_before = procfs::cpu_seconds(common.server_pid);
-    let duration = Duration::from_secs_f64(args.duration);
-    let total = (args.rate * args.duration).round() as u64;
-    let mut sent = 0u64;
-    let mut ticker = tokio::time::interval(Duration::from_millis(1));
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-    while sent < total && started.elapsed() < duration + Duration::from_secs(1) {
-        ticker.tick().await;
-        let target = ((started.elapsed().as_secs_f64() * args.rate) as u64).min(total);
-        while sent < target {
-            let user = (sent % args.users as u64) as usize;
-            if senders[user].try_send(sent).is_err() {
-                backlog.fetch_add(1, Relaxed);
-            }
-            sent += 1;
-        }
-    }
+    let paced = pace(&args, started, &senders, &in_flight).await;
     let send_elapsed = started.elapsed().as_secs_f64();
     drop(senders);
     let mut http_latency = histogram();
@@ -651,6 +677,7 @@ async fn latency(args: LatencyArgs, swaps: Option<SwapPlan>) -> Result<Value> {
     let counts = tabs.close().await;
     let (expected, lost) = expected_and_lost(&counts, &acked);
     let h = sink.histogram.lock().unwrap().clone();
+    let by_second: Vec<Value> = sink.by_second.lock().unwrap().iter().map(|h| json!(h.value_at_quantile(0.99) as f64 / 1000.0)).collect();
     let swaps_done = match swapping {
         Some(handle) => Some(handle.await.unwrap_or_default()),
         None => None,
@@ -665,13 +692,18 @@ async fn latency(args: LatencyArgs, swaps: Option<SwapPlan>) -> Result<Value> {
         ("sockets".into(), json!(sockets)),
         ("sockets_failed".into(), json!(failed_tabs)),
         ("target_rate".into(), json!(args.rate)),
+        ("signup_s".into(), json!(signup_s)),
+        ("connect_s".into(), json!(connect_s)),
+        ("restart_to_subscribed_s".into(), json!(restart_to_subscribed_s)),
         ("prime_s".into(), json!(primed_s)),
         ("duration_s".into(), json!(args.duration)),
         ("warmup_s".into(), json!(args.warmup)),
-        ("mutations_sent".into(), json!(sent)),
+        ("max_in_flight".into(), json!(args.max_in_flight)),
+        ("mutations_sent".into(), json!(paced.sent)),
         ("mutations_ok".into(), json!(acked_total)),
         ("mutations_failed".into(), json!(failures.load(Relaxed))),
-        ("mutations_dropped_backlog".into(), json!(backlog.load(Relaxed))),
+        ("mutations_dropped_backlog".into(), json!(paced.backlog)),
+        ("mutations_not_sent_in_flight".into(), json!(paced.over_in_flight)),
         ("achieved_rate".into(), json!((acked_total as f64 / send_elapsed).round())),
         ("events_received".into(), json!(stats.story_events.load(Relaxed))),
         ("events_expected".into(), json!(expected)),
@@ -680,9 +712,87 @@ async fn latency(args: LatencyArgs, swaps: Option<SwapPlan>) -> Result<Value> {
         ("sockets_dropped".into(), json!(stats.dropped.load(Relaxed))),
         ("server_cpu_s".into(), json!(cpu)),
         ("event_latency".into(), quantiles_ms(&h)),
+        ("event_p99_ms_by_second".into(), json!(by_second)),
         ("mutation_http".into(), quantiles_ms(&http_latency)),
     ]);
     Ok(Value::Object(out))
+}
+
+/// Seconds from a Unix time in ms to now.
+fn seconds_since_unix_ms(at_ms: u64) -> f64 {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    now.as_secs_f64() - at_ms as f64 / 1000.0
+}
+
+/// One task per user that sends the numbers it is given as that user's mutations, one at a
+/// time on its own HTTP connection, and takes each off `in_flight` once answered. Returns the
+/// senders (one per user, 64 queued at most) and the tasks (their mutation HTTP latencies).
+#[allow(clippy::type_complexity)]
+fn spawn_mutation_workers(
+    addr: SocketAddr,
+    tokens: &[String],
+    clock: Instant,
+    record_from_us: u64,
+    acked: &Arc<Vec<AtomicU64>>,
+    failures: &Arc<AtomicU64>,
+    in_flight: &Arc<AtomicU64>,
+) -> (Vec<mpsc::Sender<u64>>, Vec<JoinHandle<Histogram<u64>>>) {
+    let mut senders = Vec::new();
+    let mut workers = Vec::new();
+    for (user, token) in tokens.iter().enumerate() {
+        let (tx, mut rx) = mpsc::channel::<u64>(64);
+        senders.push(tx);
+        let (token, acked, failures, in_flight) = (token.clone(), acked.clone(), failures.clone(), in_flight.clone());
+        workers.push(tokio::spawn(async move {
+            let mut http = Http::new(addr);
+            let _ = http.ready().await;
+            let mut latency = histogram();
+            while let Some(n) = rx.recv().await {
+                send_numbered(&mut http, &token, n, clock, record_from_us, &acked[user], &failures, &mut latency).await;
+                in_flight.fetch_sub(1, Relaxed);
+            }
+            latency
+        }));
+    }
+    (senders, workers)
+}
+
+/// What the open loop did with the mutations it was due to send.
+struct Paced {
+    /// Numbered, whether sent or not.
+    sent: u64,
+    /// Not sent: the user already had 64 queued.
+    backlog: u64,
+    /// Not sent: `--max-in-flight` were queued or in flight.
+    over_in_flight: u64,
+}
+
+/// The open loop: `--rate` mutations a second, round-robin over the users, for `--duration`.
+async fn pace(args: &LatencyArgs, started: Instant, senders: &[mpsc::Sender<u64>], in_flight: &AtomicU64) -> Paced {
+    let mut paced = Paced { sent: 0, backlog: 0, over_in_flight: 0 };
+    let duration = Duration::from_secs_f64(args.duration);
+    let total = (args.rate * args.duration).round() as u64;
+    let mut ticker = tokio::time::interval(Duration::from_millis(1));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    while paced.sent < total && started.elapsed() < duration + Duration::from_secs(1) {
+        ticker.tick().await;
+        let target = ((started.elapsed().as_secs_f64() * args.rate) as u64).min(total);
+        while paced.sent < target {
+            let user = (paced.sent % args.users as u64) as usize;
+            if args.max_in_flight.is_some_and(|max| in_flight.load(Relaxed) >= max) {
+                paced.over_in_flight += 1;
+            } else {
+                // Counted before the worker can take it off.
+                in_flight.fetch_add(1, Relaxed);
+                if senders[user].try_send(paced.sent).is_err() {
+                    in_flight.fetch_sub(1, Relaxed);
+                    paced.backlog += 1;
+                }
+            }
+            paced.sent += 1;
+        }
+    }
+    paced
 }
 
 async fn idle_memory(args: IdleArgs) -> Result<Value> {

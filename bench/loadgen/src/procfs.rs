@@ -4,9 +4,19 @@ use anyhow::{Context, Result};
 
 /// VmRSS of `pid`, in bytes.
 pub fn rss_bytes(pid: u32) -> Result<u64> {
+    status_bytes(pid, "VmRSS:")
+}
+
+/// VmHWM of `pid` (the highest VmRSS since it started), in bytes.
+pub fn peak_rss_bytes(pid: u32) -> Result<u64> {
+    status_bytes(pid, "VmHWM:")
+}
+
+/// A `kB` field of /proc/<pid>/status, in bytes.
+fn status_bytes(pid: u32, field: &str) -> Result<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).with_context(|| format!("no process {pid}"))?;
-    let line = status.lines().find(|l| l.starts_with("VmRSS:")).context("no VmRSS")?;
-    let kib: u64 = line.split_whitespace().nth(1).context("bad VmRSS")?.parse()?;
+    let line = status.lines().find(|l| l.starts_with(field)).with_context(|| format!("no {field}"))?;
+    let kib: u64 = line.split_whitespace().nth(1).with_context(|| format!("bad {field}"))?.parse()?;
     Ok(kib * 1024)
 }
 
@@ -27,7 +37,9 @@ mod tests {
     #[test]
     fn reads_own_process() {
         let pid = std::process::id();
-        assert!(super::rss_bytes(pid).unwrap() > 0);
+        let rss = super::rss_bytes(pid).unwrap();
+        assert!(rss > 0);
+        assert!(super::peak_rss_bytes(pid).unwrap() >= rss);
         assert!(super::cpu_seconds(Some(pid)).is_some());
     }
 }
