@@ -39,6 +39,16 @@ const SYSTEMS: [(&str, &str); 3] = [
     ("native", "native Rust (async-graphql + axum)"),
 ];
 
+/// The fan-out scenarios run with other arguments than `fanout`'s: (scenario, heading).
+const FANOUT_VARIANTS: [(&str, &str); 3] = [
+    ("fanout-all", "Fan-out: every user mutating"),
+    ("fanout-3tabs", "Fan-out: few users mutating, 3 tabs each"),
+    ("fanout-all-3tabs", "Fan-out: every user mutating, 3 tabs each"),
+];
+
+/// The scenarios in which our server must lose no event (swap has its own bar).
+const LOSSLESS: [&str; 6] = ["fanout", "fanout-all", "fanout-3tabs", "fanout-all-3tabs", "latency", "restart"];
+
 struct Results(Vec<Value>);
 
 impl Results {
@@ -49,6 +59,25 @@ impl Results {
     fn num(&self, scenario: &str, system: &str, pointer: &str) -> Option<f64> {
         self.get(scenario, system)?.pointer(pointer)?.as_f64()
     }
+
+    /// The first system's result of `scenario`, for the figures every system ran with.
+    fn any(&self, scenario: &str) -> Option<&Value> {
+        SYSTEMS.iter().find_map(|(s, _)| self.get(scenario, s))
+    }
+
+    /// Whether the run tried `scenario` at all (a failure leaves a `"failed": true` line).
+    fn ran(&self, scenario: &str) -> bool {
+        self.0.iter().any(|v| v["scenario"] == scenario)
+    }
+}
+
+/// "## heading", then true; or "Not run." too when the run did not try `scenario`, then false.
+fn heading(w: &mut String, r: &Results, scenario: &str, heading: &str) -> Result<bool> {
+    writeln!(w, "## {heading}\n")?;
+    if !r.ran(scenario) {
+        writeln!(w, "Not run.\n")?;
+    }
+    Ok(r.ran(scenario))
 }
 
 fn fmt(v: Option<f64>, decimals: usize) -> String {
@@ -154,7 +183,7 @@ pub fn write(args: &ReportArgs) -> Result<()> {
     let evicted = r.num("wake", "ours", "/evictions").map(|e| e > 0.0);
     let sandbox_fan = ratio(fan("native"), fan("ours"));
     let sandbox_p99 = ratio(p99("ours"), p99("native"));
-    let lost: f64 = ["fanout", "latency"].iter().filter_map(|s| r.num(s, "ours", "/events_lost")).sum();
+    let lost: f64 = LOSSLESS.iter().filter_map(|s| r.num(s, "ours", "/events_lost")).sum();
     writeln!(w, "## The bars\n")?;
     writeln!(w, "| bar | target | measured | |")?;
     writeln!(w, "|---|---|---|---|")?;
@@ -193,7 +222,7 @@ pub fn write(args: &ReportArgs) -> Result<()> {
         x(sandbox_p99),
         verdict(sandbox_fan.zip(sandbox_p99).map(|(a, b)| a <= 1.5 && b <= 1.5))
     )?;
-    writeln!(w, "| events lost by our server in fan-out + latency | 0 | {} | {} |", int(Some(lost)), verdict(Some(lost == 0.0)))?;
+    writeln!(w, "| events lost by our server in the fan-out, latency and restart scenarios | 0 | {} | {} |", int(Some(lost)), verdict(Some(lost == 0.0)))?;
     let swap = r.get("swap", "ours");
     let swap_failed = r.num("swap", "ours", "/mutations_failed");
     let swap_lost = r.num("swap", "ours", "/events_lost");
@@ -201,7 +230,7 @@ pub fn write(args: &ReportArgs) -> Result<()> {
     let swaps_ok = swap.and_then(|v| v["swaps"].as_array()).map(|a| (a.iter().filter(|s| s["status"] == 200).count(), a.len()));
     writeln!(
         w,
-        "| hot swap under the latency load: sockets dropped / events lost / requests failed | 0 / 0 / 0 | {} / {} / {} ({} of {} swaps installed) | {} |\n",
+        "| hot swap under the latency load: sockets dropped / events lost / requests failed | 0 / 0 / 0 | {} / {} / {} ({} of {} swaps installed) | {} |",
         int(swap_dropped),
         int(swap_lost),
         int(swap_failed),
@@ -212,39 +241,13 @@ pub fn write(args: &ReportArgs) -> Result<()> {
         }))
     )?;
 
-    // Fan-out.
-    writeln!(w, "## Fan-out\n")?;
-    if let Some(v) = SYSTEMS.iter().find_map(|(s, _)| r.get("fanout", s)) {
-        writeln!(
-            w,
-            "{} users × {} tabs ({} sockets), {} of them sending `createStory` flat out ({} loops each, one HTTP/1.1 \
-             keep-alive connection per loop) for {} s. Events/s counts story events received by all tabs during the \
-             window (each mutation also produces a `library:change` event, delivered too, counted as \"other\"). \
-             Lost = acknowledged mutations × that user's tabs − story events received after a drain.\n",
-            v["users"], v["tabs_per_user"], v["sockets"], v["mutating_users"], v["loops_per_user"], v["duration_s"]
-        )?;
+    life_bars(w, r)?;
+    writeln!(w)?;
+
+    fanout_section(w, r, "fanout", "Fan-out")?;
+    for (scenario, heading) in FANOUT_VARIANTS {
+        fanout_section(w, r, scenario, heading)?;
     }
-    writeln!(w, "| system | sockets | mutations/s | **events/s** | other events | lost | server CPU µs/event | mutation HTTP p50 / p99 ms |")?;
-    writeln!(w, "|---|---|---|---|---|---|---|---|")?;
-    for (s, name) in SYSTEMS {
-        if r.get("fanout", s).is_none() {
-            writeln!(w, "| {name} | failed | | | | | | |")?;
-            continue;
-        }
-        writeln!(
-            w,
-            "| {name} | {} | {} | **{}** | {} | {} | {} | {} / {} |",
-            int(r.num("fanout", s, "/sockets")),
-            int(r.num("fanout", s, "/mutations_per_s")),
-            int(fan(s)),
-            int(r.num("fanout", s, "/other_events")),
-            int(r.num("fanout", s, "/events_lost")),
-            fmt(r.num("fanout", s, "/server_cpu_us_per_event"), 1),
-            fmt(r.num("fanout", s, "/mutation_http/p50_ms"), 2),
-            fmt(r.num("fanout", s, "/mutation_http/p99_ms"), 2),
-        )?;
-    }
-    writeln!(w, "\nOurs / Node: **{}** events/s. Ours / native: **{}** events/s.\n", x(fan_vs_node), x(ratio(fan("ours"), fan("native"))))?;
 
     // Latency.
     writeln!(w, "## Latency\n")?;
@@ -284,38 +287,12 @@ pub fn write(args: &ReportArgs) -> Result<()> {
     }
     writeln!(w, "\nOurs / Node: **{}** p99. Ours / native: **{}** p99 (lower is better).\n", x(ratio(p99("ours"), p99("node"))), x(sandbox_p99))?;
 
-    // Idle memory.
-    writeln!(w, "## Memory per idle subscribed socket\n")?;
-    if let Some(v) = SYSTEMS.iter().find_map(|(s, _)| r.get("idle-memory", s)) {
-        writeln!(
-            w,
-            "{} users × {} tabs ({} sockets), each subscribed to the library channel, then left idle for {} s \
-             (our server runs with its default `--idle-timeout` of 10 s, so in a full run its actors are evicted \
-             by then: hibernation). Bytes per socket = (server VmRSS after \
-             − VmRSS before the sockets opened) / sockets. The load generator is a separate process.\n",
-            v["users"], v["tabs_per_user"], v["sockets"], v["settle_s"]
-        )?;
-    }
-    writeln!(w, "| system | sockets | RSS before MiB | RSS all open MiB | RSS after idle MiB | bytes/socket at open | **bytes/socket idle** |")?;
-    writeln!(w, "|---|---|---|---|---|---|---|")?;
-    let mib = |v: Option<f64>| fmt(v.map(|b| b / 1048576.0), 1);
-    for (s, name) in SYSTEMS {
-        if r.get("idle-memory", s).is_none() {
-            writeln!(w, "| {name} | failed | | | | | |")?;
-            continue;
-        }
-        writeln!(
-            w,
-            "| {name} | {} | {} | {} | {} | {} | **{}** |",
-            int(r.num("idle-memory", s, "/sockets")),
-            mib(r.num("idle-memory", s, "/rss_before")),
-            mib(r.num("idle-memory", s, "/rss_open")),
-            mib(r.num("idle-memory", s, "/rss_settled")),
-            int(r.num("idle-memory", s, "/bytes_per_socket_open")),
-            int(mem(s)),
-        )?;
-    }
-    writeln!(w, "\nOurs / Node: **{}**. Ours / native: **{}** (lower is better).\n", x(mem_vs_node), x(ratio(mem("ours"), mem("native"))))?;
+    restart_section(w, r)?;
+
+    idle_section(w, r, "idle-memory", "Memory per idle subscribed socket")?;
+    idle_section(w, r, "idle-memory-3tabs", "Memory per idle subscribed socket, 3 tabs per user")?;
+    live_section(w, r)?;
+    burst_section(w, r)?;
 
     // Wake.
     writeln!(w, "## Wake\n")?;
@@ -396,5 +373,316 @@ pub fn write(args: &ReportArgs) -> Result<()> {
         }
     }
     std::fs::write(&args.out, md)?;
+    Ok(())
+}
+
+/// One row per system: `row(system)` for those with a result, else "failed" and `columns`
+/// empty cells after it.
+fn system_rows(w: &mut String, r: &Results, scenario: &str, columns: usize, row: impl Fn(&str) -> String) -> Result<()> {
+    for (s, name) in SYSTEMS {
+        match r.get(scenario, s) {
+            Some(_) => writeln!(w, "| {name} | {} |", row(s))?,
+            None => writeln!(w, "| {name} | failed |{}", " |".repeat(columns - 1))?,
+        }
+    }
+    Ok(())
+}
+
+/// Ours / Node and ours / native of one figure, as a closing line: "... **2.00x**{what}.
+/// ... **0.50x**{what}{note}."
+fn ratios_line(w: &mut String, r: &Results, scenario: &str, pointer: &str, what: &str, note: &str) -> Result<()> {
+    let of = |s| r.num(scenario, s, pointer);
+    writeln!(w, "\nOurs / Node: **{}**{what}. Ours / native: **{}**{what}{note}.\n", x(ratio(of("ours"), of("node"))), x(ratio(of("ours"), of("native"))))?;
+    Ok(())
+}
+
+/// A fan-out scenario (the `fanout` command, run under `scenario`'s name).
+fn fanout_section(w: &mut String, r: &Results, scenario: &str, title: &str) -> Result<()> {
+    // The first table of the report shows its rows even when not run, as it always has.
+    if !heading(w, r, scenario, title)? && scenario != "fanout" {
+        return Ok(());
+    }
+    if let Some(v) = r.any(scenario) {
+        let senders = match v["senders"].as_u64() {
+            Some(n) => format!(
+                "{n} loops sending `createStory` flat out (one HTTP/1.1 keep-alive connection each, each loop taking \
+                 the {} mutating users in turn)",
+                v["mutating_users"]
+            ),
+            None => format!(
+                "{} of them sending `createStory` flat out ({} loops each, one HTTP/1.1 keep-alive connection per loop)",
+                v["mutating_users"], v["loops_per_user"]
+            ),
+        };
+        writeln!(
+            w,
+            "{} users × {} tabs ({} sockets), {senders} for {} s. Events/s counts story events received by all tabs during the \
+             window (each mutation also produces a `library:change` event, delivered too, counted as \"other\"). \
+             Lost = acknowledged mutations × that user's tabs − story events received after a drain.\n",
+            v["users"], v["tabs_per_user"], v["sockets"], v["duration_s"]
+        )?;
+    }
+    writeln!(w, "| system | sockets | mutations/s | **events/s** | other events | lost | server CPU µs/event | mutation HTTP p50 / p99 ms |")?;
+    writeln!(w, "|---|---|---|---|---|---|---|---|")?;
+    let n = |s: &str, p: &str| r.num(scenario, s, p);
+    system_rows(w, r, scenario, 7, |s| {
+        format!(
+            "{} | {} | **{}** | {} | {} | {} | {} / {}",
+            int(n(s, "/sockets")),
+            int(n(s, "/mutations_per_s")),
+            int(n(s, "/events_per_s")),
+            int(n(s, "/other_events")),
+            int(n(s, "/events_lost")),
+            fmt(n(s, "/server_cpu_us_per_event"), 1),
+            fmt(n(s, "/mutation_http/p50_ms"), 2),
+            fmt(n(s, "/mutation_http/p99_ms"), 2),
+        )
+    })?;
+    ratios_line(w, r, scenario, "/events_per_s", " events/s", "")
+}
+
+/// An idle-memory scenario (the `idle-memory` command, run under `scenario`'s name).
+fn idle_section(w: &mut String, r: &Results, scenario: &str, title: &str) -> Result<()> {
+    if !heading(w, r, scenario, title)? && scenario != "idle-memory" {
+        return Ok(());
+    }
+    if let Some(v) = r.any(scenario) {
+        writeln!(
+            w,
+            "{} users × {} tabs ({} sockets), each subscribed to the library channel, then left idle for {} s \
+             (our server runs with its default `--idle-timeout` of 10 s, so in a full run its actors are evicted \
+             by then: hibernation). Bytes per socket = (server VmRSS after \
+             − VmRSS before the sockets opened) / sockets. The load generator is a separate process.\n",
+            v["users"], v["tabs_per_user"], v["sockets"], v["settle_s"]
+        )?;
+    }
+    writeln!(w, "| system | sockets | RSS before MiB | RSS all open MiB | RSS after idle MiB | bytes/socket at open | **bytes/socket idle** |")?;
+    writeln!(w, "|---|---|---|---|---|---|---|")?;
+    let n = |s: &str, p: &str| r.num(scenario, s, p);
+    system_rows(w, r, scenario, 6, |s| {
+        format!(
+            "{} | {} | {} | {} | {} | **{}**",
+            int(n(s, "/sockets")),
+            mib(n(s, "/rss_before")),
+            mib(n(s, "/rss_open")),
+            mib(n(s, "/rss_settled")),
+            int(n(s, "/bytes_per_socket_open")),
+            int(n(s, "/bytes_per_socket")),
+        )
+    })?;
+    ratios_line(w, r, scenario, "/bytes_per_socket", "", " (lower is better)")
+}
+
+fn mib(v: Option<f64>) -> String {
+    fmt(v.map(|b| b / 1048576.0), 1)
+}
+
+/// The bars of a server as it lives (issue 9): restart, live users, idle sockets at 3 and at
+/// 15 tabs per user, a sign-up burst, and fan-out in every shape.
+fn life_bars(w: &mut String, r: &Results) -> Result<()> {
+    let p99 = r.num("restart", "ours", "/event_latency/p99_ms");
+    let run = r.get("restart", "ours").map(|v| format!(" (this run: {} /s over {} × {})", v["target_rate"], v["users"], v["tabs_per_user"])).unwrap_or_default();
+    writeln!(
+        w,
+        "| restart: the latency load at once on a restarted server (every actor cold, every tab reconnecting), p99 from the first second{run} | < 100 ms | {} ms | {} |",
+        fmt(p99, 2),
+        verdict(p99.map(|v| v < 100.0))
+    )?;
+    let live = r.num("live-memory", "ours", "/bytes_per_live_user");
+    writeln!(w, "| memory of one live user (one query: its actors instantiated) | ≤ 64 KiB | {} KiB | {} |", kib(live), verdict(live.map(|v| v <= 64.0 * 1024.0)))?;
+    let open = |s| r.num("live-memory", s, "/bytes_per_socket_open");
+    let open_vs_node = ratio(open("ours"), open("node"));
+    writeln!(w, "| memory per socket at open (tabs subscribed, before the idle timeout) vs Node | ≤ 1x | {} | {} |", x(open_vs_node), verdict(open_vs_node.map(|v| v <= 1.0)))?;
+    let idle3 = |s| r.num("idle-memory-3tabs", s, "/bytes_per_socket");
+    let idle3_vs_node = ratio(idle3("ours"), idle3("node"));
+    writeln!(
+        w,
+        "| memory per idle subscribed socket vs Node, at 3 tabs per user{} | ≤ 0.25x | {} | {} |",
+        this_run_tabs(r, "idle-memory-3tabs"),
+        x(idle3_vs_node),
+        verdict(idle3_vs_node.map(|v| v <= 0.25))
+    )?;
+    let idle15 = r.num("idle-memory", "ours", "/bytes_per_socket");
+    writeln!(
+        w,
+        "| memory per idle subscribed socket at 15 tabs per user{} | ≤ 3 KiB | {} KiB | {} |",
+        this_run_tabs(r, "idle-memory"),
+        kib(idle15),
+        verdict(idle15.map(|v| v <= 3.0 * 1024.0))
+    )?;
+    burst_bar(w, r)?;
+    for scenario in ["fanout-all", "fanout-3tabs", "fanout-all-3tabs"] {
+        let of = |s| r.num(scenario, s, "/events_per_s");
+        let vs_node = ratio(of("ours"), of("node"));
+        let shape = r.any(scenario).map(fanout_shape).unwrap_or_else(|| format!("`{scenario}`"));
+        writeln!(w, "| fan-out, {shape}: events delivered/s vs the Node reference | ≥ 5x | {} | {} |", x(vs_node), verdict(vs_node.map(|v| v >= 5.0)))?;
+    }
+    Ok(())
+}
+
+/// " (this run: U users × T tabs)" for an idle-memory scenario of ours.
+fn this_run_tabs(r: &Results, scenario: &str) -> String {
+    r.get(scenario, "ours").map(|v| format!(" (this run: {} users × {} tabs)", v["users"], v["tabs_per_user"])).unwrap_or_default()
+}
+
+/// "10 of 100 users mutating (4 loops each), 10 tabs each": the shape of a fan-out run.
+fn fanout_shape(v: &Value) -> String {
+    let senders = match v["senders"].as_u64() {
+        Some(n) => format!("{n} senders over them"),
+        None => format!("{} loops each", v["loops_per_user"]),
+    };
+    format!("{} of {} users mutating ({senders}), {} tabs each", v["mutating_users"], v["users"], v["tabs_per_user"])
+}
+
+fn burst_bar(w: &mut String, r: &Results) -> Result<()> {
+    let Some(v) = r.get("signup-burst", "ours") else {
+        return Ok(writeln!(w, "| memory after a burst of 2,000 sign-ups: back within 50 MiB of the baseline | ≤ 10 s | n/a | not measured |")?);
+    };
+    let back = v["back_within_s"].as_f64();
+    let measured = match back {
+        Some(s) => format!("{s:.1} s"),
+        None => format!("not back in {} s", v["observe_s"]),
+    };
+    writeln!(
+        w,
+        "| memory after a burst of 2,000 sign-ups (this run: {}, {} at once): back within {} MiB of the baseline | ≤ 10 s | {measured} (peak {} MiB) | {} |",
+        v["users"],
+        v["concurrency"],
+        fmt(v["within_mib"].as_f64(), 0),
+        mib(v["rss_peak"].as_f64()),
+        verdict(Some(back.is_some_and(|s| s <= 10.0)))
+    )?;
+    Ok(())
+}
+
+fn kib(v: Option<f64>) -> String {
+    fmt(v.map(|b| b / 1024.0), 1)
+}
+
+/// The latency load at once on a restarted server: every tab reconnecting, every actor cold.
+fn restart_section(w: &mut String, r: &Results) -> Result<()> {
+    if !heading(w, r, "restart", "Restart under load")? {
+        return Ok(());
+    }
+    if let Some(v) = r.any("restart") {
+        writeln!(
+            w,
+            "Each server is stopped (SIGTERM) and started again; ours on the same data dir, with its {} users signed up \
+             earlier and nothing open. At once {} tabs per user connect (64 handshakes in flight at most) and subscribe, \
+             then {} `createStory`/s run round-robin over the users for {} s, with no priming and no warm-up: every \
+             second is recorded. A mutation is not sent when {} are already queued or in flight (\"not sent\"). \
+             \"Restart → subscribed\" runs from the start of the new process to the last tab's subscription confirmed. \
+             The peers keep everything in memory, so their sessions die with the process: for them a restart is a fresh \
+             process over which the users sign up again (a map insert each, no password hashing), and that sign-up time \
+             is left out of \"restart → subscribed\".\n",
+            v["users"], v["tabs_per_user"], v["target_rate"], v["duration_s"], v["max_in_flight"]
+        )?;
+    }
+    writeln!(w, "| system | restart → subscribed s | achieved mutations/s | not sent | samples | p50 ms | p90 ms | **p99 ms** | max ms | lost | mutation HTTP p50 / p99 ms |")?;
+    writeln!(w, "|---|---|---|---|---|---|---|---|---|---|---|")?;
+    let n = |s: &str, p: &str| r.num("restart", s, p);
+    system_rows(w, r, "restart", 10, |s| {
+        format!(
+            "{} | {} | {} | {} | {} | {} | **{}** | {} | {} | {} / {}",
+            fmt(n(s, "/restart_to_subscribed_s"), 2),
+            int(n(s, "/achieved_rate")),
+            int(n(s, "/mutations_not_sent_in_flight")),
+            int(n(s, "/event_latency/count")),
+            fmt(n(s, "/event_latency/p50_ms"), 2),
+            fmt(n(s, "/event_latency/p90_ms"), 2),
+            fmt(n(s, "/event_latency/p99_ms"), 2),
+            fmt(n(s, "/event_latency/max_ms"), 2),
+            int(n(s, "/events_lost")),
+            fmt(n(s, "/mutation_http/p50_ms"), 2),
+            fmt(n(s, "/mutation_http/p99_ms"), 2),
+        )
+    })?;
+    by_second_table(w, r)?;
+    ratios_line(w, r, "restart", "/event_latency/p99_ms", " p99", " (lower is better)")
+}
+
+/// Event p99 by the second its mutation was sent in: how quickly a restart settles.
+fn by_second_table(w: &mut String, r: &Results) -> Result<()> {
+    let series = |s: &str| r.get("restart", s).and_then(|v| v["event_p99_ms_by_second"].as_array().cloned()).unwrap_or_default();
+    let seconds = SYSTEMS.iter().map(|(s, _)| series(s).len()).max().unwrap_or(0);
+    if seconds == 0 {
+        return Ok(());
+    }
+    writeln!(w, "\nEvent p99 (ms) by the second its mutation was sent in:\n")?;
+    writeln!(w, "| system |{}", (1..=seconds).map(|i| format!(" {i} |")).collect::<String>())?;
+    writeln!(w, "|---|{}", "---|".repeat(seconds))?;
+    system_rows(w, r, "restart", seconds, |s| series(s).iter().map(|p| fmt(p.as_f64(), 1)).collect::<Vec<_>>().join(" | "))
+}
+
+/// Memory of live users (one query each) and of sockets at open.
+fn live_section(w: &mut String, r: &Results) -> Result<()> {
+    if !heading(w, r, "live-memory", "Memory of a live user")? {
+        return Ok(());
+    }
+    if let Some(v) = r.any("live-memory") {
+        writeln!(
+            w,
+            "On a freshly started server (ours over users signed up earlier, with `--idle-timeout 120s` so nothing is \
+             evicted meanwhile): RSS before; {} users each send `{}` once over HTTP (16 at a time); RSS {} s later. Then \
+             {} other users open {} tabs each, subscribed to the library channel; RSS {} s later. Bytes per live user = \
+             (RSS after the queries − RSS before) / users; bytes per socket at open = (RSS with the tabs open − RSS \
+             after the queries) / sockets. The peers keep no per-user state beyond their maps of sessions and stories.\n",
+            v["users"],
+            v["query"].as_str().unwrap_or(""),
+            v["settle_s"],
+            v["socket_users"],
+            v["tabs_per_user"],
+            v["settle_s"]
+        )?;
+    }
+    writeln!(w, "| system | live users | RSS before MiB | RSS live MiB | **bytes/live user** | sockets | RSS all open MiB | **bytes/socket at open** |")?;
+    writeln!(w, "|---|---|---|---|---|---|---|---|")?;
+    let n = |s: &str, p: &str| r.num("live-memory", s, p);
+    system_rows(w, r, "live-memory", 7, |s| {
+        format!(
+            "{} | {} | {} | **{}** | {} | {} | **{}**",
+            int(n(s, "/users")),
+            mib(n(s, "/rss_before")),
+            mib(n(s, "/rss_live")),
+            int(n(s, "/bytes_per_live_user")),
+            int(n(s, "/sockets")),
+            mib(n(s, "/rss_open")),
+            int(n(s, "/bytes_per_socket_open")),
+        )
+    })?;
+    ratios_line(w, r, "live-memory", "/bytes_per_socket_open", " per socket at open", " (lower is better)")
+}
+
+/// RSS through a burst of sign-ups and after it.
+fn burst_section(w: &mut String, r: &Results) -> Result<()> {
+    if !heading(w, r, "signup-burst", "Memory after a burst of sign-ups")? {
+        return Ok(());
+    }
+    if let Some(v) = r.any("signup-burst") {
+        writeln!(
+            w,
+            "On a freshly started server: the baseline RSS one second after start; then {} sign-ups with new e-mails, {} \
+             in flight at once; then RSS sampled every {} s for {} s. Peak is the kernel's VmHWM (the highest RSS since \
+             the process started). \"Back\" is the first sample, counted from the last sign-up's answer, at most {} MiB \
+             above the baseline. Our server hashes each password with argon2 (19 MiB of working memory each); the peers \
+             keep the password as it came, so their figures are only the cost of the requests and the new accounts.\n",
+            v["users"], v["concurrency"], v["interval_s"], v["observe_s"], fmt(v["within_mib"].as_f64(), 0)
+        )?;
+    }
+    writeln!(w, "| system | burst s | sign-ups/s | RSS baseline MiB | **peak MiB** | at end MiB | **back after s** |")?;
+    writeln!(w, "|---|---|---|---|---|---|---|")?;
+    let n = |s: &str, p: &str| r.num("signup-burst", s, p);
+    system_rows(w, r, "signup-burst", 6, |s| {
+        format!(
+            "{} | {} | {} | **{}** | {} | **{}**",
+            fmt(n(s, "/burst_s"), 1),
+            int(n(s, "/signups_per_s")),
+            mib(n(s, "/rss_baseline")),
+            mib(n(s, "/rss_peak")),
+            mib(n(s, "/rss_end")),
+            n(s, "/back_within_s").map_or_else(|| "not back".into(), |b| format!("{b:.1}")),
+        )
+    })?;
+    writeln!(w)?;
     Ok(())
 }
