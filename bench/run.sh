@@ -8,11 +8,13 @@
 #   bench/run.sh --short --debug   the same with the dev-profile binaries (what scripts/test.sh runs)
 #
 # Options: --skip-build (use what is built), --debug (dev-profile binaries), --systems "ours node native",
-#          --scenarios "idle-memory latency fanout wake swap", --out FILE (default BENCHMARKS.md,
+#          --scenarios "idle-memory latency fanout wake swap restart live-memory idle-memory-3tabs
+#          fanout-all fanout-3tabs fanout-all-3tabs signup-burst", --out FILE (default BENCHMARKS.md,
 #          or bench/results/BENCHMARKS-short.md with --short).
 # Everything runs on 127.0.0.1; every load loop is bounded in count and time. Each scenario
 # gets a freshly started server (our server keeps its data dir, and so its accounts,
-# across scenarios, so users are signed up -- argon2 -- only once).
+# across scenarios, so users are signed up -- argon2 -- only once); the restart scenario
+# stops that server (SIGTERM) and starts it again before the load. See bench/NOTES.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -22,7 +24,7 @@ MODE=full
 BUILD=1
 PROFILE=release
 SYSTEMS="ours node native"
-SCENARIOS="idle-memory latency fanout wake swap"
+SCENARIOS="idle-memory latency fanout wake swap restart live-memory idle-memory-3tabs fanout-all fanout-3tabs fanout-all-3tabs signup-burst"
 OUT=""
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -32,7 +34,7 @@ while [ $# -gt 0 ]; do
     --systems) SYSTEMS="$2"; shift ;;
     --scenarios) SCENARIOS="$2"; shift ;;
     --out) OUT="$2"; shift ;;
-    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
     *) echo "unknown option $1" >&2; exit 64 ;;
   esac
   shift
@@ -122,12 +124,26 @@ if [ "$MODE" = short ]; then
   LATENCY_ARGS="--users 50 --tabs 3 --rate 100 --duration 4 --warmup 1"
   FANOUT_ARGS="--users 10 --tabs 5 --mutators 5 --concurrency 2 --duration 3"
   WAKE_ARGS="--users 10 --rounds 2 --idle-wait 2"
+  RESTART_ARGS="--users 50 --tabs 3 --rate 100 --duration 3"
+  LIVE_ARGS="--users 30 --socket-users 30 --tabs 3 --settle 0.5"
+  IDLE3_ARGS="--users 40 --tabs 3 --settle 1"
+  BURST_ARGS="--users 40 --concurrency 32 --observe 1"
+  FANOUT_ALL_ARGS="--users 10 --tabs 5 --mutators 10 --senders 4 --duration 1"
+  FANOUT_3TABS_ARGS="--users 10 --tabs 3 --mutators 5 --concurrency 2 --duration 1"
+  FANOUT_ALL_3TABS_ARGS="--users 10 --tabs 3 --mutators 10 --senders 4 --duration 1"
   MAX_SECONDS=120
 else
   IDLE_ARGS="--users 1000 --tabs 15 --settle 15"
   LATENCY_ARGS="--users 1000 --tabs 3 --rate 1000 --duration 15 --warmup 3"
   FANOUT_ARGS="--users 100 --tabs 10 --mutators 10 --concurrency 4 --duration 10"
   WAKE_ARGS="--users 100 --rounds 5 --idle-wait 2.5"
+  RESTART_ARGS="--users 1000 --tabs 3 --rate 1000 --duration 10"
+  LIVE_ARGS="--users 300 --socket-users 1000 --tabs 3 --settle 1"
+  IDLE3_ARGS="--users 2000 --tabs 3 --settle 15"
+  BURST_ARGS="--users 2000 --concurrency 32 --observe 10"
+  FANOUT_ALL_ARGS="--users 100 --tabs 10 --mutators 100 --senders 16 --duration 10"
+  FANOUT_3TABS_ARGS="--users 100 --tabs 3 --mutators 10 --concurrency 4 --duration 10"
+  FANOUT_ALL_3TABS_ARGS="--users 100 --tabs 3 --mutators 100 --senders 16 --duration 10"
   MAX_SECONDS=600
 fi
 # The swap scenario: the latency load while each component is replaced through the admin
@@ -143,6 +159,61 @@ for c in library user_channel graphql; do
 done
 # Our server evicts idle actors after this in the wake scenario (the default is 10s).
 WAKE_IDLE_TIMEOUT=1s
+# ... and in the live-memory scenario, not before the scenario is over.
+LIVE_IDLE_TIMEOUT=120s
+
+# scenario_args SCENARIO: sets CMD (the loadgen command) and ARGS. A variant of a command
+# runs under its own name (--label), which is how the report tells them apart.
+scenario_args() {
+  case "$1" in
+    idle-memory) CMD=idle-memory; ARGS=$IDLE_ARGS ;;
+    idle-memory-3tabs) CMD=idle-memory; ARGS="$IDLE3_ARGS --label $1" ;;
+    latency) CMD=latency; ARGS=$LATENCY_ARGS ;;
+    # Right after the restart: no priming, every second recorded, at most 512 in flight.
+    restart) CMD=latency; ARGS="$RESTART_ARGS --no-prime --warmup 0 --max-in-flight 512 --label $1" ;;
+    fanout) CMD=fanout; ARGS=$FANOUT_ARGS ;;
+    fanout-all) CMD=fanout; ARGS="$FANOUT_ALL_ARGS --label $1" ;;
+    fanout-3tabs) CMD=fanout; ARGS="$FANOUT_3TABS_ARGS --label $1" ;;
+    fanout-all-3tabs) CMD=fanout; ARGS="$FANOUT_ALL_3TABS_ARGS --label $1" ;;
+    wake) CMD=wake; ARGS=$WAKE_ARGS ;;
+    swap) CMD=swap; ARGS=$SWAP_ARGS ;;
+    live-memory) CMD=live-memory; ARGS=$LIVE_ARGS ;;
+    signup-burst) CMD=signup-burst; ARGS=$BURST_ARGS ;;
+    *) echo "unknown scenario $1" >&2; exit 64 ;;
+  esac
+}
+
+# users_needed "ARGS": the signed-up users a scenario's arguments use (--users + --socket-users).
+users_needed() {
+  local n=0
+  # shellcheck disable=SC2086
+  set -- $1
+  while [ $# -gt 1 ]; do
+    case "$1" in --users|--socket-users) n=$((n + $2)) ;; esac
+    shift
+  done
+  echo "$n"
+}
+
+# server_flags SYSTEM SCENARIO: sets EXTRA, the flags our server runs with in that scenario.
+server_flags() {
+  EXTRA=()
+  [ "$1" = ours ] || return 0
+  case "$2" in
+    wake) EXTRA=(--idle-timeout "$WAKE_IDLE_TIMEOUT") ;;
+    live-memory) EXTRA=(--idle-timeout "$LIVE_IDLE_TIMEOUT") ;;
+    swap) EXTRA=(--admin-token "$ADMIN_TOKEN") ;;
+  esac
+}
+
+# restart_server SYSTEM [flags]: stop the running server (SIGTERM) and start it again; our
+# server on the same data dir, a peer as a fresh process (its state lived in memory).
+# Sets RESTARTED_AT_MS, the Unix time in ms just before the new process was started.
+restart_server() {
+  stop_server
+  RESTARTED_AT_MS=$(date +%s%3N)
+  start_server "$@"
+}
 
 mkdir -p bench/results
 RESULTS="bench/results/$MODE.jsonl"
@@ -151,9 +222,15 @@ FAILED=0
 
 # Our server hashes passwords with argon2 (19 MiB each): sign every user up once, in a
 # server process of its own, so no scenario's server carries that work or its memory.
-if [[ " $SYSTEMS " == *" ours "* ]]; then
-  most=$(for a in "$IDLE_ARGS" "$LATENCY_ARGS" "$FANOUT_ARGS" "$WAKE_ARGS"; do
-    set -- $a; while [ $# -gt 0 ]; do [ "$1" = --users ] && echo "$2"; shift; done; done | sort -n | tail -1)
+# The signup-burst scenario signs up users of its own.
+most=0
+for scenario in $SCENARIOS; do
+  scenario_args "$scenario"
+  if [ "$CMD" = signup-burst ]; then continue; fi
+  n=$(users_needed "$ARGS")
+  if [ "$n" -gt "$most" ]; then most=$n; fi
+done
+if [[ " $SYSTEMS " == *" ours "* ]] && [ "$most" -gt 0 ]; then
   echo "== sign up $most users on our server" >&2
   start_server ours
   "$LOADGEN" signup --addr "127.0.0.1:$(port_of ours)" --system ours --tokens-file "$WORK/ours.tokens" \
@@ -162,27 +239,23 @@ if [[ " $SYSTEMS " == *" ours "* ]]; then
 fi
 
 for scenario in $SCENARIOS; do
-  case "$scenario" in
-    idle-memory) ARGS=$IDLE_ARGS ;;
-    latency) ARGS=$LATENCY_ARGS ;;
-    fanout) ARGS=$FANOUT_ARGS ;;
-    wake) ARGS=$WAKE_ARGS ;;
-    swap) ARGS=$SWAP_ARGS ;;
-    *) echo "unknown scenario $scenario" >&2; exit 64 ;;
-  esac
+  scenario_args "$scenario"
   for system in $SYSTEMS; do
     if [ "$scenario" = swap ] && [ "$system" != ours ]; then continue; fi
     echo "== $scenario: $system" >&2
-    extra=()
-    if [ "$system" = ours ] && [ "$scenario" = wake ]; then extra=(--idle-timeout "$WAKE_IDLE_TIMEOUT"); fi
-    if [ "$system" = ours ] && [ "$scenario" = swap ]; then extra=(--admin-token "$ADMIN_TOKEN"); fi
-    start_server "$system" "${extra[@]}" || { FAILED=1; stop_server; continue; }
+    server_flags "$system" "$scenario"
+    start_server "$system" "${EXTRA[@]}" || { FAILED=1; stop_server; continue; }
+    restarted=()
+    if [ "$scenario" = restart ]; then
+      restart_server "$system" "${EXTRA[@]}" || { FAILED=1; stop_server; continue; }
+      restarted=(--restarted-at-ms "$RESTARTED_AT_MS")
+    fi
     tokens=()
     # In-memory peers sign up afresh; our server keeps its accounts, so reuse its tokens.
     if [ "$system" = ours ]; then tokens=(--tokens-file "$WORK/ours.tokens"); fi
     # shellcheck disable=SC2086
-    if timeout $((MAX_SECONDS + 30)) "$LOADGEN" "$scenario" --addr "127.0.0.1:$(port_of "$system")" \
-        --system "$system" --server-pid "$SERVER_PID" --max-seconds "$MAX_SECONDS" "${tokens[@]}" $ARGS \
+    if timeout $((MAX_SECONDS + 30)) "$LOADGEN" "$CMD" --addr "127.0.0.1:$(port_of "$system")" \
+        --system "$system" --server-pid "$SERVER_PID" --max-seconds "$MAX_SECONDS" "${tokens[@]}" "${restarted[@]}" $ARGS \
         >"$WORK/line.json"; then
       cat "$WORK/line.json" | tee -a "$RESULTS"
     else
@@ -200,11 +273,11 @@ done
 echo "bench: wrote $OUT" >&2
 if [ "$MODE" = short ]; then
   # The smoke check: every scenario produced a result for every system; no event was lost, no
-  # mutation failed, no socket was dropped, and every swap was installed.
+  # mutation failed, no socket failed to open or was dropped, and every swap was installed.
   lines=$(grep -c '"scenario"' "$RESULTS" || true)
   if [ "$FAILED" != 0 ] || grep -q '"failed":true' "$RESULTS"; then echo "bench: smoke FAILED" >&2; exit 1; fi
   if grep -Eq '"events_lost":[1-9]' "$RESULTS"; then echo "bench: smoke FAILED: events lost" >&2; exit 1; fi
-  if grep -Eq '"(mutations_failed|sockets_dropped)":[1-9]' "$RESULTS"; then echo "bench: smoke FAILED: failed mutations or dropped sockets" >&2; exit 1; fi
+  if grep -Eq '"(mutations_failed|sockets_failed|sockets_dropped)":[1-9]' "$RESULTS"; then echo "bench: smoke FAILED: failed mutations, failed or dropped sockets" >&2; exit 1; fi
   if grep -o '"status":[0-9]*' "$RESULTS" | grep -vq '"status":200'; then echo "bench: smoke FAILED: a swap was refused" >&2; exit 1; fi
   echo "bench: smoke passed ($lines results)" >&2
 fi
