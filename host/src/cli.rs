@@ -82,6 +82,11 @@ pub struct ServeArgs {
     #[arg(long, env = "REALTIME_MAX_INSTANCES", default_value_t = 4000)]
     pub max_instances: u32,
 
+    /// Instances of the stateless graphql component, shared by all users (each runs one
+    /// request at a time; one user holds at most 4 at once).
+    #[arg(long, env = "REALTIME_GRAPHQL_INSTANCES", default_value_t = 16)]
+    pub graphql_instances: usize,
+
     /// Linear memory one instance may use (bytes, or with a KiB/MiB/GiB suffix).
     #[arg(long, env = "REALTIME_MAX_INSTANCE_MEMORY", default_value = "64MiB", value_parser = parse_size)]
     pub max_instance_memory: usize,

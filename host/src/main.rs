@@ -12,6 +12,8 @@ fn main() -> anyhow::Result<()> {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .init();
+    realtime_host::memory::configure_allocator();
+    realtime_host::storage::sqlite::configure();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     match cli.command {
         cli::Command::Serve(args) => runtime.block_on(server::serve(args)),

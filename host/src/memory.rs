@@ -5,6 +5,11 @@
 //! hibernating server would still hold the memory of every instance it ever ran. A
 //! background task notices evictions and asks glibc to release free pages (`malloc_trim`),
 //! at most once per [`TRIM_EVERY`], on a blocking thread.
+//!
+//! Large blocks (argon2's 19 MiB per password hash, big responses) are given their own
+//! mappings and unmapped when freed ([`configure_allocator`]): by default glibc raises its
+//! mapping threshold after the first such block is freed and serves the next ones from its
+//! arenas, where a burst of sign-ups would leave hundreds of megabytes behind.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -33,6 +38,18 @@ pub fn spawn_trimmer(host: Arc<Host>) {
         }
     });
 }
+
+/// Fix glibc's mapping threshold (which also turns off its dynamic raising); call once at start.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+pub fn configure_allocator() {
+    /// Blocks at least this large get a mapping of their own, returned to the OS when freed.
+    const OWN_MAPPING_BYTES: libc::c_int = 1 << 20;
+    // SAFETY: mallopt only changes allocator tuning parameters.
+    unsafe { libc::mallopt(libc::M_MMAP_THRESHOLD, OWN_MAPPING_BYTES) };
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+pub fn configure_allocator() {}
 
 /// Return the allocator's free pages to the OS.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]

@@ -54,12 +54,15 @@ impl Metrics {
                 let _ = writeln!(out, "{name}{{component=\"{component}\"}} {}", read(self.component(component)));
             }
         }
-        let totals: [(&str, &str, &str, i64); 6] = [
+        // SAFETY: sqlite3_memory_used only reads SQLite's own counter.
+        let sqlite_bytes = unsafe { rusqlite::ffi::sqlite3_memory_used() };
+        let totals: [(&str, &str, &str, i64); 7] = [
             ("realtime_open_sockets", "gauge", "Open WebSockets.", self.open_sockets.load(Relaxed)),
             ("realtime_sockets_opened_total", "counter", "WebSockets accepted.", self.sockets_opened.load(Relaxed) as i64),
             ("realtime_events_published_total", "counter", "Events published by actors (after commit).", self.events_published.load(Relaxed) as i64),
             ("realtime_events_delivered_total", "counter", "Subscription messages sent to sockets for published events.", self.events_delivered.load(Relaxed) as i64),
             ("realtime_http_requests_total", "counter", "HTTP requests served.", self.http_requests.load(Relaxed) as i64),
+            ("realtime_sqlite_memory_bytes", "gauge", "Heap memory SQLite holds, over every open database connection.", sqlite_bytes),
             ("realtime_swaps_refused_total", "counter", "Component versions refused (did not compile or match their world).", self.swaps_refused.load(Relaxed) as i64),
         ];
         for (name, kind, help, value) in totals {

@@ -20,7 +20,7 @@ use crate::runtime::alarms::Alarms;
 use crate::runtime::components::{self, ComponentStore};
 use crate::runtime::engine::{self, EngineLimits};
 use crate::runtime::key::{ActorKey, ComponentKind, Principal};
-use crate::runtime::warm::WarmPool;
+use crate::runtime::graphql_pool::GraphqlPool;
 use crate::sockets::SocketHub;
 use crate::storage::accounts::Accounts;
 use crate::storage::connections::ConnectionCache;
@@ -56,8 +56,8 @@ pub struct Host {
     pub alarms: Alarms,
     /// SQLite connections of evicted actors, kept for their wake.
     pub connections: Arc<ConnectionCache>,
-    /// Started graphql instances, for a quick wake.
-    pub warm: WarmPool,
+    /// The instances that serve the stateless graphql component to every user.
+    pub graphql: GraphqlPool,
     /// Flips to true when the server begins to shut down.
     pub shutdown: watch::Sender<bool>,
     anonymous_turn: AtomicU64,
@@ -99,7 +99,7 @@ pub fn start(args: &ServeArgs) -> Result<Arc<Host>> {
         .with_context(|| format!("creating the data dir {}", settings.data_dir.display()))?;
     let accounts = Accounts::open(&settings.data_dir)?;
     let engine = engine::build_engine(&EngineLimits {
-        max_instances: args.max_instances,
+        max_instances: args.max_instances.saturating_add(args.graphql_instances as u32),
         max_instance_memory: args.max_instance_memory,
     })?;
     engine::start_epoch_ticker(engine.clone());
@@ -127,7 +127,7 @@ pub fn start(args: &ServeArgs) -> Result<Arc<Host>> {
         metrics: Metrics::default(),
         alarms: Alarms::default(),
         connections: Arc::default(),
-        warm: WarmPool::default(),
+        graphql: GraphqlPool::new(args.graphql_instances),
         shutdown,
         anonymous_turn: AtomicU64::new(0),
     });
@@ -145,7 +145,8 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
     tracing::info!("serving on http://{}", listener.local_addr()?);
     crate::runtime::watcher::spawn(host.clone());
     crate::memory::spawn_trimmer(host.clone());
-    host.warm.refill(&host);
+    host.graphql.warm_up(&host);
+    GraphqlPool::spawn_evictor(&host);
     let connections = Arc::new(AtomicU64::new(0));
     let mut stop = Box::pin(shutdown_signal());
     loop {

@@ -1,14 +1,18 @@
 // Actor lifecycle: the cap on live instances evicts the least recently used actor, and an
-// evicted actor wakes on its next call with its data intact.
+// evicted actor wakes on its next call with its data intact; the graphql component is served
+// by a few shared instances, not one per user.
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { Server, RawSocket } from './harness.mjs';
 
 let server;
-before(async () => { server = await Server.start({ args: ['--max-instances', '4'] }); });
+before(async () => { server = await Server.start({ args: ['--max-instances', '4', '--graphql-instances', '3'] }); });
 after(async () => { await server?.stop(); server?.cleanup(); });
 
 const sum = (m, prefix) => Object.entries(m).filter(([k]) => k.startsWith(prefix)).reduce((a, [, v]) => a + v, 0);
+const graphql = (m, name) => m[`${name}{component="graphql"}`];
+/** Live actor instances (library and user-channel; graphql instances are the pool's). */
+const actors = (m) => sum(m, 'realtime_live_instances') - graphql(m, 'realtime_live_instances');
 
 test('at most --max-instances live instances; the least recently used is evicted and wakes again', async () => {
   const users = [];
@@ -18,7 +22,7 @@ test('at most --max-instances live instances; the least recently used is evicted
   }
   await new Promise((r) => setTimeout(r, 200));
   const m = await server.metrics();
-  assert.ok(sum(m, 'realtime_live_instances') <= 4, `live: ${sum(m, 'realtime_live_instances')}`);
+  assert.ok(actors(m) <= 4, `live: ${actors(m)}`);
   assert.ok(sum(m, 'realtime_evictions_total') >= 4, `evictions: ${sum(m, 'realtime_evictions_total')}`);
   // Every user's data is still there (their actors wake on demand).
   for (const [i, user] of users.entries()) {
@@ -26,7 +30,23 @@ test('at most --max-instances live instances; the least recently used is evicted
     assert.deepEqual(me.me.library.tags, [{ name: `tag${i}` }]);
   }
   const after = await server.metrics();
-  assert.ok(sum(after, 'realtime_live_instances') <= 4);
+  assert.ok(actors(after) <= 4);
+});
+
+test('users coming alive share the graphql instances: no instance per user, at most --graphql-instances', async () => {
+  const before = await server.metrics();
+  const users = [];
+  for (let i = 0; i < 6; i++) users.push(await server.signUp(`shared${i}@example.com`));
+  // Twelve users' requests at once, several per user, all answered by at most 3 instances.
+  const answers = await Promise.all(users.flatMap((user) => [1, 2].map(() =>
+    server.data('{ me { email library { stories(first: 1) { totalCount } } } }', {}, user.token))));
+  assert.deepEqual(answers.map((a) => a.me.email), users.flatMap((_, i) => [`shared${i}@example.com`, `shared${i}@example.com`]));
+  assert.ok(answers.every((a) => a.me.library.stories.totalCount === 0));
+  const m = await server.metrics();
+  assert.ok(graphql(m, 'realtime_live_instances') <= 3, `graphql instances: ${graphql(m, 'realtime_live_instances')}`);
+  const started = graphql(m, 'realtime_instantiations_total') - graphql(before, 'realtime_instantiations_total');
+  assert.ok(started <= 3, `graphql instances started for 6 new users: ${started}`);
+  assert.ok(graphql(m, 'realtime_calls_total') - graphql(before, 'realtime_calls_total') >= 18, 'sign-ups and queries all ran on the pool');
 });
 
 test('per-user socket cap and a client that never reads', async () => {

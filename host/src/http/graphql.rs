@@ -1,5 +1,5 @@
 //! GraphQL over HTTP: `POST /graphql` (JSON body) and `GET /graphql?query=...` (queries
-//! only), answered by the caller's graphql actor. Media types and status codes follow
+//! only), answered by the shared graphql instances for the caller. Media types and status codes follow
 //! the GraphQL-over-HTTP spec: `application/graphql-response+json` when the client
 //! accepts it (request errors are 400), `application/json` otherwise (always 200).
 
@@ -14,7 +14,7 @@ use serde_json::{json, Map, Value};
 use super::{auth, method_not_allowed, text, Body};
 use crate::runtime::bindings::host_api::graphql::Operation;
 use crate::runtime::call::{CallContext, CallError, Request, Response as CallResponse};
-use crate::runtime::key::{ActorKey, ComponentKind, Principal};
+use crate::runtime::graphql_pool::GraphqlPool;
 use crate::server::Host;
 
 const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json; charset=utf-8";
@@ -123,13 +123,8 @@ async fn run(host: &Arc<Host>, media: MediaType, params: Map<String, Value>, con
         Ok(request) => request,
         Err(message) => return request_error(media, StatusCode::BAD_REQUEST, &message),
     };
-    let principal = match &context.user {
-        Some(user) => Principal::User(user.id.clone()),
-        None => host.anonymous(),
-    };
-    let key = ActorKey::new(ComponentKind::Graphql, principal);
     if !is_get {
-        return match host.actors.call(host, key, Request::Execute(request), context).await {
+        return match GraphqlPool::call(host, Request::Execute(request), context).await {
             Ok(CallResponse::Json(response)) => {
                 let status = if is_request_error(&response) { media.request_error_status() } else { StatusCode::OK };
                 respond(media, status, response)
@@ -138,7 +133,7 @@ async fn run(host: &Arc<Host>, media: MediaType, params: Map<String, Value>, con
             Err(e) => call_failed(media, e),
         };
     }
-    let operation = match host.actors.call(host, key.clone(), Request::Prepare(request.clone()), context.clone()).await {
+    let operation = match GraphqlPool::call(host, Request::Prepare(request.clone()), context.clone()).await {
         Ok(CallResponse::Prepared(Ok(operation))) => operation,
         Ok(CallResponse::Prepared(Err(errors))) => {
             return respond(media, media.request_error_status(), format!(r#"{{"errors":{errors}}}"#));
@@ -158,7 +153,7 @@ async fn run(host: &Arc<Host>, media: MediaType, params: Map<String, Value>, con
             )
         }
     }
-    match host.actors.call(host, key, Request::Execute(request), context).await {
+    match GraphqlPool::call(host, Request::Execute(request), context).await {
         Ok(CallResponse::Json(response)) => respond(media, StatusCode::OK, response),
         Ok(_) => internal_error(media, "unexpected answer from the GraphQL component"),
         Err(e) => call_failed(media, e),
@@ -218,8 +213,7 @@ fn call_failed(media: MediaType, error: CallError) -> Response<Body> {
 
 /// `GET /graphql/schema`: the schema in SDL, from the graphql component now serving.
 pub async fn schema(host: Arc<Host>) -> Response<Body> {
-    let key = ActorKey::new(ComponentKind::Graphql, host.anonymous());
-    match host.actors.call(&host, key, Request::SchemaSdl, CallContext::default()).await {
+    match GraphqlPool::call(&host, Request::SchemaSdl, CallContext::default()).await {
         Ok(CallResponse::Json(sdl)) => {
             let mut response = text(StatusCode::OK, sdl);
             response.headers_mut().insert(CONTENT_TYPE, hyper::header::HeaderValue::from_static("application/graphql; charset=utf-8"));

@@ -1,11 +1,12 @@
-//! Imports answered by another actor of the same user: `graphql` (for user-channel)
-//! and `library` (for graphql). The caller waits; that wait is not charged to its
-//! CPU deadline.
+//! Imports answered by another component for the same user: `graphql` (for user-channel,
+//! by the shared graphql instances) and `library` (for graphql, by the user's library
+//! actor). The caller waits; that wait is not charged to its CPU deadline.
 
 use std::time::Instant;
 
 use crate::runtime::bindings::host_api::{graphql, library};
 use crate::runtime::call::{CallContext, CallError, Request, Response};
+use crate::runtime::graphql_pool::GraphqlPool;
 use crate::runtime::key::{ActorKey, ComponentKind, Principal};
 use crate::runtime::state::ActorState;
 
@@ -19,13 +20,16 @@ impl ActorState {
         result
     }
 
+    /// Call the shared graphql instances for this actor's user.
     async fn graphql(&mut self, request: Request) -> Result<Response, CallError> {
-        let key = ActorKey::new(ComponentKind::Graphql, self.key.principal.clone());
         let user = self.call.context.user.clone().or_else(|| {
             let id = self.key.principal.user()?;
             self.host.accounts.user_by_id(id)
         });
-        self.forward(key, request, CallContext { user, session_token: None }).await
+        let started = Instant::now();
+        let result = GraphqlPool::call(&self.host, request, CallContext { user, session_token: None }).await;
+        self.call.add_wait(started.elapsed());
+        result
     }
 }
 

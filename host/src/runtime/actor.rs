@@ -11,7 +11,7 @@ use tokio::sync::mpsc::UnboundedReceiver;
 use super::call::{CallError, Envelope, Request, Response};
 use super::effects;
 use super::instance::Instance;
-use super::key::{ActorKey, ComponentKind};
+use super::key::ActorKey;
 use super::state::CallState;
 use crate::server::Host;
 use crate::sockets::Outbound;
@@ -24,7 +24,7 @@ pub const CLOSE_INTERNAL_ERROR: u16 = 4500;
 const MAX_PUBLISH_BATCH: usize = 256;
 
 pub async fn run(key: ActorKey, host: Arc<Host>, mut mailbox: UnboundedReceiver<Envelope>) {
-    let mut actor = Actor { key, host, live: None, took_pooled: false };
+    let mut actor = Actor { key, host, live: None };
     // An envelope taken from the mailbox while gathering publishes, handled next.
     let mut held: Option<Envelope> = None;
     loop {
@@ -72,8 +72,6 @@ struct Actor {
     key: ActorKey,
     host: Arc<Host>,
     live: Option<Instance>,
-    /// The live instance came from the warm pool during this call: top the pool up after it.
-    took_pooled: bool,
 }
 
 impl Actor {
@@ -101,22 +99,11 @@ impl Actor {
         if self.live.is_none() {
             self.host.actors.make_room(&self.host, &self.key);
             let started = std::time::Instant::now();
-            let warm = match self.key.component {
-                ComponentKind::Graphql => self.host.warm.take(&current),
-                _ => None,
-            };
-            let instance = match warm {
-                Some(mut instance) => {
-                    instance.store.data_mut().bind(self.key.clone());
-                    self.took_pooled = true;
-                    instance
-                }
-                None => Instance::new(self.key.clone(), self.host.clone(), current).await.map_err(|e| {
-                    self.host.actors.forget(&self.key);
-                    tracing::error!(actor = %self.key, "instantiation failed: {e:#}");
-                    CallError::Refused(format!("could not start the {} component: {e}", self.key.component))
-                })?,
-            };
+            let instance = Instance::new(self.key.clone(), self.host.clone(), current).await.map_err(|e| {
+                self.host.actors.forget(&self.key);
+                tracing::error!(actor = %self.key, "instantiation failed: {e:#}");
+                CallError::Refused(format!("could not start the {} component: {e}", self.key.component))
+            })?;
             tracing::debug!(actor = %self.key, micros = started.elapsed().as_micros() as u64, "instantiated");
             self.metrics().live_instances.fetch_add(1, Relaxed);
             self.metrics().instantiations.fetch_add(1, Relaxed);
@@ -135,10 +122,6 @@ impl Actor {
         };
         if let Some(reply) = reply {
             let _ = reply.send(outcome);
-        }
-        if std::mem::take(&mut self.took_pooled) {
-            // After answering: replace the pooled instance this call took.
-            self.host.warm.refill(&self.host);
         }
     }
 
@@ -191,7 +174,7 @@ impl Actor {
 /// What went wrong, without the wasm backtrace: the trap code (e.g. "wasm `unreachable`
 /// instruction executed", what a panic or an allocation failure becomes) or the root cause
 /// (e.g. the CPU time limit).
-fn trap_message(error: &wasmtime::Error) -> String {
+pub(crate) fn trap_message(error: &wasmtime::Error) -> String {
     let message = match error.downcast_ref::<wasmtime::Trap>() {
         Some(trap) => trap.to_string(),
         None => error.root_cause().to_string(),

@@ -82,12 +82,6 @@ impl ActorState {
         let wasi = WasiCtx::builder().inherit_stderr().build();
         Self { key, host, db, call: CallState::default(), limits, wasi, table: ResourceTable::new() }
     }
-
-    /// Give a pooled, never-used instance its actor (see `runtime::warm`).
-    pub fn bind(&mut self, key: ActorKey) {
-        self.db = actor_db(&self.host, &key);
-        self.key = key;
-    }
 }
 
 /// The database of actor `key`, reusing a kept connection when it wakes.

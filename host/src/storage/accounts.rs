@@ -6,14 +6,13 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Context;
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::Argon2;
 use base64::Engine as _;
 use parking_lot::Mutex;
 use rand::RngCore;
 use rusqlite::{params, Connection, OptionalExtension};
 use sha2::{Digest, Sha256};
 
+use super::passwords::Passwords;
 use crate::runtime::key::UserId;
 
 /// A signed-up user.
@@ -42,6 +41,7 @@ pub struct Accounts {
     db: Mutex<Connection>,
     sessions: Mutex<HashMap<String, User>>,
     users: Mutex<HashMap<UserId, User>>,
+    passwords: Passwords,
 }
 
 impl Accounts {
@@ -65,7 +65,7 @@ impl Accounts {
                created_at INTEGER NOT NULL
              );",
         )?;
-        Ok(Arc::new(Self { db: Mutex::new(db), sessions: Mutex::new(HashMap::new()), users: Mutex::new(HashMap::new()) }))
+        Ok(Arc::new(Self { db: Mutex::new(db), sessions: Mutex::new(HashMap::new()), users: Mutex::new(HashMap::new()), passwords: Passwords::default() }))
     }
 
     /// Create a user and a first session.
@@ -86,10 +86,7 @@ impl Accounts {
         if self.find_by_email(&email).is_some() {
             return Err("Email already registered".into());
         }
-        let password = password.to_string();
-        let hash = tokio::task::spawn_blocking(move || hash_password(&password))
-            .await
-            .map_err(|_| "Could not hash the password".to_string())??;
+        let hash = self.passwords.hash(password.to_string()).await?;
         let user = User { id: new_user_id().into(), email, name };
         {
             let db = self.db.lock();
@@ -115,11 +112,7 @@ impl Accounts {
         let Some((user, stored)) = self.find_by_email(email.trim()) else {
             return Err(INVALID_CREDENTIALS.into());
         };
-        let password = password.to_string();
-        let ok = tokio::task::spawn_blocking(move || verify_password(&password, &stored))
-            .await
-            .unwrap_or(false);
-        if !ok {
+        if !self.passwords.verify(password.to_string(), stored).await {
             return Err(INVALID_CREDENTIALS.into());
         }
         self.new_session(user)
@@ -224,20 +217,6 @@ fn validate_email(email: &str) -> Result<(), String> {
     } else {
         Err("Invalid email address".into())
     }
-}
-
-fn hash_password(password: &str) -> Result<String, String> {
-    let salt = SaltString::generate(&mut rand::rngs::OsRng);
-    Argon2::default()
-        .hash_password(password.as_bytes(), &salt)
-        .map(|hash| hash.to_string())
-        .map_err(|e| format!("Could not hash the password: {e}"))
-}
-
-fn verify_password(password: &str, stored: &str) -> bool {
-    PasswordHash::new(stored)
-        .map(|hash| Argon2::default().verify_password(password.as_bytes(), &hash).is_ok())
-        .unwrap_or(false)
 }
 
 fn random_bytes<const N: usize>() -> [u8; N] {

@@ -35,12 +35,7 @@ impl ActorDb {
             if let Some(dir) = path.parent() {
                 std::fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
             }
-            let conn = Connection::open(path).map_err(|e| format!("opening the database: {e}"))?;
-            conn.execute_batch(
-                "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
-            )
-            .map_err(|e| e.to_string())?;
-            self.conn = Some(conn);
+            self.conn = Some(open(path)?);
         }
         let conn = self.conn.as_ref().expect("opened above");
         if !self.in_transaction {
@@ -104,6 +99,15 @@ impl Drop for ActorDb {
             cache.give_back(path, conn);
         }
     }
+}
+
+/// Open an actor's database (WAL; see `storage::sqlite` for the process-wide settings that
+/// keep a connection small).
+fn open(path: &std::path::Path) -> Result<Connection, String> {
+    let conn = Connection::open(path).map_err(|e| format!("opening the database: {e}"))?;
+    conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;")
+        .map_err(|e| e.to_string())?;
+    Ok(conn)
 }
 
 /// A WIT `sql.value` as a rusqlite value.

@@ -3,3 +3,5 @@
 pub mod accounts;
 pub mod actor_db;
 pub mod connections;
+pub mod passwords;
+pub mod sqlite;

@@ -1,0 +1,247 @@
+//! The stateless graphql component, served by a small set of long-lived instances that
+//! belong to no user.
+//!
+//! The graphql world imports no storage of its own: what it reaches (`library`, `accounts`)
+//! the host scopes to the user of each call (`CallContext`), so one instance can serve
+//! every user in turn, and a user coming alive costs no instance and no schema build.
+//! Each instance runs one call at a time; the pool grows on demand up to
+//! `--graphql-instances`, keeps [`MIN_READY`] started (schemas built) and drops the others
+//! after `--idle-timeout` without a call.
+//!
+//! Fairness: calls wait in one FIFO queue for an instance, and one user holds at most
+//! [`PER_USER`] instances at once (callers without a user, together, at most half of
+//! them), so a user flooding requests that wait on their own library actor cannot starve
+//! the others.
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use super::bindings::host_api::graphql::EventFor;
+use super::call::{CallContext, CallError, Request, Response};
+use super::components::Version;
+use super::instance::Instance;
+use super::key::{ActorKey, ComponentKind, Principal};
+use super::state::CallState;
+use crate::server::Host;
+
+/// Started instances kept ready even when idle (one per core on the target machine).
+pub const MIN_READY: usize = 2;
+
+/// Instances one user may hold at once.
+pub const PER_USER: usize = 4;
+
+/// The principal pooled instances run as; the user of each call is in its context.
+const POOLED: Principal = Principal::Anonymous(u8::MAX);
+
+/// Who a call is for, for the per-caller share.
+#[derive(Clone, PartialEq, Eq, Hash)]
+enum Caller {
+    User(Arc<str>),
+    Anonymous,
+}
+
+struct Ready {
+    instance: Instance,
+    since: Instant,
+}
+
+pub struct GraphqlPool {
+    /// Started instances with no call, most recently used last.
+    ready: Mutex<Vec<Ready>>,
+    /// One permit per instance that may exist (busy or ready).
+    slots: Arc<Semaphore>,
+    /// Each caller's share of the slots, while it has calls waiting or running.
+    shares: Mutex<HashMap<Caller, Arc<Semaphore>>>,
+    max: usize,
+}
+
+impl GraphqlPool {
+    pub fn new(max: usize) -> Self {
+        let max = max.max(1);
+        Self { ready: Mutex::default(), slots: Arc::new(Semaphore::new(max)), shares: Mutex::default(), max }
+    }
+
+    /// Instances the pool may hold at once.
+    pub fn capacity(&self) -> usize {
+        self.max
+    }
+
+    /// Run `request` for the caller in `context` on a pooled instance. The call runs in a
+    /// task of its own, so a caller that goes away (an HTTP client that disconnects) does
+    /// not cut a call, and the instance, in half.
+    pub async fn call(host: &Arc<Host>, request: Request, context: CallContext) -> Result<Response, CallError> {
+        let host = host.clone();
+        tokio::spawn(async move { host.graphql.run(&host, request, context).await })
+            .await
+            .unwrap_or(Err(CallError::ShuttingDown))
+    }
+
+    async fn run(&self, host: &Arc<Host>, request: Request, context: CallContext) -> Result<Response, CallError> {
+        let caller = match &context.user {
+            Some(user) => Caller::User(user.id.clone()),
+            None => Caller::Anonymous,
+        };
+        let share = self.share(&caller);
+        let share_permit = share.clone().acquire_owned().await.map_err(|_| CallError::ShuttingDown)?;
+        let slot = self.slots.clone().acquire_owned().await.map_err(|_| CallError::ShuttingDown)?;
+        let result = self.call_on_instance(host, request, context).await;
+        drop(slot);
+        drop(share_permit);
+        self.release_share(&caller, &share);
+        result
+    }
+
+    async fn call_on_instance(&self, host: &Arc<Host>, request: Request, context: CallContext) -> Result<Response, CallError> {
+        let version = host.components.current(ComponentKind::Graphql).ok_or(CallError::NotLoaded("graphql"))?;
+        let mut instance = match self.take(host, &version) {
+            Some(instance) => instance,
+            None => start(host, version).await?,
+        };
+        let export = request.export_name();
+        let metrics = host.metrics.component(ComponentKind::Graphql);
+        instance.store.data_mut().call = CallState::new(context);
+        let result = instance.call(request).await;
+        instance.store.data_mut().call = CallState::default();
+        metrics.calls.fetch_add(1, Relaxed);
+        match result {
+            Ok(response) => {
+                self.ready.lock().push(Ready { instance, since: Instant::now() });
+                Ok(response)
+            }
+            Err(trap) => {
+                let message = super::actor::trap_message(&trap);
+                tracing::warn!(export, "graphql call failed, instance dropped: {message}");
+                metrics.traps.fetch_add(1, Relaxed);
+                dropped(host);
+                Err(CallError::Trap { component: "graphql", export, message })
+            }
+        }
+    }
+
+    /// A ready instance of `version`; ready instances of older versions are dropped, and
+    /// the pool is warmed up again for the new one.
+    fn take(&self, host: &Arc<Host>, version: &Arc<Version>) -> Option<Instance> {
+        let mut ready = self.ready.lock();
+        let before = ready.len();
+        ready.retain(|r| Arc::ptr_eq(&r.instance.version, version));
+        let stale = before - ready.len();
+        let instance = ready.pop().map(|r| r.instance);
+        drop(ready);
+        if stale > 0 {
+            (0..stale).for_each(|_| dropped(host));
+            self.warm_up(host);
+        }
+        instance
+    }
+
+    /// The semaphore that bounds `caller`'s share of the instances.
+    fn share(&self, caller: &Caller) -> Arc<Semaphore> {
+        let limit = match caller {
+            Caller::User(_) => PER_USER.min(self.max),
+            Caller::Anonymous => (self.max / 2).max(1),
+        };
+        self.shares.lock().entry(caller.clone()).or_insert_with(|| Arc::new(Semaphore::new(limit))).clone()
+    }
+
+    /// Forget a caller's share once nobody holds or waits for it.
+    fn release_share(&self, caller: &Caller, share: &Arc<Semaphore>) {
+        let mut shares = self.shares.lock();
+        // Two references: the map's and `share`; anyone else waiting holds a third.
+        if Arc::strong_count(share) == 2 {
+            shares.remove(caller);
+        }
+    }
+
+    /// Start instances (with their schemas built) until [`MIN_READY`] are ready, in the
+    /// background.
+    pub fn warm_up(&self, host: &Arc<Host>) {
+        let host = host.clone();
+        tokio::spawn(async move {
+            let pool = &host.graphql;
+            while pool.ready.lock().len() < MIN_READY.min(pool.max) && !host.is_shutting_down() {
+                let Ok(slot) = pool.slots.clone().try_acquire_owned() else { break };
+                let Some(version) = host.components.current(ComponentKind::Graphql) else { break };
+                let Some(instance) = warmed(&host, version).await else { break };
+                pool.ready.lock().push(Ready { instance, since: Instant::now() });
+                drop::<OwnedSemaphorePermit>(slot);
+            }
+        });
+    }
+
+    /// Drop ready instances beyond [`MIN_READY`] that have had no call for `idle`.
+    pub fn evict_idle(&self, host: &Arc<Host>, idle: Duration) {
+        let mut ready = self.ready.lock();
+        let keep_at_least = MIN_READY.min(ready.len());
+        let mut removed = 0;
+        // Oldest first: `ready` is in order of return.
+        while ready.len() > keep_at_least && ready.first().is_some_and(|r| r.since.elapsed() >= idle) {
+            ready.remove(0);
+            removed += 1;
+        }
+        drop(ready);
+        (0..removed).for_each(|_| dropped(host));
+    }
+
+    /// Every `idle` / 2, drop what has been idle for `idle`; ends with the server.
+    pub fn spawn_evictor(host: &Arc<Host>) {
+        let host = host.clone();
+        tokio::spawn(async move {
+            let idle = host.settings.idle_timeout;
+            let mut ticker = tokio::time::interval((idle / 2).max(Duration::from_millis(100)));
+            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            while !host.is_shutting_down() {
+                ticker.tick().await;
+                host.graphql.evict_idle(&host, idle);
+            }
+        });
+    }
+}
+
+/// A new instance of `version`.
+async fn start(host: &Arc<Host>, version: Arc<Version>) -> Result<Instance, CallError> {
+    let started = Instant::now();
+    let instance = Instance::new(ActorKey::new(ComponentKind::Graphql, POOLED), host.clone(), version).await.map_err(|e| {
+        tracing::error!("graphql instantiation failed: {e:#}");
+        CallError::Refused(format!("could not start the graphql component: {e}"))
+    })?;
+    let metrics = host.metrics.component(ComponentKind::Graphql);
+    metrics.live_instances.fetch_add(1, Relaxed);
+    metrics.instantiations.fetch_add(1, Relaxed);
+    tracing::debug!(micros = started.elapsed().as_micros() as u64, "graphql instance started");
+    Ok(instance)
+}
+
+/// A new instance that has built both of its schemas (by resolving one synthetic event
+/// and preparing one query, with no user).
+async fn warmed(host: &Arc<Host>, version: Arc<Version>) -> Option<Instance> {
+    let mut instance = start(host, version).await.ok()?;
+    let calls = [
+        Request::ResolveEvents(vec![EventFor {
+            event: r#"{"type":"library:change","totalStories":0,"totalTags":0}"#.into(),
+            requests: vec![r#"{"query":"subscription { channel(name: \"library\") { __typename } }"}"#.into()],
+        }]),
+        Request::Prepare(r#"{"query":"{ me { id } }"}"#.into()),
+    ];
+    for request in calls {
+        instance.store.data_mut().call = CallState::new(CallContext::default());
+        let result = instance.call(request).await;
+        instance.store.data_mut().call = CallState::default();
+        if result.is_err() {
+            dropped(host);
+            return None;
+        }
+    }
+    Some(instance)
+}
+
+/// Count an instance that left the pool.
+fn dropped(host: &Host) {
+    let metrics = host.metrics.component(ComponentKind::Graphql);
+    metrics.live_instances.fetch_sub(1, Relaxed);
+    metrics.evictions.fetch_add(1, Relaxed);
+}
