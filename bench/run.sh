@@ -138,7 +138,7 @@ else
   FANOUT_ARGS="--users 100 --tabs 10 --mutators 10 --concurrency 4 --duration 10"
   WAKE_ARGS="--users 100 --rounds 5 --idle-wait 2.5"
   RESTART_ARGS="--users 1000 --tabs 3 --rate 1000 --duration 10"
-  LIVE_ARGS="--users 300 --socket-users 1000 --tabs 3 --settle 1"
+  LIVE_ARGS="--users 300 --socket-users 1000 --tabs 3 --settle 2"
   IDLE3_ARGS="--users 2000 --tabs 3 --settle 15"
   BURST_ARGS="--users 2000 --concurrency 32 --observe 10"
   FANOUT_ALL_ARGS="--users 100 --tabs 10 --mutators 100 --senders 16 --duration 10"

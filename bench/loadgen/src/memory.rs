@@ -48,10 +48,10 @@ pub async fn live_memory(args: LiveArgs) -> Result<Value> {
     let (live, socket_users) = tokens.split_at(args.users);
     let settle = Duration::from_secs_f64(args.settle);
     tokio::time::sleep(settle).await;
-    let rss_before = procfs::rss_bytes(pid)?;
+    let (rss_before, pss_before) = (procfs::rss_bytes(pid)?, procfs::pss_bytes(pid)?);
     let query_s = query_each(common.addr, live, LIVE_QUERY).await.context("live-user query")?;
     tokio::time::sleep(settle).await;
-    let rss_live = procfs::rss_bytes(pid)?;
+    let (rss_live, pss_live) = (procfs::rss_bytes(pid)?, procfs::pss_bytes(pid)?);
     let tabs = open_tabs(common, socket_users, args.tabs, Instant::now(), None).await?;
     let sockets = tabs.handles.len();
     tokio::time::sleep(settle).await;
@@ -68,6 +68,9 @@ pub async fn live_memory(args: LiveArgs) -> Result<Value> {
         ("rss_before".into(), json!(rss_before)),
         ("rss_live".into(), json!(rss_live)),
         ("bytes_per_live_user".into(), json!(per(rss_live, rss_before, args.users))),
+        ("pss_before".into(), json!(pss_before)),
+        ("pss_live".into(), json!(pss_live)),
+        ("pss_bytes_per_live_user".into(), json!(per(pss_live, pss_before, args.users))),
         ("socket_users".into(), json!(args.socket_users)),
         ("tabs_per_user".into(), json!(args.tabs)),
         ("sockets".into(), json!(sockets)),

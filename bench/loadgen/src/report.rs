@@ -626,7 +626,10 @@ fn live_section(w: &mut String, r: &Results) -> Result<()> {
              evicted meanwhile): RSS before; {} users each send `{}` once over HTTP (16 at a time); RSS {} s later. Then \
              {} other users open {} tabs each, subscribed to the library channel; RSS {} s later. Bytes per live user = \
              (RSS after the queries − RSS before) / users; bytes per socket at open = (RSS with the tabs open − RSS \
-             after the queries) / sockets. The peers keep no per-user state beyond their maps of sessions and stories.\n",
+             after the queries) / sockets. The peers keep no per-user state beyond their maps of sessions and stories. \
+             PSS per live user is the same difference in Pss (/proc/PID/smaps_rollup), which counts a page shared by \
+             several mappings once: our server maps each component's copy-on-write memory image into every instance, \
+             and VmRSS counts those clean, shared pages once per instance.\n",
             v["users"],
             v["query"].as_str().unwrap_or(""),
             v["settle_s"],
@@ -635,16 +638,17 @@ fn live_section(w: &mut String, r: &Results) -> Result<()> {
             v["settle_s"]
         )?;
     }
-    writeln!(w, "| system | live users | RSS before MiB | RSS live MiB | **bytes/live user** | sockets | RSS all open MiB | **bytes/socket at open** |")?;
-    writeln!(w, "|---|---|---|---|---|---|---|---|")?;
+    writeln!(w, "| system | live users | RSS before MiB | RSS live MiB | **bytes/live user** | PSS bytes/live user | sockets | RSS all open MiB | **bytes/socket at open** |")?;
+    writeln!(w, "|---|---|---|---|---|---|---|---|---|")?;
     let n = |s: &str, p: &str| r.num("live-memory", s, p);
-    system_rows(w, r, "live-memory", 7, |s| {
+    system_rows(w, r, "live-memory", 8, |s| {
         format!(
-            "{} | {} | {} | **{}** | {} | {} | **{}**",
+            "{} | {} | {} | **{}** | {} | {} | {} | **{}**",
             int(n(s, "/users")),
             mib(n(s, "/rss_before")),
             mib(n(s, "/rss_live")),
             int(n(s, "/bytes_per_live_user")),
+            int(n(s, "/pss_bytes_per_live_user")),
             int(n(s, "/sockets")),
             mib(n(s, "/rss_open")),
             int(n(s, "/bytes_per_socket_open")),

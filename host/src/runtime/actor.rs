@@ -5,6 +5,7 @@
 
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::sync::mpsc::UnboundedReceiver;
 
@@ -23,14 +24,26 @@ pub const CLOSE_INTERNAL_ERROR: u16 = 4500;
 /// The most events one `publish` call carries when publishes pile up in a mailbox.
 const MAX_PUBLISH_BATCH: usize = 256;
 
+/// A live actor with no call for this long (and less than `--idle-timeout`) is quiet: its
+/// database connection sheds its page cache; the instance stays.
+const QUIET_AFTER: Duration = Duration::from_secs(1);
+
 pub async fn run(key: ActorKey, host: Arc<Host>, mut mailbox: UnboundedReceiver<Envelope>) {
     let mut actor = Actor { key, host, live: None };
     // An envelope taken from the mailbox while gathering publishes, handled next.
     let mut held: Option<Envelope> = None;
+    let idle_timeout = actor.host.settings.idle_timeout;
+    let quiet_after = QUIET_AFTER.min(idle_timeout);
     loop {
         let next = match held.take() {
             Some(envelope) => Ok(Some(envelope)),
-            None => tokio::time::timeout(actor.host.settings.idle_timeout, mailbox.recv()).await,
+            None => match tokio::time::timeout(quiet_after, mailbox.recv()).await {
+                Err(_quiet) => {
+                    actor.quiet();
+                    tokio::time::timeout(idle_timeout - quiet_after, mailbox.recv()).await
+                }
+                received => received,
+            },
         };
         match next {
             Ok(Some(envelope)) => {
@@ -87,6 +100,13 @@ impl Actor {
             self.metrics().live_instances.fetch_sub(1, Relaxed);
             self.metrics().evictions.fetch_add(1, Relaxed);
             tracing::debug!(actor = %self.key, "evicted");
+        }
+    }
+
+    /// No call for a while: give back what the next call can cheaply rebuild.
+    fn quiet(&mut self) {
+        if let Some(live) = &mut self.live {
+            live.store.data_mut().db.shrink();
         }
     }
 

@@ -73,6 +73,13 @@ impl ActorDb {
         Ok(Rows { columns, rows: out })
     }
 
+    /// Free the connection's page cache (between calls; the OS still caches the file).
+    pub fn shrink(&mut self) {
+        if let (Some(conn), false) = (&self.conn, self.in_transaction) {
+            let _ = conn.execute_batch("PRAGMA shrink_memory");
+        }
+    }
+
     /// End the call's transaction: commit when `commit`, else roll back.
     pub fn finish(&mut self, commit: bool) -> Result<(), String> {
         if !self.in_transaction {
@@ -95,6 +102,7 @@ impl ActorDb {
 impl Drop for ActorDb {
     fn drop(&mut self) {
         let _ = self.finish(false);
+        self.shrink();
         if let (Some(cache), Some(path), Some(conn)) = (&self.cache, self.path.take(), self.conn.take()) {
             cache.give_back(path, conn);
         }

@@ -23,11 +23,9 @@ impl ConnectionCache {
         kept.remove(index).map(|(_, conn)| conn)
     }
 
-    /// Keep a connection (with no transaction open); the oldest goes when full. Its page
-    /// cache is emptied first (the OS keeps the file's pages): a kept connection holds only
-    /// its parsed schema and prepared statements.
+    /// Keep a connection (with no transaction open, its page cache already shed by
+    /// `ActorDb`); the oldest goes when full.
     pub fn give_back(&self, path: PathBuf, conn: Connection) {
-        let _ = conn.execute_batch("PRAGMA shrink_memory");
         let mut kept = self.kept.lock();
         if kept.len() >= KEPT_CONNECTIONS {
             kept.pop_front();
