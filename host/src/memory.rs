@@ -14,23 +14,23 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::server::Host;
+use crate::runtime::Runtime;
 
 /// How often the trimmer looks at the eviction counter.
 const TRIM_EVERY: Duration = Duration::from_secs(2);
 
 /// Start the trimmer; it ends with the server.
-pub fn spawn_trimmer(host: Arc<Host>) {
+pub fn spawn_trimmer(runtime: Arc<Runtime>) {
     tokio::spawn(async move {
-        let mut seen = host.metrics.evictions();
+        let mut seen = runtime.metrics.evictions();
         let mut ticker = tokio::time::interval(TRIM_EVERY);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             ticker.tick().await;
-            if host.is_shutting_down() {
+            if runtime.is_stopping() {
                 return;
             }
-            let evictions = host.metrics.evictions();
+            let evictions = runtime.metrics.evictions();
             if evictions != seen {
                 seen = evictions;
                 let _ = tokio::task::spawn_blocking(release_free_pages).await;

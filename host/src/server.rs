@@ -1,7 +1,7 @@
-//! The process: the shared `Host` every part reaches, start-up (data dir, engine,
-//! components, listener), the accept loop, and graceful shutdown.
+//! The process: start-up (data dir, accounts, engine, components, the runtime), the
+//! listener's shared `Host` (the runtime and the HTTP settings), the accept loop, and
+//! graceful shutdown.
 
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,87 +11,48 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
-use tokio::sync::watch;
 
 use crate::cli::ServeArgs;
-use crate::metrics::Metrics;
-use crate::runtime::actors::ActorRegistry;
-use crate::runtime::alarms::Alarms;
 use crate::runtime::components::{self, ComponentStore};
 use crate::runtime::engine::{self, EngineLimits};
-use crate::runtime::key::{ActorKey, ComponentKind, Principal};
-use crate::runtime::graphql_pool::GraphqlPool;
-use crate::sockets::SocketHub;
+use crate::runtime::key::{ComponentKind, Principal};
+use crate::runtime::{self, Runtime};
 use crate::storage::accounts::Accounts;
-use crate::storage::connections::ConnectionCache;
 
-/// Settings every part reads.
+/// What the HTTP side reads; the runtime has its own [`runtime::Settings`].
 #[derive(Clone, Debug)]
-pub struct Settings {
-    pub data_dir: PathBuf,
-    pub components_dir: PathBuf,
-    pub idle_timeout: Duration,
-    pub init_timeout: Duration,
+pub struct HttpSettings {
     pub admin_token: Option<String>,
-    pub max_instance_memory: usize,
-    pub max_call_time: Duration,
-    pub max_frame_bytes: usize,
     pub max_body_bytes: usize,
-    pub socket_queue: usize,
-    pub max_sockets_per_user: usize,
 }
 
-/// Anonymous actors per component (requests without a user, sockets before `connection_init`).
+/// Anonymous user-channel actors (sockets before `connection_init`).
 const ANONYMOUS_ACTORS: u64 = 4;
 
-/// Everything shared by the listener, the sockets and the actors.
+/// What the listener and its routes share: the runtime and the HTTP settings.
 pub struct Host {
-    pub settings: Settings,
-    pub engine: wasmtime::Engine,
-    pub components: ComponentStore,
-    pub actors: ActorRegistry,
-    pub sockets: SocketHub,
-    pub accounts: Arc<Accounts>,
-    pub metrics: Metrics,
-    pub alarms: Alarms,
-    /// SQLite connections of evicted actors, kept for their wake.
-    pub connections: Arc<ConnectionCache>,
-    /// The instances that serve the stateless graphql component to every user.
-    pub graphql: GraphqlPool,
-    /// Flips to true when the server begins to shut down.
-    pub shutdown: watch::Sender<bool>,
+    pub runtime: Arc<Runtime>,
+    pub http: HttpSettings,
     anonymous_turn: AtomicU64,
 }
 
 impl Host {
-    /// The SQLite file of an actor; anonymous actors have none.
-    pub fn actor_db_path(&self, key: &ActorKey) -> Option<PathBuf> {
-        let user = key.principal.user()?;
-        Some(self.settings.data_dir.join("actors").join(key.component.name()).join(format!("{user}.sqlite")))
-    }
-
     /// One of the anonymous principals, in turn.
     pub fn anonymous(&self) -> Principal {
         Principal::Anonymous((self.anonymous_turn.fetch_add(1, Ordering::Relaxed) % ANONYMOUS_ACTORS) as u8)
-    }
-
-    pub fn is_shutting_down(&self) -> bool {
-        *self.shutdown.borrow()
     }
 }
 
 /// Build the host: open the data dir and accounts, build the engine, load every component.
 pub fn start(args: &ServeArgs) -> Result<Arc<Host>> {
-    let settings = Settings {
+    let settings = runtime::Settings {
         data_dir: args.data_dir.clone(),
         components_dir: args.components_dir.clone(),
         idle_timeout: args.idle_timeout,
         init_timeout: args.init_timeout,
-        admin_token: args.admin_token.clone().filter(|t| !t.is_empty()),
         max_instance_memory: args.max_instance_memory,
         max_call_time: args.max_call_time,
         max_frame_bytes: args.max_frame_bytes,
-        max_body_bytes: args.max_body_bytes,
         socket_queue: args.socket_queue.max(1),
         max_sockets_per_user: args.max_sockets_per_user.max(1),
     };
@@ -116,25 +77,19 @@ pub fn start(args: &ServeArgs) -> Result<Arc<Host>> {
         let version = components.load(kind, &wasm).with_context(|| format!("{} {}", path.display(), "was refused"))?;
         tracing::info!(component = %kind, version = version.number, digest = %&version.digest[..12], "loaded {}", path.display());
     }
-    let (shutdown, _) = watch::channel(false);
-    let host = Arc::new(Host {
+    let runtime = Runtime::new(runtime::Parts {
         settings,
         engine,
         components,
-        actors: ActorRegistry::new(args.max_instances as usize),
-        sockets: SocketHub::default(),
         accounts,
-        metrics: Metrics::default(),
-        alarms: Alarms::default(),
-        connections: Arc::default(),
-        graphql: GraphqlPool::new(args.graphql_instances),
-        shutdown,
-        anonymous_turn: AtomicU64::new(0),
+        max_instances: args.max_instances as usize,
+        graphql_instances: args.graphql_instances,
     });
     for kind in ComponentKind::ALL {
-        host.metrics.component(kind).version.store(1, Ordering::Relaxed);
+        runtime.metrics.component(kind).version.store(1, Ordering::Relaxed);
     }
-    Ok(host)
+    let http = HttpSettings { admin_token: args.admin_token.clone().filter(|t| !t.is_empty()), max_body_bytes: args.max_body_bytes };
+    Ok(Arc::new(Host { runtime, http, anonymous_turn: AtomicU64::new(0) }))
 }
 
 /// Serve until SIGINT or SIGTERM, then shut down gracefully: stop accepting, finish
@@ -143,10 +98,7 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
     let host = start(&args)?;
     let listener = TcpListener::bind(args.listen).await.with_context(|| format!("binding {}", args.listen))?;
     tracing::info!("serving on http://{}", listener.local_addr()?);
-    crate::runtime::watcher::spawn(host.clone());
-    crate::memory::spawn_trimmer(host.clone());
-    host.graphql.warm_up(&host);
-    GraphqlPool::spawn_evictor(&host);
+    host.runtime.start();
     let connections = Arc::new(AtomicU64::new(0));
     let mut stop = Box::pin(shutdown_signal());
     loop {
@@ -168,9 +120,9 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
     }
     tracing::info!("shutting down: finishing requests, closing sockets with 1001");
     drop(listener);
-    host.shutdown.send_replace(true);
+    host.runtime.stop();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while (connections.load(Ordering::SeqCst) > 0 || host.sockets.count() > 0) && tokio::time::Instant::now() < deadline {
+    while (connections.load(Ordering::SeqCst) > 0 || host.runtime.sockets.count() > 0) && tokio::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     tracing::info!("stopped");
@@ -180,7 +132,7 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
 /// Serve one HTTP connection; at shutdown, finish the request in flight and close it.
 async fn serve_connection(host: Arc<Host>, stream: tokio::net::TcpStream, connections: Arc<AtomicU64>) {
     connections.fetch_add(1, Ordering::SeqCst);
-    let mut shutdown = host.shutdown.subscribe();
+    let mut shutdown = host.runtime.stopping();
     let service_host = host.clone();
     let service = service_fn(move |request| crate::http::route(service_host.clone(), request));
     let connection = http1::Builder::new().serve_connection(TokioIo::new(stream), service).with_upgrades();

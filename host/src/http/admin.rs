@@ -17,7 +17,7 @@ use crate::server::Host;
 const MAX_COMPONENT_BYTES: usize = 64 << 20;
 
 pub async fn route(host: Arc<Host>, request: Request<Incoming>) -> Response<Body> {
-    let Some(admin_token) = host.settings.admin_token.clone() else {
+    let Some(admin_token) = host.http.admin_token.clone() else {
         return text(StatusCode::NOT_FOUND, "not found\n");
     };
     let presented = request.headers().get(AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
@@ -38,10 +38,10 @@ pub async fn route(host: Arc<Host>, request: Request<Incoming>) -> Response<Body
         Ok(body) => body.to_bytes(),
         Err(_) => return text(StatusCode::PAYLOAD_TOO_LARGE, "component too large\n"),
     };
-    match watcher::install(&host, kind, wasm.to_vec()).await {
+    match watcher::install(&host.runtime, kind, wasm.to_vec()).await {
         Ok(number) => {
             tracing::info!(component = %kind, version = number, "installed a new version from PUT");
-            let digest = host.components.current(kind).map(|v| v.digest.clone()).unwrap_or_default();
+            let digest = host.runtime.components.current(kind).map(|v| v.digest.clone()).unwrap_or_default();
             json(
                 StatusCode::OK,
                 "application/json",

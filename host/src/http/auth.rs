@@ -6,10 +6,10 @@ use hyper::{Response, StatusCode};
 
 use super::{json, Body};
 use crate::runtime::call::CallContext;
-use crate::server::Host;
+use crate::storage::accounts::Accounts;
 
 /// The caller's context, `Ok(default)` when the request carries no `Authorization`.
-pub fn caller(host: &Host, headers: &HeaderMap) -> Result<CallContext, Response<Body>> {
+pub fn caller(accounts: &Accounts, headers: &HeaderMap) -> Result<CallContext, Response<Body>> {
     let Some(value) = headers.get(AUTHORIZATION) else {
         return Ok(CallContext::default());
     };
@@ -19,7 +19,7 @@ pub fn caller(host: &Host, headers: &HeaderMap) -> Result<CallContext, Response<
         .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
         .map(str::trim)
         .filter(|t| !t.is_empty());
-    match token.and_then(|t| host.accounts.authenticate(t).map(|user| (t, user))) {
+    match token.and_then(|t| accounts.authenticate(t).map(|user| (t, user))) {
         Some((token, user)) => Ok(CallContext { user: Some(user), session_token: Some(token.to_string()) }),
         None => Err(unauthorized()),
     }

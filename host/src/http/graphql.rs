@@ -15,6 +15,7 @@ use super::{auth, method_not_allowed, text, Body};
 use crate::runtime::bindings::host_api::graphql::Operation;
 use crate::runtime::call::{CallContext, CallError, Request, Response as CallResponse};
 use crate::runtime::graphql_pool::GraphqlPool;
+use crate::runtime::Runtime;
 use crate::server::Host;
 
 const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json; charset=utf-8";
@@ -69,7 +70,7 @@ pub async fn post(host: Arc<Host>, request: HttpRequest<Incoming>) -> Response<B
     let Some(media) = negotiate(request.headers().get(ACCEPT).and_then(|v| v.to_str().ok())) else {
         return text(StatusCode::NOT_ACCEPTABLE, "accept application/graphql-response+json or application/json\n");
     };
-    let context = match auth::caller(&host, request.headers()) {
+    let context = match auth::caller(&host.runtime.accounts, request.headers()) {
         Ok(context) => context,
         Err(response) => return response,
     };
@@ -78,7 +79,7 @@ pub async fn post(host: Arc<Host>, request: HttpRequest<Incoming>) -> Response<B
     if essence != "application/json" {
         return request_error(media, StatusCode::UNSUPPORTED_MEDIA_TYPE, "POST /graphql takes a body of type application/json");
     }
-    let body = match Limited::new(request.into_body(), host.settings.max_body_bytes).collect().await {
+    let body = match Limited::new(request.into_body(), host.http.max_body_bytes).collect().await {
         Ok(body) => body.to_bytes(),
         Err(_) => return request_error(media, StatusCode::PAYLOAD_TOO_LARGE, "The request body is too large"),
     };
@@ -87,14 +88,14 @@ pub async fn post(host: Arc<Host>, request: HttpRequest<Incoming>) -> Response<B
         Ok(_) => return request_error(media, StatusCode::BAD_REQUEST, "The request body must be a JSON object"),
         Err(e) => return request_error(media, StatusCode::BAD_REQUEST, &format!("The request body is not JSON: {e}")),
     };
-    run(&host, media, params, context, false).await
+    run(&host.runtime, media, params, context, false).await
 }
 
 pub async fn get(host: Arc<Host>, request: HttpRequest<Incoming>) -> Response<Body> {
     let Some(media) = negotiate(request.headers().get(ACCEPT).and_then(|v| v.to_str().ok())) else {
         return text(StatusCode::NOT_ACCEPTABLE, "accept application/graphql-response+json or application/json\n");
     };
-    let context = match auth::caller(&host, request.headers()) {
+    let context = match auth::caller(&host.runtime.accounts, request.headers()) {
         Ok(context) => context,
         Err(response) => return response,
     };
@@ -111,20 +112,20 @@ pub async fn get(host: Arc<Host>, request: HttpRequest<Incoming>) -> Response<Bo
         };
         params.insert(key.into_owned(), value);
     }
-    run(&host, media, params, context, true).await
+    run(&host.runtime, media, params, context, true).await
 }
 
 /// Check the request's parameters, then execute it. A GET is prepared first (parsed and
 /// validated without executing) so that a mutation is refused before it runs; a POST goes
 /// straight to `execute`, whose response leaves out `data` exactly when it failed as a
 /// request (syntax, validation, variables).
-async fn run(host: &Arc<Host>, media: MediaType, params: Map<String, Value>, context: CallContext, is_get: bool) -> Response<Body> {
+async fn run(runtime: &Arc<Runtime>, media: MediaType, params: Map<String, Value>, context: CallContext, is_get: bool) -> Response<Body> {
     let request = match normalize(params) {
         Ok(request) => request,
         Err(message) => return request_error(media, StatusCode::BAD_REQUEST, &message),
     };
     if !is_get {
-        return match GraphqlPool::call(host, Request::Execute(request), context).await {
+        return match GraphqlPool::call(runtime, Request::Execute(request), context).await {
             Ok(CallResponse::Json(response)) => {
                 let status = if is_request_error(&response) { media.request_error_status() } else { StatusCode::OK };
                 respond(media, status, response)
@@ -133,7 +134,7 @@ async fn run(host: &Arc<Host>, media: MediaType, params: Map<String, Value>, con
             Err(e) => call_failed(media, e),
         };
     }
-    let operation = match GraphqlPool::call(host, Request::Prepare(request.clone()), context.clone()).await {
+    let operation = match GraphqlPool::call(runtime, Request::Prepare(request.clone()), context.clone()).await {
         Ok(CallResponse::Prepared(Ok(operation))) => operation,
         Ok(CallResponse::Prepared(Err(errors))) => {
             return respond(media, media.request_error_status(), format!(r#"{{"errors":{errors}}}"#));
@@ -153,7 +154,7 @@ async fn run(host: &Arc<Host>, media: MediaType, params: Map<String, Value>, con
             )
         }
     }
-    match GraphqlPool::call(host, Request::Execute(request), context).await {
+    match GraphqlPool::call(runtime, Request::Execute(request), context).await {
         Ok(CallResponse::Json(response)) => respond(media, StatusCode::OK, response),
         Ok(_) => internal_error(media, "unexpected answer from the GraphQL component"),
         Err(e) => call_failed(media, e),
@@ -212,8 +213,8 @@ fn call_failed(media: MediaType, error: CallError) -> Response<Body> {
 }
 
 /// `GET /graphql/schema`: the schema in SDL, from the graphql component now serving.
-pub async fn schema(host: Arc<Host>) -> Response<Body> {
-    match GraphqlPool::call(&host, Request::SchemaSdl, CallContext::default()).await {
+pub async fn schema(runtime: Arc<Runtime>) -> Response<Body> {
+    match GraphqlPool::call(&runtime, Request::SchemaSdl, CallContext::default()).await {
         Ok(CallResponse::Json(sdl)) => {
             let mut response = text(StatusCode::OK, sdl);
             response.headers_mut().insert(CONTENT_TYPE, hyper::header::HeaderValue::from_static("application/graphql; charset=utf-8"));

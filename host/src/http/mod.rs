@@ -21,17 +21,17 @@ use crate::server::Host;
 pub type Body = Full<Bytes>;
 
 pub async fn route(host: Arc<Host>, request: Request<Incoming>) -> Result<Response<Body>, Infallible> {
-    host.metrics.http_requests.fetch_add(1, Relaxed);
+    host.runtime.metrics.http_requests.fetch_add(1, Relaxed);
     let path = request.uri().path().to_string();
     let response = match (request.method(), path.as_str()) {
         (_, "/graphql") if websocket::is_upgrade(&request) => websocket::upgrade(host, request),
         (&Method::POST, "/graphql") => graphql::post(host, request).await,
         (&Method::GET, "/graphql") => graphql::get(host, request).await,
         (_, "/graphql") => method_not_allowed("GET, POST"),
-        (&Method::GET, "/graphql/schema") => graphql::schema(host).await,
+        (&Method::GET, "/graphql/schema") => graphql::schema(host.runtime.clone()).await,
         (&Method::GET, "/healthz") => text(StatusCode::OK, "ok\n"),
         (&Method::GET, "/metrics") => {
-            let mut response = text(StatusCode::OK, host.metrics.render());
+            let mut response = text(StatusCode::OK, host.runtime.metrics.render());
             response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4"));
             response
         }

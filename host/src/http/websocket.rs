@@ -35,7 +35,7 @@ fn offers_subprotocol(request: &Request<Incoming>) -> bool {
 }
 
 pub fn upgrade(host: Arc<Host>, mut request: Request<Incoming>) -> Response<Body> {
-    if host.is_shutting_down() {
+    if host.runtime.is_stopping() {
         return text(StatusCode::SERVICE_UNAVAILABLE, "shutting down\n");
     }
     let headers = request.headers();
@@ -52,13 +52,13 @@ pub fn upgrade(host: Arc<Host>, mut request: Request<Incoming>) -> Response<Body
     if request.method() != hyper::Method::GET || !connection_upgrade || !version_13 {
         return text(StatusCode::BAD_REQUEST, "not a WebSocket version 13 handshake\n");
     }
-    let context = match auth::caller(&host, headers) {
+    let context = match auth::caller(&host.runtime.accounts, headers) {
         Ok(context) => context,
         Err(response) => return response,
     };
     let header_user = context.user.map(|user| user.id);
     if let Some(user) = &header_user {
-        if host.sockets.list(&Principal::User(user.clone())).len() >= host.settings.max_sockets_per_user {
+        if host.runtime.sockets.list(&Principal::User(user.clone())).len() >= host.runtime.settings.max_sockets_per_user {
             return text(StatusCode::TOO_MANY_REQUESTS, "too many open sockets for this user\n");
         }
     }
@@ -72,7 +72,7 @@ pub fn upgrade(host: Arc<Host>, mut request: Request<Incoming>) -> Response<Body
     let upgrading = hyper::upgrade::on(&mut request);
     tokio::spawn(async move {
         match upgrading.await {
-            Ok(upgraded) => connection::run(host, upgraded, owner, header_user, speaks_protocol).await,
+            Ok(upgraded) => connection::run(host.runtime.clone(), upgraded, owner, header_user, speaks_protocol).await,
             Err(e) => tracing::debug!("WebSocket upgrade failed: {e}"),
         }
     });

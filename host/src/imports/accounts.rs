@@ -23,7 +23,7 @@ impl Host for ActorState {
     }
 
     async fn sign_up(&mut self, email: String, password: String, name: Option<String>) -> Result<Session, String> {
-        let accounts = self.host.accounts.clone();
+        let accounts = self.runtime.accounts.clone();
         let started = std::time::Instant::now();
         let session = accounts.sign_up(&email, &password, name).await;
         self.call.add_wait(started.elapsed());
@@ -32,7 +32,7 @@ impl Host for ActorState {
     }
 
     async fn sign_in(&mut self, email: String, password: String) -> Result<Session, String> {
-        let accounts = self.host.accounts.clone();
+        let accounts = self.runtime.accounts.clone();
         let started = std::time::Instant::now();
         let session = accounts.sign_in(&email, &password).await;
         self.call.add_wait(started.elapsed());
@@ -44,7 +44,7 @@ impl Host for ActorState {
         match self.call.context.session_token.take() {
             Some(token) => {
                 self.call.context.user = None;
-                self.host.accounts.sign_out(&token)
+                self.runtime.accounts.sign_out(&token)
             }
             None => false,
         }

@@ -14,8 +14,8 @@ impl ActorState {
     /// Call `component` for the same principal (or, for `library`, the acting user).
     async fn forward(&mut self, key: ActorKey, request: Request, context: CallContext) -> Result<Response, CallError> {
         let started = Instant::now();
-        let host = self.host.clone();
-        let result = host.actors.call(&host, key, request, context).await;
+        let runtime = self.runtime.clone();
+        let result = runtime.call(key, request, context).await;
         self.call.add_wait(started.elapsed());
         result
     }
@@ -24,10 +24,10 @@ impl ActorState {
     async fn graphql(&mut self, request: Request) -> Result<Response, CallError> {
         let user = self.call.context.user.clone().or_else(|| {
             let id = self.key.principal.user()?;
-            self.host.accounts.user_by_id(id)
+            self.runtime.accounts.user_by_id(id)
         });
         let started = Instant::now();
-        let result = GraphqlPool::call(&self.host, request, CallContext { user, session_token: None }).await;
+        let result = GraphqlPool::call(&self.runtime, request, CallContext { user, session_token: None }).await;
         self.call.add_wait(started.elapsed());
         result
     }

@@ -5,6 +5,6 @@ use crate::runtime::state::ActorState;
 
 impl Host for ActorState {
     async fn init_timeout_ms(&mut self) -> u64 {
-        self.host.settings.init_timeout.as_millis() as u64
+        self.runtime.settings.init_timeout.as_millis() as u64
     }
 }

@@ -22,7 +22,7 @@ pub fn clamp_reason(mut reason: String) -> String {
 
 impl ActorState {
     fn owns(&self, socket: SocketId) -> bool {
-        self.host.sockets.is_owned_by(socket, &self.key.principal)
+        self.runtime.sockets.is_owned_by(socket, &self.key.principal)
     }
 }
 
@@ -32,7 +32,7 @@ impl Host for ActorState {
     }
 
     async fn list(&mut self) -> Vec<SocketId> {
-        self.host.sockets.list(&self.key.principal)
+        self.runtime.sockets.list(&self.key.principal)
     }
 
     async fn send(&mut self, socket: SocketId, text: String) {
@@ -54,7 +54,7 @@ impl Host for ActorState {
         if !self.owns(socket) {
             return None;
         }
-        self.host.sockets.attachment(socket).map(|a| a.to_string())
+        self.runtime.sockets.attachment(socket).map(|a| a.to_string())
     }
 
     async fn set_attachment(&mut self, socket: SocketId, value: String) -> Result<(), String> {
@@ -73,7 +73,7 @@ impl Host for ActorState {
 
     async fn opened_at_ms(&mut self, socket: SocketId) -> u64 {
         if self.owns(socket) {
-            self.host.sockets.opened_at_ms(socket).unwrap_or(0)
+            self.runtime.sockets.opened_at_ms(socket).unwrap_or(0)
         } else {
             0
         }
@@ -83,10 +83,10 @@ impl Host for ActorState {
         if !self.owns(socket) {
             return Err(AuthError::InvalidToken);
         }
-        let header_user = self.host.sockets.header_user(socket);
+        let header_user = self.runtime.sockets.header_user(socket);
         let user_id = match token {
             Some(token) => {
-                let user = self.host.accounts.authenticate(&token).ok_or(AuthError::InvalidToken)?;
+                let user = self.runtime.accounts.authenticate(&token).ok_or(AuthError::InvalidToken)?;
                 if header_user.as_ref().is_some_and(|h| *h != user.id) {
                     return Err(AuthError::InvalidToken);
                 }

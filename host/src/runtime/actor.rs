@@ -14,7 +14,7 @@ use super::effects;
 use super::instance::Instance;
 use super::key::ActorKey;
 use super::state::CallState;
-use crate::server::Host;
+use super::Runtime;
 use crate::sockets::Outbound;
 
 /// graphql-ws has no code of its own for a server fault; 4500 is the one graphql-ws uses
@@ -28,11 +28,11 @@ const MAX_PUBLISH_BATCH: usize = 256;
 /// database connection sheds its page cache; the instance stays.
 const QUIET_AFTER: Duration = Duration::from_secs(1);
 
-pub async fn run(key: ActorKey, host: Arc<Host>, mut mailbox: UnboundedReceiver<Envelope>) {
-    let mut actor = Actor { key, host, live: None };
+pub async fn run(key: ActorKey, runtime: Arc<Runtime>, mut mailbox: UnboundedReceiver<Envelope>) {
+    let mut actor = Actor { key, runtime, live: None };
     // An envelope taken from the mailbox while gathering publishes, handled next.
     let mut held: Option<Envelope> = None;
-    let idle_timeout = actor.host.settings.idle_timeout;
+    let idle_timeout = actor.runtime.settings.idle_timeout;
     let quiet_after = QUIET_AFTER.min(idle_timeout);
     loop {
         let next = match held.take() {
@@ -53,7 +53,7 @@ pub async fn run(key: ActorKey, host: Arc<Host>, mut mailbox: UnboundedReceiver<
             Ok(None) => break,
             Err(_idle) => {
                 actor.evict();
-                if actor.host.actors.retire(&actor.key, &mailbox) {
+                if actor.runtime.actors.retire(&actor.key, &mailbox) {
                     return;
                 }
             }
@@ -83,20 +83,20 @@ fn gather_publishes(mut envelope: Envelope, mailbox: &mut UnboundedReceiver<Enve
 
 struct Actor {
     key: ActorKey,
-    host: Arc<Host>,
+    runtime: Arc<Runtime>,
     live: Option<Instance>,
 }
 
 impl Actor {
     fn metrics(&self) -> &crate::metrics::PerComponent {
-        self.host.metrics.component(self.key.component)
+        self.runtime.metrics.component(self.key.component)
     }
 
     /// Drop the live instance, if any. Sockets, attachments and alarms are the host's
     /// and stay.
     fn evict(&mut self) {
         if self.live.take().is_some() {
-            self.host.actors.forget(&self.key);
+            self.runtime.actors.forget(&self.key);
             self.metrics().live_instances.fetch_sub(1, Relaxed);
             self.metrics().evictions.fetch_add(1, Relaxed);
             tracing::debug!(actor = %self.key, "evicted");
@@ -112,15 +112,15 @@ impl Actor {
 
     /// The instance to call: the live one if it runs the current version, else a new one.
     async fn instance(&mut self) -> Result<&mut Instance, CallError> {
-        let current = self.host.components.current(self.key.component).ok_or(CallError::NotLoaded(self.key.component.name()))?;
+        let current = self.runtime.components.current(self.key.component).ok_or(CallError::NotLoaded(self.key.component.name()))?;
         if self.live.as_ref().is_some_and(|live| !Arc::ptr_eq(&live.version, &current)) {
             self.evict();
         }
         if self.live.is_none() {
-            self.host.actors.make_room(&self.host, &self.key);
+            self.runtime.actors.make_room(&self.runtime, &self.key);
             let started = std::time::Instant::now();
-            let instance = Instance::new(self.key.clone(), self.host.clone(), current).await.map_err(|e| {
-                self.host.actors.forget(&self.key);
+            let instance = Instance::new(self.key.clone(), self.runtime.clone(), current).await.map_err(|e| {
+                self.runtime.actors.forget(&self.key);
                 tracing::error!(actor = %self.key, "instantiation failed: {e:#}");
                 CallError::Refused(format!("could not start the {} component: {e}", self.key.component))
             })?;
@@ -153,9 +153,9 @@ impl Actor {
             _ => None,
         };
         let component = self.key.component.name();
-        let host = self.host.clone();
-        let metrics = host.metrics.component(self.key.component);
-        host.actors.touch(&self.key);
+        let runtime = self.runtime.clone();
+        let metrics = runtime.metrics.component(self.key.component);
+        runtime.actors.touch(&self.key);
         let instance = self.instance().await?;
         instance.store.data_mut().call = CallState::new(context);
         let started = std::time::Instant::now();
@@ -167,7 +167,7 @@ impl Actor {
         match result {
             Ok(response) if !response.is_error() => match state.db.finish(true) {
                 Ok(()) => {
-                    effects::apply(&self.host, &self.key, call, is_publish);
+                    effects::apply(&self.runtime, &self.key, call, is_publish);
                     Ok(response)
                 }
                 Err(e) => Err(CallError::Commit(e)),
@@ -183,7 +183,7 @@ impl Actor {
                 metrics.traps.fetch_add(1, Relaxed);
                 self.evict();
                 if let Some(socket) = socket {
-                    self.host.sockets.send(socket, Outbound::Close(CLOSE_INTERNAL_ERROR, "Internal server error".into()));
+                    self.runtime.sockets.send(socket, Outbound::Close(CLOSE_INTERNAL_ERROR, "Internal server error".into()));
                 }
                 Err(CallError::Trap { component, export, message })
             }

@@ -14,7 +14,7 @@ use tokio::sync::oneshot;
 use super::actor;
 use super::call::{CallContext, CallError, Envelope, Request, Response};
 use super::key::ActorKey;
-use crate::server::Host;
+use super::Runtime;
 
 pub struct ActorRegistry {
     mailboxes: Mutex<HashMap<ActorKey, UnboundedSender<Envelope>>>,
@@ -36,7 +36,7 @@ impl ActorRegistry {
 
     /// `key` is about to create an instance: if the cap is reached, ask the least
     /// recently used other actor to evict.
-    pub fn make_room(&self, host: &Arc<Host>, key: &ActorKey) {
+    pub fn make_room(&self, runtime: &Arc<Runtime>, key: &ActorKey) {
         let victim = {
             let live = self.live.lock();
             if live.last_used.len() < self.max_instances {
@@ -46,7 +46,7 @@ impl ActorRegistry {
         };
         if let Some(victim) = victim {
             self.live.lock().last_used.remove(&victim);
-            self.send(host, victim, Envelope { request: Request::Evict, context: CallContext::default(), reply: None });
+            self.send(runtime, victim, Envelope { request: Request::Evict, context: CallContext::default(), reply: None });
         }
     }
 
@@ -64,7 +64,7 @@ impl ActorRegistry {
     }
 
     /// Put `envelope` in `key`'s mailbox, starting the actor if it has no task.
-    pub fn send(&self, host: &Arc<Host>, key: ActorKey, envelope: Envelope) {
+    pub fn send(&self, runtime: &Arc<Runtime>, key: ActorKey, envelope: Envelope) {
         let mut mailboxes = self.mailboxes.lock();
         let envelope = match mailboxes.get(&key) {
             Some(mailbox) => match mailbox.send(envelope) {
@@ -77,13 +77,13 @@ impl ActorRegistry {
         let _ = mailbox.send(envelope);
         mailboxes.insert(key.clone(), mailbox);
         drop(mailboxes);
-        tokio::spawn(actor::run(key, host.clone(), inbox));
+        tokio::spawn(actor::run(key, runtime.clone(), inbox));
     }
 
     /// Call `key` and wait for the answer.
-    pub async fn call(&self, host: &Arc<Host>, key: ActorKey, request: Request, context: CallContext) -> Result<Response, CallError> {
+    pub async fn call(&self, runtime: &Arc<Runtime>, key: ActorKey, request: Request, context: CallContext) -> Result<Response, CallError> {
         let (reply, answer) = oneshot::channel();
-        self.send(host, key, Envelope { request, context, reply: Some(reply) });
+        self.send(runtime, key, Envelope { request, context, reply: Some(reply) });
         answer.await.unwrap_or(Err(CallError::ShuttingDown))
     }
 

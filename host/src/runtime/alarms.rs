@@ -10,7 +10,7 @@ use tokio::task::AbortHandle;
 
 use super::call::{CallContext, Envelope, Request};
 use super::key::ActorKey;
-use crate::server::Host;
+use super::Runtime;
 use crate::storage::accounts::now_ms;
 
 #[derive(Default)]
@@ -20,14 +20,14 @@ pub struct Alarms {
 
 impl Alarms {
     /// Fire `key`'s `on-alarm` at `at_ms` (unix ms), replacing its earlier alarm.
-    pub fn set(&self, host: &Arc<Host>, key: ActorKey, at_ms: u64) {
+    pub fn set(&self, runtime: &Arc<Runtime>, key: ActorKey, at_ms: u64) {
         let delay = Duration::from_millis(at_ms.saturating_sub(now_ms()));
-        let (task_host, task_key) = (host.clone(), key.clone());
+        let (task_runtime, task_key) = (runtime.clone(), key.clone());
         let task = tokio::spawn(async move {
             tokio::time::sleep(delay).await;
-            task_host.alarms.fired(&task_key, at_ms);
+            task_runtime.alarms.fired(&task_key, at_ms);
             let envelope = Envelope { request: Request::Alarm, context: CallContext::default(), reply: None };
-            task_host.actors.send(&task_host, task_key, envelope);
+            task_runtime.send(task_key, envelope);
         });
         if let Some((_, earlier)) = self.timers.lock().insert(key, (at_ms, task.abort_handle())) {
             earlier.abort();

@@ -7,16 +7,16 @@ use super::bindings::user_channel::exports::realtime::host::user_channel_actor::
 use super::call::{CallContext, Envelope, Request};
 use super::key::{ActorKey, ComponentKind, Principal};
 use super::state::{CallState, Effect};
-use crate::server::Host;
+use super::Runtime;
 use crate::sockets::Outbound;
 
 /// WebSocket "policy violation": the per-user socket cap.
 const CLOSE_POLICY: u16 = 1008;
 
-pub fn apply(host: &Arc<Host>, key: &ActorKey, call: CallState, is_publish: bool) {
+pub fn apply(runtime: &Arc<Runtime>, key: &ActorKey, call: CallState, is_publish: bool) {
     for (socket, value) in call.attachments {
-        if host.sockets.is_owned_by(socket, &key.principal) {
-            host.sockets.set_attachment(socket, value);
+        if runtime.sockets.is_owned_by(socket, &key.principal) {
+            runtime.sockets.set_attachment(socket, value);
         }
     }
     // Everything the call published goes to the user's channel actor in one message.
@@ -25,30 +25,30 @@ pub fn apply(host: &Arc<Host>, key: &ActorKey, call: CallState, is_publish: bool
         match effect {
             Effect::Publish { channel, event } => published.push(ChannelEvent { channel, event }),
             Effect::Send { socket, text } => {
-                if host.sockets.send(socket, Outbound::Text(text)) && is_publish {
-                    host.metrics.events_delivered.fetch_add(1, Relaxed);
+                if runtime.sockets.send(socket, Outbound::Text(text)) && is_publish {
+                    runtime.metrics.events_delivered.fetch_add(1, Relaxed);
                 }
             }
             Effect::Close { socket, code, reason } => {
-                host.sockets.send(socket, Outbound::Close(code, reason));
+                runtime.sockets.send(socket, Outbound::Close(code, reason));
             }
             Effect::Transfer { socket, user } => {
                 let owner = Principal::User(user);
-                if host.sockets.list(&owner).len() >= host.settings.max_sockets_per_user {
-                    host.sockets.send(socket, Outbound::Close(CLOSE_POLICY, "Too many sockets for this user".into()));
+                if runtime.sockets.list(&owner).len() >= runtime.settings.max_sockets_per_user {
+                    runtime.sockets.send(socket, Outbound::Close(CLOSE_POLICY, "Too many sockets for this user".into()));
                 } else {
-                    host.sockets.transfer(socket, owner);
+                    runtime.sockets.transfer(socket, owner);
                 }
             }
-            Effect::SetAlarm(at_ms) => host.alarms.set(host, key.clone(), at_ms),
-            Effect::ClearAlarm => host.alarms.clear(key),
+            Effect::SetAlarm(at_ms) => runtime.alarms.set(runtime, key.clone(), at_ms),
+            Effect::ClearAlarm => runtime.alarms.clear(key),
         }
     }
     // Anonymous actors have no user channel: what they publish goes nowhere.
     if let (Some(user), false) = (key.principal.user(), published.is_empty()) {
-        host.metrics.events_published.fetch_add(published.len() as u64, Relaxed);
+        runtime.metrics.events_published.fetch_add(published.len() as u64, Relaxed);
         let channel_actor = ActorKey::new(ComponentKind::UserChannel, Principal::User(user.clone()));
-        host.actors.send(host, channel_actor, Envelope {
+        runtime.send(channel_actor, Envelope {
             request: Request::Publish(published),
             context: CallContext::default(),
             reply: None,

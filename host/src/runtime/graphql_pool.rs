@@ -27,7 +27,7 @@ use super::components::Version;
 use super::instance::Instance;
 use super::key::{ActorKey, ComponentKind, Principal};
 use super::state::CallState;
-use crate::server::Host;
+use super::Runtime;
 
 /// Started instances kept ready even when idle (one per core on the target machine).
 pub const MIN_READY: usize = 2;
@@ -74,14 +74,14 @@ impl GraphqlPool {
     /// Run `request` for the caller in `context` on a pooled instance. The call runs in a
     /// task of its own, so a caller that goes away (an HTTP client that disconnects) does
     /// not cut a call, and the instance, in half.
-    pub async fn call(host: &Arc<Host>, request: Request, context: CallContext) -> Result<Response, CallError> {
-        let host = host.clone();
-        tokio::spawn(async move { host.graphql.run(&host, request, context).await })
+    pub async fn call(runtime: &Arc<Runtime>, request: Request, context: CallContext) -> Result<Response, CallError> {
+        let runtime = runtime.clone();
+        tokio::spawn(async move { runtime.graphql.run(&runtime, request, context).await })
             .await
             .unwrap_or(Err(CallError::ShuttingDown))
     }
 
-    async fn run(&self, host: &Arc<Host>, request: Request, context: CallContext) -> Result<Response, CallError> {
+    async fn run(&self, runtime: &Arc<Runtime>, request: Request, context: CallContext) -> Result<Response, CallError> {
         let caller = match &context.user {
             Some(user) => Caller::User(user.id.clone()),
             None => Caller::Anonymous,
@@ -89,21 +89,21 @@ impl GraphqlPool {
         let share = self.share(&caller);
         let share_permit = share.clone().acquire_owned().await.map_err(|_| CallError::ShuttingDown)?;
         let slot = self.slots.clone().acquire_owned().await.map_err(|_| CallError::ShuttingDown)?;
-        let result = self.call_on_instance(host, request, context).await;
+        let result = self.call_on_instance(runtime, request, context).await;
         drop(slot);
         drop(share_permit);
         self.release_share(&caller, &share);
         result
     }
 
-    async fn call_on_instance(&self, host: &Arc<Host>, request: Request, context: CallContext) -> Result<Response, CallError> {
-        let version = host.components.current(ComponentKind::Graphql).ok_or(CallError::NotLoaded("graphql"))?;
-        let mut instance = match self.take(host, &version) {
+    async fn call_on_instance(&self, runtime: &Arc<Runtime>, request: Request, context: CallContext) -> Result<Response, CallError> {
+        let version = runtime.components.current(ComponentKind::Graphql).ok_or(CallError::NotLoaded("graphql"))?;
+        let mut instance = match self.take(runtime, &version) {
             Some(instance) => instance,
-            None => start(host, version).await?,
+            None => start(runtime, version).await?,
         };
         let export = request.export_name();
-        let metrics = host.metrics.component(ComponentKind::Graphql);
+        let metrics = runtime.metrics.component(ComponentKind::Graphql);
         instance.store.data_mut().call = CallState::new(context);
         let result = instance.call(request).await;
         instance.store.data_mut().call = CallState::default();
@@ -117,7 +117,7 @@ impl GraphqlPool {
                 let message = super::actor::trap_message(&trap);
                 tracing::warn!(export, "graphql call failed, instance dropped: {message}");
                 metrics.traps.fetch_add(1, Relaxed);
-                dropped(host);
+                dropped(runtime);
                 Err(CallError::Trap { component: "graphql", export, message })
             }
         }
@@ -125,7 +125,7 @@ impl GraphqlPool {
 
     /// A ready instance of `version`; ready instances of older versions are dropped, and
     /// the pool is warmed up again for the new one.
-    fn take(&self, host: &Arc<Host>, version: &Arc<Version>) -> Option<Instance> {
+    fn take(&self, runtime: &Arc<Runtime>, version: &Arc<Version>) -> Option<Instance> {
         let mut ready = self.ready.lock();
         let before = ready.len();
         ready.retain(|r| Arc::ptr_eq(&r.instance.version, version));
@@ -133,8 +133,8 @@ impl GraphqlPool {
         let instance = ready.pop().map(|r| r.instance);
         drop(ready);
         if stale > 0 {
-            (0..stale).for_each(|_| dropped(host));
-            self.warm_up(host);
+            (0..stale).for_each(|_| dropped(runtime));
+            self.warm_up(runtime);
         }
         instance
     }
@@ -159,14 +159,14 @@ impl GraphqlPool {
 
     /// Start instances (with their schemas built) until [`MIN_READY`] are ready, in the
     /// background.
-    pub fn warm_up(&self, host: &Arc<Host>) {
-        let host = host.clone();
+    pub fn warm_up(&self, runtime: &Arc<Runtime>) {
+        let runtime = runtime.clone();
         tokio::spawn(async move {
-            let pool = &host.graphql;
-            while pool.ready.lock().len() < MIN_READY.min(pool.max) && !host.is_shutting_down() {
+            let pool = &runtime.graphql;
+            while pool.ready.lock().len() < MIN_READY.min(pool.max) && !runtime.is_stopping() {
                 let Ok(slot) = pool.slots.clone().try_acquire_owned() else { break };
-                let Some(version) = host.components.current(ComponentKind::Graphql) else { break };
-                let Some(instance) = warmed(&host, version).await else { break };
+                let Some(version) = runtime.components.current(ComponentKind::Graphql) else { break };
+                let Some(instance) = warmed(&runtime, version).await else { break };
                 pool.ready.lock().push(Ready { instance, since: Instant::now() });
                 drop::<OwnedSemaphorePermit>(slot);
             }
@@ -174,7 +174,7 @@ impl GraphqlPool {
     }
 
     /// Drop ready instances beyond [`MIN_READY`] that have had no call for `idle`.
-    pub fn evict_idle(&self, host: &Arc<Host>, idle: Duration) {
+    pub fn evict_idle(&self, runtime: &Arc<Runtime>, idle: Duration) {
         let mut ready = self.ready.lock();
         let keep_at_least = MIN_READY.min(ready.len());
         let mut removed = 0;
@@ -184,32 +184,32 @@ impl GraphqlPool {
             removed += 1;
         }
         drop(ready);
-        (0..removed).for_each(|_| dropped(host));
+        (0..removed).for_each(|_| dropped(runtime));
     }
 
     /// Every `idle` / 2, drop what has been idle for `idle`; ends with the server.
-    pub fn spawn_evictor(host: &Arc<Host>) {
-        let host = host.clone();
+    pub fn spawn_evictor(runtime: &Arc<Runtime>) {
+        let runtime = runtime.clone();
         tokio::spawn(async move {
-            let idle = host.settings.idle_timeout;
+            let idle = runtime.settings.idle_timeout;
             let mut ticker = tokio::time::interval((idle / 2).max(Duration::from_millis(100)));
             ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            while !host.is_shutting_down() {
+            while !runtime.is_stopping() {
                 ticker.tick().await;
-                host.graphql.evict_idle(&host, idle);
+                runtime.graphql.evict_idle(&runtime, idle);
             }
         });
     }
 }
 
 /// A new instance of `version`.
-async fn start(host: &Arc<Host>, version: Arc<Version>) -> Result<Instance, CallError> {
+async fn start(runtime: &Arc<Runtime>, version: Arc<Version>) -> Result<Instance, CallError> {
     let started = Instant::now();
-    let instance = Instance::new(ActorKey::new(ComponentKind::Graphql, POOLED), host.clone(), version).await.map_err(|e| {
+    let instance = Instance::new(ActorKey::new(ComponentKind::Graphql, POOLED), runtime.clone(), version).await.map_err(|e| {
         tracing::error!("graphql instantiation failed: {e:#}");
         CallError::Refused(format!("could not start the graphql component: {e}"))
     })?;
-    let metrics = host.metrics.component(ComponentKind::Graphql);
+    let metrics = runtime.metrics.component(ComponentKind::Graphql);
     metrics.live_instances.fetch_add(1, Relaxed);
     metrics.instantiations.fetch_add(1, Relaxed);
     tracing::debug!(micros = started.elapsed().as_micros() as u64, "graphql instance started");
@@ -218,8 +218,8 @@ async fn start(host: &Arc<Host>, version: Arc<Version>) -> Result<Instance, Call
 
 /// A new instance that has built both of its schemas (by resolving one synthetic event
 /// and preparing one query, with no user).
-async fn warmed(host: &Arc<Host>, version: Arc<Version>) -> Option<Instance> {
-    let mut instance = start(host, version).await.ok()?;
+async fn warmed(runtime: &Arc<Runtime>, version: Arc<Version>) -> Option<Instance> {
+    let mut instance = start(runtime, version).await.ok()?;
     let calls = [
         Request::ResolveEvents(vec![EventFor {
             event: r#"{"type":"library:change","totalStories":0,"totalTags":0}"#.into(),
@@ -232,7 +232,7 @@ async fn warmed(host: &Arc<Host>, version: Arc<Version>) -> Option<Instance> {
         let result = instance.call(request).await;
         instance.store.data_mut().call = CallState::default();
         if result.is_err() {
-            dropped(host);
+            dropped(runtime);
             return None;
         }
     }
@@ -240,8 +240,8 @@ async fn warmed(host: &Arc<Host>, version: Arc<Version>) -> Option<Instance> {
 }
 
 /// Count an instance that left the pool.
-fn dropped(host: &Host) {
-    let metrics = host.metrics.component(ComponentKind::Graphql);
+fn dropped(runtime: &Runtime) {
+    let metrics = runtime.metrics.component(ComponentKind::Graphql);
     metrics.live_instances.fetch_sub(1, Relaxed);
     metrics.evictions.fetch_add(1, Relaxed);
 }

@@ -13,7 +13,7 @@ use super::call::{Request, Response};
 use super::components::{Prepared, Version};
 use super::key::ActorKey;
 use super::state::ActorState;
-use crate::server::Host;
+use super::Runtime;
 
 enum Exports {
     Library(LibraryComponent),
@@ -32,10 +32,10 @@ pub struct Instance {
 const YIELD_AFTER: std::time::Duration = std::time::Duration::from_millis(10);
 
 impl Instance {
-    pub async fn new(key: ActorKey, host: Arc<Host>, version: Arc<Version>) -> Result<Self> {
-        let max_call_time = host.settings.max_call_time;
-        let engine = host.engine.clone();
-        let mut store = Store::new(&engine, ActorState::new(key, host));
+    pub async fn new(key: ActorKey, runtime: Arc<Runtime>, version: Arc<Version>) -> Result<Self> {
+        let max_call_time = runtime.settings.max_call_time;
+        let engine = runtime.engine.clone();
+        let mut store = Store::new(&engine, ActorState::new(key, runtime));
         store.limiter(|state| &mut state.limits);
         store.epoch_deadline_callback(move |ctx| {
             let busy = ctx.data().call.busy();

@@ -1,5 +1,8 @@
 //! The actor runtime: wasmtime engine, component versions, actors and their mailboxes,
-//! instances, the per-call transaction and output gate, and alarms.
+//! instances, the per-call transaction and output gate, alarms, and the shared graphql
+//! instances. It knows nothing of HTTP: the listener (`server`, `http`) and each socket's
+//! task reach it through a [`Runtime`] handle, and reach an actor only through
+//! [`Runtime::send`] and [`Runtime::call`], the one seam a cluster of nodes would route.
 
 pub mod actor;
 pub mod actors;
@@ -14,3 +17,126 @@ pub mod instance;
 pub mod key;
 pub mod state;
 pub mod watcher;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use crate::metrics::Metrics;
+use crate::sockets::SocketHub;
+use crate::storage::accounts::Accounts;
+use crate::storage::connections::ConnectionCache;
+use actors::ActorRegistry;
+use alarms::Alarms;
+use call::{CallContext, CallError, Envelope, Request, Response};
+use components::ComponentStore;
+use graphql_pool::GraphqlPool;
+use key::ActorKey;
+
+/// What the runtime is configured with.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// Every actor's SQLite file lives under `<data_dir>/actors`.
+    pub data_dir: PathBuf,
+    /// Watched for new component versions.
+    pub components_dir: PathBuf,
+    pub idle_timeout: Duration,
+    /// graphql-ws: how long a socket may wait for `connection_init` (read by user-channel).
+    pub init_timeout: Duration,
+    pub max_instance_memory: usize,
+    pub max_call_time: Duration,
+    /// Largest WebSocket message a socket accepts.
+    pub max_frame_bytes: usize,
+    /// Frames queued per socket at most.
+    pub socket_queue: usize,
+    pub max_sockets_per_user: usize,
+}
+
+/// The runtime's parts, and what it is given from outside: the sockets its actors own
+/// (host state that outlives instances) and the accounts their imports reach.
+pub struct Runtime {
+    pub settings: Settings,
+    pub engine: wasmtime::Engine,
+    pub components: ComponentStore,
+    pub actors: ActorRegistry,
+    pub alarms: Alarms,
+    /// The instances that serve the stateless graphql component to every user.
+    pub graphql: GraphqlPool,
+    /// SQLite connections of evicted actors, kept for their wake.
+    pub connections: Arc<ConnectionCache>,
+    pub sockets: SocketHub,
+    pub accounts: Arc<Accounts>,
+    pub metrics: Metrics,
+    /// Flips to true when the runtime begins to stop.
+    stopping: watch::Sender<bool>,
+}
+
+/// The parts a [`Runtime`] is built from.
+pub struct Parts {
+    pub settings: Settings,
+    pub engine: wasmtime::Engine,
+    pub components: ComponentStore,
+    pub accounts: Arc<Accounts>,
+    pub max_instances: usize,
+    pub graphql_instances: usize,
+}
+
+impl Runtime {
+    pub fn new(parts: Parts) -> Arc<Self> {
+        let Parts { settings, engine, components, accounts, max_instances, graphql_instances } = parts;
+        Arc::new(Self {
+            settings,
+            engine,
+            components,
+            actors: ActorRegistry::new(max_instances),
+            alarms: Alarms::default(),
+            graphql: GraphqlPool::new(graphql_instances),
+            connections: Arc::default(),
+            sockets: SocketHub::default(),
+            accounts,
+            metrics: Metrics::default(),
+            stopping: watch::channel(false).0,
+        })
+    }
+
+    /// Start the runtime's background work: the components-dir watcher, the memory trimmer,
+    /// and the shared graphql instances.
+    pub fn start(self: &Arc<Self>) {
+        watcher::spawn(self.clone());
+        crate::memory::spawn_trimmer(self.clone());
+        self.graphql.warm_up(self);
+        GraphqlPool::spawn_evictor(self);
+    }
+
+    /// Put `envelope` in actor `key`'s mailbox (waking the actor if it has no task).
+    pub fn send(self: &Arc<Self>, key: ActorKey, envelope: Envelope) {
+        self.actors.send(self, key, envelope)
+    }
+
+    /// Call actor `key` and wait for the answer.
+    pub async fn call(self: &Arc<Self>, key: ActorKey, request: Request, context: CallContext) -> Result<Response, CallError> {
+        self.actors.call(self, key, request, context).await
+    }
+
+    /// The SQLite file of an actor; anonymous actors have none.
+    pub fn actor_db_path(&self, key: &ActorKey) -> Option<PathBuf> {
+        let user = key.principal.user()?;
+        Some(self.settings.data_dir.join("actors").join(key.component.name()).join(format!("{user}.sqlite")))
+    }
+
+    /// Begin to stop: background tasks end, sockets close with 1001.
+    pub fn stop(&self) {
+        self.stopping.send_replace(true);
+    }
+
+    pub fn is_stopping(&self) -> bool {
+        *self.stopping.borrow()
+    }
+
+    /// A receiver that sees the stop.
+    pub fn stopping(&self) -> watch::Receiver<bool> {
+        self.stopping.subscribe()
+    }
+}

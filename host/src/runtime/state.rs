@@ -13,7 +13,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::call::CallContext;
 use super::key::{ActorKey, UserId};
-use crate::server::Host;
+use super::Runtime;
 use crate::sockets::SocketId;
 use crate::storage::actor_db::ActorDb;
 
@@ -62,7 +62,7 @@ impl CallState {
 
 pub struct ActorState {
     pub key: ActorKey,
-    pub host: Arc<Host>,
+    pub runtime: Arc<Runtime>,
     pub db: ActorDb,
     pub call: CallState,
     pub limits: StoreLimits,
@@ -71,22 +71,22 @@ pub struct ActorState {
 }
 
 impl ActorState {
-    pub fn new(key: ActorKey, host: Arc<Host>) -> Self {
-        let db = actor_db(&host, &key);
+    pub fn new(key: ActorKey, runtime: Arc<Runtime>) -> Self {
+        let db = actor_db(&runtime, &key);
         let limits = StoreLimitsBuilder::new()
-            .memory_size(host.settings.max_instance_memory)
+            .memory_size(runtime.settings.max_instance_memory)
             .instances(64)
             .tables(64)
             .memories(4)
             .build();
         let wasi = WasiCtx::builder().inherit_stderr().build();
-        Self { key, host, db, call: CallState::default(), limits, wasi, table: ResourceTable::new() }
+        Self { key, runtime, db, call: CallState::default(), limits, wasi, table: ResourceTable::new() }
     }
 }
 
 /// The database of actor `key`, reusing a kept connection when it wakes.
-fn actor_db(host: &Host, key: &ActorKey) -> ActorDb {
-    ActorDb::new(host.actor_db_path(key), Some(host.connections.clone()))
+fn actor_db(runtime: &Runtime, key: &ActorKey) -> ActorDb {
+    ActorDb::new(runtime.actor_db_path(key), Some(runtime.connections.clone()))
 }
 
 impl WasiView for ActorState {

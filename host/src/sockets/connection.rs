@@ -18,7 +18,7 @@ use tokio_tungstenite::WebSocketStream;
 use super::{Outbound, SendQueue, SocketId};
 use crate::runtime::call::{CallContext, Envelope, Request};
 use crate::runtime::key::{ActorKey, ComponentKind, Principal, UserId};
-use crate::server::Host;
+use crate::runtime::Runtime;
 use crate::storage::accounts::now_ms;
 
 /// graphql-ws: the client did not offer `graphql-transport-ws`.
@@ -32,25 +32,25 @@ const CLOSE_GRACE: Duration = Duration::from_secs(2);
 
 type Socket = WebSocketStream<TokioIo<Upgraded>>;
 
-pub async fn run(host: Arc<Host>, upgraded: Upgraded, owner: Principal, header_user: Option<UserId>, speaks_protocol: bool) {
+pub async fn run(runtime: Arc<Runtime>, upgraded: Upgraded, owner: Principal, header_user: Option<UserId>, speaks_protocol: bool) {
     let config = WebSocketConfig::default()
         .read_buffer_size(256)
         .write_buffer_size(WRITE_BUFFER_BYTES)
         .max_write_buffer_size(1 << 20)
-        .max_message_size(Some(host.settings.max_frame_bytes))
-        .max_frame_size(Some(host.settings.max_frame_bytes));
+        .max_message_size(Some(runtime.settings.max_frame_bytes))
+        .max_frame_size(Some(runtime.settings.max_frame_bytes));
     let mut ws = WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(config)).await;
     if !speaks_protocol {
         close(&mut ws, CLOSE_SUBPROTOCOL_NOT_ACCEPTABLE, "Subprotocol not acceptable").await;
         return;
     }
-    let queue = Arc::new(SendQueue::new(host.settings.socket_queue));
-    let id = host.sockets.open(owner.clone(), header_user, now_ms(), queue.clone());
-    host.metrics.open_sockets.fetch_add(1, Relaxed);
-    host.metrics.sockets_opened.fetch_add(1, Relaxed);
-    deliver(&host, id, owner, Request::SocketOpen(id)).await;
+    let queue = Arc::new(SendQueue::new(runtime.settings.socket_queue));
+    let id = runtime.sockets.open(owner.clone(), header_user, now_ms(), queue.clone());
+    runtime.metrics.open_sockets.fetch_add(1, Relaxed);
+    runtime.metrics.sockets_opened.fetch_add(1, Relaxed);
+    deliver(&runtime, id, owner, Request::SocketOpen(id)).await;
 
-    let mut shutdown = host.shutdown.subscribe();
+    let mut shutdown = runtime.stopping();
     let code = loop {
         tokio::select! {
             biased;
@@ -84,12 +84,12 @@ pub async fn run(host: Arc<Host>, upgraded: Upgraded, owner: Principal, header_u
             },
             incoming = ws.next() => match incoming {
                 Some(Ok(Message::Text(text))) => {
-                    let Some(owner) = host.sockets.owner(id) else { break 1006 };
-                    deliver(&host, id, owner, Request::SocketMessage { socket: id, text: text.to_string(), binary: false }).await;
+                    let Some(owner) = runtime.sockets.owner(id) else { break 1006 };
+                    deliver(&runtime, id, owner, Request::SocketMessage { socket: id, text: text.to_string(), binary: false }).await;
                 }
                 Some(Ok(Message::Binary(_))) => {
-                    let Some(owner) = host.sockets.owner(id) else { break 1006 };
-                    deliver(&host, id, owner, Request::SocketMessage { socket: id, text: String::new(), binary: true }).await;
+                    let Some(owner) = runtime.sockets.owner(id) else { break 1006 };
+                    deliver(&runtime, id, owner, Request::SocketMessage { socket: id, text: String::new(), binary: true }).await;
                 }
                 Some(Ok(Message::Ping(_))) => {
                     // tungstenite queued the pong; push it out.
@@ -111,11 +111,11 @@ pub async fn run(host: Arc<Host>, upgraded: Upgraded, owner: Principal, header_u
             },
         }
     };
-    if let Some(owner) = host.sockets.remove(id) {
-        host.metrics.open_sockets.fetch_sub(1, Relaxed);
+    if let Some(owner) = runtime.sockets.remove(id) {
+        runtime.metrics.open_sockets.fetch_sub(1, Relaxed);
         // Tell the actor; nobody waits for the answer.
         let key = ActorKey::new(ComponentKind::UserChannel, owner);
-        host.actors.send(&host, key, Envelope { request: Request::SocketClose { socket: id, code }, context: CallContext::default(), reply: None });
+        runtime.send(key, Envelope { request: Request::SocketClose { socket: id, code }, context: CallContext::default(), reply: None });
     }
 }
 
@@ -147,9 +147,9 @@ async fn stopping(shutdown: &mut tokio::sync::watch::Receiver<bool>) {
 }
 
 /// Call the owner's user-channel actor with a socket event and wait until it is handled.
-async fn deliver(host: &Arc<Host>, _id: SocketId, owner: Principal, request: Request) {
+async fn deliver(runtime: &Arc<Runtime>, _id: SocketId, owner: Principal, request: Request) {
     let key = ActorKey::new(ComponentKind::UserChannel, owner);
-    if let Err(e) = host.actors.call(host, key, request, CallContext::default()).await {
+    if let Err(e) = runtime.call(key, request, CallContext::default()).await {
         tracing::debug!("socket event not handled: {e}");
     }
 }
