@@ -6,10 +6,13 @@
 //! background task notices evictions and asks glibc to release free pages (`malloc_trim`),
 //! at most once per [`TRIM_EVERY`], on a blocking thread.
 //!
-//! Large blocks (argon2's 19 MiB per password hash, big responses) are given their own
-//! mappings and unmapped when freed ([`configure_allocator`]): by default glibc raises its
-//! mapping threshold after the first such block is freed and serves the next ones from its
-//! arenas, where a burst of sign-ups would leave hundreds of megabytes behind.
+//! Very large blocks (argon2's 19 MiB per password hash) are given their own mappings and
+//! unmapped when freed ([`configure_allocator`]): by default glibc raises its mapping
+//! threshold after the first such block is freed and serves the next ones from its arenas,
+//! where a burst of sign-ups would leave hundreds of megabytes behind. The threshold stays
+//! well above what the rest of the server allocates (compiling a component makes many
+//! blocks of a few MiB): mapping and unmapping those takes the process's memory-map lock,
+//! which stalls every thread that faults a page meanwhile.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -43,9 +46,16 @@ pub fn spawn_trimmer(runtime: Arc<Runtime>) {
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 pub fn configure_allocator() {
     /// Blocks at least this large get a mapping of their own, returned to the OS when freed.
-    const OWN_MAPPING_BYTES: libc::c_int = 1 << 20;
+    const OWN_MAPPING_BYTES: libc::c_int = 16 << 20;
+    /// Free memory at the top of the heap is given back only past this (the trimmer
+    /// releases the rest after evictions); fixing the mapping threshold would otherwise
+    /// leave it at 128 KiB, and the heap would shrink and grow with every burst.
+    const TRIM_ABOVE_BYTES: libc::c_int = 64 << 20;
     // SAFETY: mallopt only changes allocator tuning parameters.
-    unsafe { libc::mallopt(libc::M_MMAP_THRESHOLD, OWN_MAPPING_BYTES) };
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, OWN_MAPPING_BYTES);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, TRIM_ABOVE_BYTES);
+    }
 }
 
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]

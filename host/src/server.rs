@@ -125,6 +125,7 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
     while (connections.load(Ordering::SeqCst) > 0 || host.runtime.sockets.count() > 0) && tokio::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    host.runtime.close_databases().await;
     tracing::info!("stopped");
     Ok(())
 }

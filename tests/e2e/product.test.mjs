@@ -3,6 +3,8 @@
 // and nothing reaches B. A restart keeps the data.
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { Server, RawSocket, settled } from './harness.mjs';
 
 const FULL = `subscription LibraryChannel {
@@ -213,4 +215,16 @@ test('a restart keeps every account, session and story', async () => {
   assert.deepEqual(me.library.tags.map((t) => t.name), ['kept-tag']);
   const again = (await server.data('mutation { signIn(email: "keeper@example.com", password: "keeper password") { user { email } } }')).signIn;
   assert.equal(again.user.email, 'keeper@example.com');
+});
+
+test('a clean shutdown closes every database: no write-ahead log is left to replay at the next start', async () => {
+  const { token } = await server.signUp('tidy@example.com');
+  await server.data('mutation { createStory(input: {url: "https://example.com/tidy", title: "Tidy"}) { story { id } } }', {}, token);
+  const library = join(server.dataDir, 'actors', 'library');
+  assert.ok(readdirSync(library).some((f) => f.endsWith('.sqlite-wal')), 'a live actor writes through its log');
+  await server.stop();
+  assert.deepEqual(readdirSync(library).filter((f) => f.endsWith('.sqlite-wal')), []);
+  await server.restart();
+  const me = (await server.data('{ me { library { stories { totalCount } } } }', {}, token)).me;
+  assert.equal(me.library.stories.totalCount, 1);
 });

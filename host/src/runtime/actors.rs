@@ -98,6 +98,11 @@ impl ActorRegistry {
         }
     }
 
+    /// Every actor with a task now.
+    pub fn keys(&self) -> Vec<ActorKey> {
+        self.mailboxes.lock().keys().cloned().collect()
+    }
+
     /// Actors with a task now.
     pub fn active(&self) -> usize {
         self.mailboxes.lock().len()

@@ -126,6 +126,17 @@ impl Runtime {
         Some(self.settings.data_dir.join("actors").join(key.component.name()).join(format!("{user}.sqlite")))
     }
 
+    /// Close every actor's database cleanly (the last step of a shutdown): live actors drop
+    /// their instances between calls, then every kept connection is closed. Closing
+    /// checkpoints each database and removes its write-ahead log, so the next start opens
+    /// each file without replaying a log.
+    pub async fn close_databases(self: &Arc<Self>) {
+        let evictions = self.actors.keys().into_iter().map(|key| self.call(key, Request::Evict, CallContext::default()));
+        futures::future::join_all(evictions).await;
+        let connections = self.connections.clone();
+        let _ = tokio::task::spawn_blocking(move || connections.close_all()).await;
+    }
+
     /// Begin to stop: background tasks end, sockets close with 1001.
     pub fn stop(&self) {
         self.stopping.send_replace(true);

@@ -23,6 +23,12 @@ impl ConnectionCache {
         kept.remove(index).map(|(_, conn)| conn)
     }
 
+    /// Close every kept connection.
+    pub fn close_all(&self) {
+        let kept = std::mem::take(&mut *self.kept.lock());
+        drop(kept);
+    }
+
     /// Keep a connection (with no transaction open, its page cache already shed by
     /// `ActorDb`); the oldest goes when full.
     pub fn give_back(&self, path: PathBuf, conn: Connection) {
