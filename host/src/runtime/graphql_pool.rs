@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::Semaphore;
 
 use super::bindings::host_api::graphql::EventFor;
 use super::call::{CallContext, CallError, Request, Response};
@@ -168,7 +168,7 @@ impl GraphqlPool {
                 let Some(version) = runtime.components.current(ComponentKind::Graphql) else { break };
                 let Some(instance) = warmed(&runtime, version).await else { break };
                 pool.ready.lock().push(Ready { instance, since: Instant::now() });
-                drop::<OwnedSemaphorePermit>(slot);
+                drop(slot);
             }
         });
     }

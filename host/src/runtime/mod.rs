@@ -35,6 +35,9 @@ use components::ComponentStore;
 use graphql_pool::GraphqlPool;
 use key::ActorKey;
 
+/// How long a shutdown waits for busy actors to evict.
+const CLOSE_WAIT: Duration = Duration::from_secs(5);
+
 /// What the runtime is configured with.
 #[derive(Clone, Debug)]
 pub struct Settings {
@@ -132,7 +135,11 @@ impl Runtime {
     /// each file without replaying a log.
     pub async fn close_databases(self: &Arc<Self>) {
         let evictions = self.actors.keys().into_iter().map(|key| self.call(key, Request::Evict, CallContext::default()));
-        futures::future::join_all(evictions).await;
+        // An actor in the middle of a call evicts after it; a call is bounded by its CPU
+        // budget, but not its waits, so the shutdown does not wait forever.
+        if tokio::time::timeout(CLOSE_WAIT, futures::future::join_all(evictions)).await.is_err() {
+            tracing::warn!("some actors were still busy after {CLOSE_WAIT:?}; their databases close at exit");
+        }
         let connections = self.connections.clone();
         let _ = tokio::task::spawn_blocking(move || connections.close_all()).await;
     }
