@@ -26,6 +26,10 @@ pub fn build_engine(limits: &EngineLimits) -> Result<Engine> {
     config.wasm_component_model(true);
     config.epoch_interruption(true);
     config.cranelift_opt_level(wasmtime::OptLevel::Speed);
+    // One compile thread: a swap while serving must leave the other cores to the server
+    // (the compile runs at low priority, `watcher::install`). Start-up compiles once per
+    // component version; the result is cached on disk.
+    config.parallel_compilation(false);
     // `REALTIME_PERF_MAP=1` writes /tmp/perf-<pid>.map so `perf report` names wasm functions
     // (for profiling; build the components with `strip = false` to keep their names).
     if std::env::var_os("REALTIME_PERF_MAP").is_some() {

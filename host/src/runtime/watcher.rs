@@ -55,7 +55,7 @@ pub fn spawn(runtime: Arc<Runtime>) {
 pub async fn install(runtime: &Arc<Runtime>, kind: ComponentKind, wasm: Vec<u8>) -> anyhow::Result<u64> {
     use std::sync::atomic::Ordering::Relaxed;
     let compile_runtime = runtime.clone();
-    let prepared = tokio::task::spawn_blocking(move || compile_runtime.components.prepare(kind, &wasm)).await?;
+    let prepared = in_the_background(move || compile_runtime.components.prepare(kind, &wasm)).await?;
     match prepared {
         Ok((prepared, digest)) => {
             let version = runtime.components.install(kind, prepared, digest);
@@ -76,3 +76,27 @@ fn stamp(runtime: &Runtime, kind: ComponentKind) -> Option<(SystemTime, u64)> {
     let meta = std::fs::metadata(path).ok()?;
     Some((meta.modified().ok()?, meta.len()))
 }
+
+/// Run `work` on a thread of its own at the lowest scheduling priority: compiling a new
+/// version takes a core for seconds (cranelift, one thread: see `engine.rs`), and the
+/// threads serving sockets and requests must keep theirs meanwhile.
+async fn in_the_background<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> anyhow::Result<T> {
+    let (done, result) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new().name("compile".into()).spawn(move || {
+        lower_this_threads_priority();
+        let _ = done.send(work());
+    })?;
+    Ok(result.await?)
+}
+
+#[cfg(target_os = "linux")]
+fn lower_this_threads_priority() {
+    // SAFETY: setpriority on this thread's own id (Linux nice values are per thread).
+    unsafe {
+        let thread = libc::syscall(libc::SYS_gettid) as libc::id_t;
+        libc::setpriority(libc::PRIO_PROCESS, thread, 19);
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn lower_this_threads_priority() {}
