@@ -66,11 +66,6 @@ impl GraphqlPool {
         Self { ready: Mutex::default(), slots: Arc::new(Semaphore::new(max)), shares: Mutex::default(), max }
     }
 
-    /// Instances the pool may hold at once.
-    pub fn capacity(&self) -> usize {
-        self.max
-    }
-
     /// Run `request` for the caller in `context` on a pooled instance. The call runs in a
     /// task of its own, so a caller that goes away (an HTTP client that disconnects) does
     /// not cut a call, and the instance, in half.
