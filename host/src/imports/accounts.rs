@@ -24,19 +24,13 @@ impl Host for ActorState {
 
     async fn sign_up(&mut self, email: String, password: String, name: Option<String>) -> Result<Session, String> {
         let accounts = self.runtime.accounts.clone();
-        let started = std::time::Instant::now();
-        let session = accounts.sign_up(&email, &password, name).await;
-        self.call.add_wait(started.elapsed());
-        let session = session?;
+        let session = self.waiting(accounts.sign_up(&email, &password, name)).await?;
         Ok(self.act_as(&session))
     }
 
     async fn sign_in(&mut self, email: String, password: String) -> Result<Session, String> {
         let accounts = self.runtime.accounts.clone();
-        let started = std::time::Instant::now();
-        let session = accounts.sign_in(&email, &password).await;
-        self.call.add_wait(started.elapsed());
-        let session = session?;
+        let session = self.waiting(accounts.sign_in(&email, &password)).await?;
         Ok(self.act_as(&session))
     }
 

@@ -2,8 +2,6 @@
 //! by the shared graphql instances) and `library` (for graphql, by the user's library
 //! actor). The caller waits; that wait is not charged to its CPU deadline.
 
-use std::time::Instant;
-
 use crate::runtime::bindings::host_api::{graphql, library};
 use crate::runtime::call::{CallContext, CallError, Request, Response};
 use crate::runtime::graphql_pool::GraphqlPool;
@@ -13,11 +11,8 @@ use crate::runtime::state::ActorState;
 impl ActorState {
     /// Call `component` for the same principal (or, for `library`, the acting user).
     async fn forward(&mut self, key: ActorKey, request: Request, context: CallContext) -> Result<Response, CallError> {
-        let started = Instant::now();
         let runtime = self.runtime.clone();
-        let result = runtime.call(key, request, context).await;
-        self.call.add_wait(started.elapsed());
-        result
+        self.waiting(runtime.call(key, request, context)).await
     }
 
     /// Call the shared graphql instances for this actor's user.
@@ -26,10 +21,8 @@ impl ActorState {
             let id = self.key.principal.user()?;
             self.runtime.accounts.user_by_id(id)
         });
-        let started = Instant::now();
-        let result = GraphqlPool::call(&self.runtime, request, CallContext { user, session_token: None }).await;
-        self.call.add_wait(started.elapsed());
-        result
+        let runtime = self.runtime.clone();
+        self.waiting(GraphqlPool::call(&runtime, request, CallContext { user, session_token: None })).await
     }
 }
 

@@ -99,9 +99,7 @@ impl GraphqlPool {
         };
         let export = request.export_name();
         let metrics = runtime.metrics.component(ComponentKind::Graphql);
-        instance.store.data_mut().call = CallState::new(context);
-        let result = instance.call(request).await;
-        instance.store.data_mut().call = CallState::default();
+        let result = call_once(&mut instance, request, context).await;
         metrics.calls.fetch_add(1, Relaxed);
         match result {
             Ok(response) => {
@@ -223,15 +221,21 @@ async fn warmed(runtime: &Arc<Runtime>, version: Arc<Version>) -> Option<Instanc
         Request::Prepare(r#"{"query":"{ me { id } }"}"#.into()),
     ];
     for request in calls {
-        instance.store.data_mut().call = CallState::new(CallContext::default());
-        let result = instance.call(request).await;
-        instance.store.data_mut().call = CallState::default();
-        if result.is_err() {
+        if call_once(&mut instance, request, CallContext::default()).await.is_err() {
             dropped(runtime);
             return None;
         }
     }
     Some(instance)
+}
+
+/// One call on a pooled instance, for the caller in `context`; nothing of it stays in the
+/// instance's store afterwards.
+async fn call_once(instance: &mut Instance, request: Request, context: CallContext) -> wasmtime::Result<Response> {
+    instance.store.data_mut().call = CallState::new(context);
+    let result = instance.call(request).await;
+    instance.store.data_mut().call = CallState::default();
+    result
 }
 
 /// Count an instance that left the pool.

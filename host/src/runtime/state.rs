@@ -84,6 +84,17 @@ impl ActorState {
     }
 }
 
+impl ActorState {
+    /// Await `work` (another actor, the graphql pool, password hashing): the time is not
+    /// charged to this call's CPU budget.
+    pub async fn waiting<T>(&mut self, work: impl std::future::Future<Output = T>) -> T {
+        let started = Instant::now();
+        let result = work.await;
+        self.call.add_wait(started.elapsed());
+        result
+    }
+}
+
 /// The database of actor `key`, reusing a kept connection when it wakes.
 fn actor_db(runtime: &Runtime, key: &ActorKey) -> ActorDb {
     ActorDb::new(runtime.actor_db_path(key), Some(runtime.connections.clone()))
