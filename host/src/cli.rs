@@ -111,6 +111,16 @@ pub struct ServeArgs {
     /// Frames queued for one socket at most; a client that stops reading is closed with 1008.
     #[arg(long, env = "REALTIME_SOCKET_QUEUE", default_value_t = 1024)]
     pub socket_queue: usize,
+
+    /// Bytes queued for one socket at most; a client that falls this far behind is closed
+    /// with 1008. A client that keeps up gets any one message, however large.
+    #[arg(long, env = "REALTIME_SOCKET_QUEUE_BYTES", default_value = "4MiB", value_parser = parse_size)]
+    pub socket_queue_bytes: usize,
+
+    /// Bytes queued over all sockets at most; past it, a socket that is behind is closed with
+    /// 1008 at its next message, and sockets that keep up are not touched.
+    #[arg(long, env = "REALTIME_MAX_QUEUED_BYTES", default_value = "512MiB", value_parser = parse_size)]
+    pub max_queued_bytes: usize,
 }
 
 /// `65536`, `64KiB`, `64MiB`, `1GiB` (also KB/MB/GB, taken as powers of 1024).

@@ -21,6 +21,10 @@ pub struct Metrics {
     components: [PerComponent; 3],
     pub open_sockets: AtomicI64,
     pub sockets_opened: AtomicU64,
+    /// Sockets closed because their client stopped reading (1008).
+    pub sockets_dropped_not_reading: AtomicU64,
+    /// Sockets closed because their session signed out (4403).
+    pub sockets_signed_out: AtomicU64,
     pub events_published: AtomicU64,
     pub events_delivered: AtomicU64,
     pub http_requests: AtomicU64,
@@ -37,7 +41,8 @@ impl Metrics {
         self.components.iter().map(|c| c.evictions.load(Relaxed)).sum()
     }
 
-    pub fn render(&self) -> String {
+    /// The Prometheus text; `queued_bytes` is what the sockets' outgoing queues hold now.
+    pub fn render(&self, queued_bytes: usize) -> String {
         let mut out = String::new();
         let per_component: [(&str, &str, &str, fn(&PerComponent) -> i64); 7] = [
             ("realtime_live_instances", "gauge", "Live component instances.", |c| c.live_instances.load(Relaxed)),
@@ -56,12 +61,15 @@ impl Metrics {
         }
         // SAFETY: sqlite3_memory_used only reads SQLite's own counter.
         let sqlite_bytes = unsafe { rusqlite::ffi::sqlite3_memory_used() };
-        let totals: [(&str, &str, &str, i64); 7] = [
+        let totals: [(&str, &str, &str, i64); 10] = [
             ("realtime_open_sockets", "gauge", "Open WebSockets.", self.open_sockets.load(Relaxed)),
             ("realtime_sockets_opened_total", "counter", "WebSockets accepted.", self.sockets_opened.load(Relaxed) as i64),
             ("realtime_events_published_total", "counter", "Events published by actors (after commit).", self.events_published.load(Relaxed) as i64),
             ("realtime_events_delivered_total", "counter", "Subscription messages sent to sockets for published events.", self.events_delivered.load(Relaxed) as i64),
             ("realtime_http_requests_total", "counter", "HTTP requests served.", self.http_requests.load(Relaxed) as i64),
+            ("realtime_sockets_dropped_not_reading_total", "counter", "Sockets closed (1008) because their client fell too far behind.", self.sockets_dropped_not_reading.load(Relaxed) as i64),
+            ("realtime_sockets_signed_out_total", "counter", "Sockets closed (4403) because their session signed out.", self.sockets_signed_out.load(Relaxed) as i64),
+            ("realtime_queued_bytes", "gauge", "Bytes waiting in the sockets' outgoing queues.", queued_bytes as i64),
             ("realtime_sqlite_memory_bytes", "gauge", "Heap memory SQLite holds, over every open database connection.", sqlite_bytes),
             ("realtime_swaps_refused_total", "counter", "Component versions refused (did not compile or match their world).", self.swaps_refused.load(Relaxed) as i64),
         ];

@@ -54,6 +54,8 @@ pub fn start(args: &ServeArgs) -> Result<Arc<Host>> {
         max_call_time: args.max_call_time,
         max_frame_bytes: args.max_frame_bytes,
         socket_queue: args.socket_queue.max(1),
+        socket_queue_bytes: args.socket_queue_bytes,
+        max_queued_bytes: args.max_queued_bytes,
         max_sockets_per_user: args.max_sockets_per_user.max(1),
     };
     std::fs::create_dir_all(&settings.data_dir)

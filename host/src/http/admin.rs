@@ -20,8 +20,8 @@ pub async fn route(host: Arc<Host>, request: Request<Incoming>) -> Response<Body
     let Some(admin_token) = host.http.admin_token.clone() else {
         return text(StatusCode::NOT_FOUND, "not found\n");
     };
-    let presented = request.headers().get(AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
-    if !presented.is_some_and(|p| constant_time_eq(p.trim().as_bytes(), admin_token.as_bytes())) {
+    let presented = request.headers().get(AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(super::auth::bearer_token);
+    if !presented.is_some_and(|p| constant_time_eq(p.as_bytes(), admin_token.as_bytes())) {
         return text(StatusCode::UNAUTHORIZED, "admin token required\n");
     }
     let path = request.uri().path().to_string();

@@ -13,16 +13,19 @@ pub fn caller(accounts: &Accounts, headers: &HeaderMap) -> Result<CallContext, R
     let Some(value) = headers.get(AUTHORIZATION) else {
         return Ok(CallContext::default());
     };
-    let token = value
-        .to_str()
-        .ok()
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
-        .map(str::trim)
-        .filter(|t| !t.is_empty());
+    let token = value.to_str().ok().and_then(bearer_token);
     match token.and_then(|t| accounts.authenticate(t).map(|user| (t, user))) {
         Some((token, user)) => Ok(CallContext { user: Some(user), session_token: Some(token.to_string()) }),
         None => Err(unauthorized()),
     }
+}
+
+/// The token of an `Authorization: Bearer <token>` value; the scheme is case-insensitive
+/// (RFC 9110 section 11.1), so `bearer x` and `BEARER x` name the same token.
+pub fn bearer_token(value: &str) -> Option<&str> {
+    let (scheme, token) = value.trim_start().split_once([' ', '\t'])?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
 pub fn unauthorized() -> Response<Body> {
@@ -33,4 +36,19 @@ pub fn unauthorized() -> Response<Body> {
     );
     response.headers_mut().insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::bearer_token;
+
+    #[test]
+    fn the_bearer_scheme_is_case_insensitive() {
+        for value in ["Bearer abc", "bearer abc", "BEARER abc", "BeArEr   abc ", "Bearer\tabc"] {
+            assert_eq!(bearer_token(value), Some("abc"), "{value:?}");
+        }
+        for value in ["Basic abc", "Bearer", "Bearer   ", "Bearerabc", "abc"] {
+            assert_eq!(bearer_token(value), None, "{value:?}");
+        }
+    }
 }

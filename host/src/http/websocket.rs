@@ -13,6 +13,7 @@ use super::{auth, text, Body};
 use crate::runtime::key::Principal;
 use crate::server::Host;
 use crate::sockets::connection;
+use crate::storage::accounts::session_tag;
 
 pub const SUBPROTOCOL: &str = "graphql-transport-ws";
 
@@ -56,6 +57,7 @@ pub fn upgrade(host: Arc<Host>, mut request: Request<Incoming>) -> Response<Body
         Ok(context) => context,
         Err(response) => return response,
     };
+    let session = context.session_token.as_deref().map(session_tag).unwrap_or(0);
     let header_user = context.user.map(|user| user.id);
     if let Some(user) = &header_user {
         if host.runtime.sockets.list(&Principal::User(user.clone())).len() >= host.runtime.settings.max_sockets_per_user {
@@ -72,7 +74,10 @@ pub fn upgrade(host: Arc<Host>, mut request: Request<Incoming>) -> Response<Body
     let upgrading = hyper::upgrade::on(&mut request);
     tokio::spawn(async move {
         match upgrading.await {
-            Ok(upgraded) => connection::run(host.runtime.clone(), upgraded, owner, header_user, speaks_protocol).await,
+            Ok(upgraded) => {
+                let opener = connection::Opener { owner, header_user, session };
+                connection::run(host.runtime.clone(), upgraded, opener, speaks_protocol).await
+            }
             Err(e) => tracing::debug!("WebSocket upgrade failed: {e}"),
         }
     });

@@ -34,11 +34,15 @@ impl Host for ActorState {
         Ok(self.act_as(&session))
     }
 
+    /// End the calling session, and close the sockets it authenticated (4403) at once.
     async fn sign_out(&mut self) -> bool {
         match self.call.context.session_token.take() {
             Some(token) => {
                 self.call.context.user = None;
-                self.runtime.accounts.sign_out(&token)
+                let signed_out = self.runtime.accounts.sign_out(&token);
+                let closed = self.runtime.sockets.revoke_session(store::session_tag(&token));
+                tracing::debug!(closed, "signed out");
+                signed_out
             }
             None => false,
         }

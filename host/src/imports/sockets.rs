@@ -7,6 +7,7 @@ use crate::runtime::bindings::host_api::sockets::{AuthError, Host, SocketId};
 use crate::runtime::key::Principal;
 use crate::runtime::state::{ActorState, Effect};
 use crate::sockets::MAX_ATTACHMENT_BYTES;
+use crate::storage::accounts::session_tag;
 
 /// Close reasons are limited to 123 bytes by RFC 6455; cut on a char boundary.
 pub fn clamp_reason(mut reason: String) -> String {
@@ -86,6 +87,8 @@ impl Host for ActorState {
         let header_user = self.runtime.sockets.header_user(socket);
         let user_id = match token {
             Some(token) => {
+                // Tagged before the check, so a sign-out that the check misses finds the socket.
+                self.runtime.sockets.set_init_session(socket, session_tag(&token));
                 let user = self.runtime.accounts.authenticate(&token).ok_or(AuthError::InvalidToken)?;
                 if header_user.as_ref().is_some_and(|h| *h != user.id) {
                     return Err(AuthError::InvalidToken);

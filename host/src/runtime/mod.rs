@@ -25,7 +25,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use crate::metrics::Metrics;
-use crate::sockets::SocketHub;
+use crate::sockets::{QueueLimits, SocketHub};
 use crate::storage::accounts::Accounts;
 use crate::storage::connections::ConnectionCache;
 use actors::ActorRegistry;
@@ -54,6 +54,10 @@ pub struct Settings {
     pub max_frame_bytes: usize,
     /// Frames queued per socket at most.
     pub socket_queue: usize,
+    /// Bytes queued per socket at most (a socket that keeps up still gets any one frame).
+    pub socket_queue_bytes: usize,
+    /// Bytes queued over every socket at most.
+    pub max_queued_bytes: usize,
     pub max_sockets_per_user: usize,
 }
 
@@ -89,6 +93,7 @@ pub struct Parts {
 impl Runtime {
     pub fn new(parts: Parts) -> Arc<Self> {
         let Parts { settings, engine, components, accounts, max_instances, graphql_instances } = parts;
+        let sockets = SocketHub::new(QueueLimits::new(settings.socket_queue, settings.socket_queue_bytes, settings.max_queued_bytes));
         Arc::new(Self {
             settings,
             engine,
@@ -97,7 +102,7 @@ impl Runtime {
             alarms: Alarms::default(),
             graphql: GraphqlPool::new(graphql_instances),
             connections: Arc::default(),
-            sockets: SocketHub::default(),
+            sockets,
             accounts,
             metrics: Metrics::default(),
             stopping: watch::channel(false).0,

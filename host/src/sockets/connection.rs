@@ -1,7 +1,9 @@
 //! One WebSocket's task: reads frames and hands each to the owning user-channel actor
 //! (waiting for that call, so a socket's frames are handled in order and a flooding
 //! client is slowed down), writes what the actors queue for it, and closes it on
-//! request, on overflow of its queue, or at shutdown (1001).
+//! request, when its queue kills it (1008 for a client that does not read, 4403 when its
+//! session signs out), or at shutdown (1001). A close never waits on the peer for more than
+//! [`CLOSE_GRACE`].
 
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
@@ -15,7 +17,7 @@ use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tokio_tungstenite::WebSocketStream;
 
-use super::{Outbound, SendQueue, SocketId};
+use super::{Outbound, SendQueue, SessionTag, SocketId};
 use crate::runtime::call::{CallContext, Envelope, Request};
 use crate::runtime::key::{ActorKey, ComponentKind, Principal, UserId};
 use crate::runtime::Runtime;
@@ -25,18 +27,30 @@ use crate::storage::accounts::now_ms;
 const CLOSE_SUBPROTOCOL_NOT_ACCEPTABLE: u16 = 4406;
 /// At most this many queued frames are written together (then flushed).
 const MAX_FRAMES_PER_WRITE: usize = 64;
-/// Frames are gathered up to this many bytes before a write to the socket.
+/// Frames are gathered up to this many bytes before a write to the socket; a batch takes no
+/// more frames once it holds this much, so what sits in the writer outside the queue's byte
+/// budget is one batch.
 const WRITE_BUFFER_BYTES: usize = 16 * 1024;
 /// How long to wait for the peer's close frame after sending ours.
 const CLOSE_GRACE: Duration = Duration::from_secs(2);
 
 type Socket = WebSocketStream<TokioIo<Upgraded>>;
 
-pub async fn run(runtime: Arc<Runtime>, upgraded: Upgraded, owner: Principal, header_user: Option<UserId>, speaks_protocol: bool) {
+/// Who opened a socket: its first owner, and the user and session its upgrade's
+/// `Authorization` header named, if any.
+pub struct Opener {
+    pub owner: Principal,
+    pub header_user: Option<UserId>,
+    pub session: SessionTag,
+}
+
+pub async fn run(runtime: Arc<Runtime>, upgraded: Upgraded, opener: Opener, speaks_protocol: bool) {
+    // The writer's buffer is not bounded here: what reaches it is bounded by the queue's
+    // budget and one batch, and a legitimate answer may be larger than any fixed buffer.
     let config = WebSocketConfig::default()
         .read_buffer_size(256)
         .write_buffer_size(WRITE_BUFFER_BYTES)
-        .max_write_buffer_size(1 << 20)
+        .max_write_buffer_size(usize::MAX)
         .max_message_size(Some(runtime.settings.max_frame_bytes))
         .max_frame_size(Some(runtime.settings.max_frame_bytes));
     let mut ws = WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(config)).await;
@@ -44,8 +58,9 @@ pub async fn run(runtime: Arc<Runtime>, upgraded: Upgraded, owner: Principal, he
         close(&mut ws, CLOSE_SUBPROTOCOL_NOT_ACCEPTABLE, "Subprotocol not acceptable").await;
         return;
     }
-    let queue = Arc::new(SendQueue::new(runtime.settings.socket_queue));
-    let id = runtime.sockets.open(owner.clone(), header_user, now_ms(), queue.clone());
+    let Opener { owner, header_user, session } = opener;
+    let queue = runtime.sockets.new_queue();
+    let id = runtime.sockets.open(owner.clone(), header_user, session, now_ms(), queue.clone());
     runtime.metrics.open_sockets.fetch_add(1, Relaxed);
     runtime.metrics.sockets_opened.fetch_add(1, Relaxed);
     deliver(&runtime, id, owner, Request::SocketOpen(id)).await;
@@ -54,9 +69,9 @@ pub async fn run(runtime: Arc<Runtime>, upgraded: Upgraded, owner: Principal, he
     let code = loop {
         tokio::select! {
             biased;
-            _ = queue.killed() => {
-                close(&mut ws, 1008, "Send queue full: the client is not reading").await;
-                break 1008;
+            (code, reason) = queue.killed() => {
+                close(&mut ws, code, &reason).await;
+                break code;
             }
             _ = stopping(&mut shutdown) => {
                 close(&mut ws, 1001, "Server shutting down").await;
@@ -70,7 +85,7 @@ pub async fn run(runtime: Arc<Runtime>, upgraded: Upgraded, owner: Principal, he
                     let mut then_close = None;
                     tokio::select! {
                         sent = write_queued(&mut ws, text, &queue, &mut then_close) => if sent.is_err() { break 1006 },
-                        _ = queue.killed() => break 1008,
+                        (code, _) = queue.killed() => break code,
                     }
                     if let Some((code, reason)) = then_close {
                         close(&mut ws, code, &reason).await;
@@ -83,6 +98,8 @@ pub async fn run(runtime: Arc<Runtime>, upgraded: Upgraded, owner: Principal, he
                 }
             },
             incoming = ws.next() => match incoming {
+                // A killed socket's frames are not handled; the kill branch closes it next.
+                Some(Ok(_)) if queue.is_ended() => {}
                 Some(Ok(Message::Text(text))) => {
                     let Some(owner) = runtime.sockets.owner(id) else { break 1006 };
                     deliver(&runtime, id, owner, Request::SocketMessage { socket: id, text: text.to_string(), binary: false }).await;
@@ -111,6 +128,14 @@ pub async fn run(runtime: Arc<Runtime>, upgraded: Upgraded, owner: Principal, he
             },
         }
     };
+    if queue.is_ended() {
+        let counter = match code {
+            super::CLOSE_NOT_READING => Some(&runtime.metrics.sockets_dropped_not_reading),
+            super::CLOSE_SIGNED_OUT => Some(&runtime.metrics.sockets_signed_out),
+            _ => None,
+        };
+        counter.map(|c| c.fetch_add(1, Relaxed));
+    }
     if let Some(owner) = runtime.sockets.remove(id) {
         runtime.metrics.open_sockets.fetch_sub(1, Relaxed);
         // Tell the actor; nobody waits for the answer.
@@ -127,10 +152,17 @@ async fn write_queued(
     queue: &SendQueue,
     then_close: &mut Option<(u16, String)>,
 ) -> Result<(), WsError> {
+    let mut batch_bytes = first.len();
     ws.feed(Message::text(first)).await?;
     for _ in 1..MAX_FRAMES_PER_WRITE {
+        if batch_bytes >= WRITE_BUFFER_BYTES {
+            break;
+        }
         match queue.try_pop() {
-            Some(Outbound::Text(text)) => ws.feed(Message::text(text)).await?,
+            Some(Outbound::Text(text)) => {
+                batch_bytes += text.len();
+                ws.feed(Message::text(text)).await?
+            }
             Some(Outbound::Close(code, reason)) => {
                 *then_close = Some((code, reason));
                 break;
@@ -154,14 +186,14 @@ async fn deliver(runtime: &Arc<Runtime>, _id: SocketId, owner: Principal, reques
     }
 }
 
-/// Send a close frame and wait briefly for the peer's answer.
+/// Send a close frame and wait briefly for the peer's answer. A peer that reads nothing
+/// cannot hold the socket: sending and waiting together take at most [`CLOSE_GRACE`].
 async fn close(ws: &mut Socket, code: u16, reason: &str) {
     let frame = CloseFrame { code: CloseCode::from(code), reason: reason.to_string().into() };
-    if ws.close(Some(frame)).await.is_err() {
-        return;
-    }
     let _ = tokio::time::timeout(CLOSE_GRACE, async {
-        while let Some(Ok(_)) = ws.next().await {}
+        if ws.close(Some(frame)).await.is_ok() {
+            while let Some(Ok(_)) = ws.next().await {}
+        }
     })
     .await;
 }

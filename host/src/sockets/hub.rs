@@ -1,4 +1,4 @@
-//! The table of open sockets: owner, attachment and outgoing queue of each.
+//! The table of open sockets: owner, attachment, session and outgoing queue of each.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 
-use super::queue::{Outbound, SendQueue};
+use super::queue::{Outbound, QueueLimits, SendQueue};
 use super::SocketId;
 use crate::runtime::key::{Principal, UserId};
 
@@ -16,8 +16,18 @@ struct Entry {
     header_user: Option<UserId>,
     attachment: Option<Arc<str>>,
     opened_at_ms: u64,
+    /// The sessions the socket was authenticated with (its upgrade's `Authorization` header
+    /// and its `connection_init` token), as [`SessionTag`]s; 0 for none.
+    sessions: [SessionTag; 2],
     out: Arc<SendQueue>,
 }
+
+/// A short, fixed-size name for a session (see `storage::accounts::session_tag`): what a
+/// socket keeps to be found when that session signs out. 0 names no session.
+pub type SessionTag = u64;
+
+/// graphql-ws's "Forbidden": the socket's session was signed out.
+pub const CLOSE_SIGNED_OUT: u16 = 4403;
 
 #[derive(Default)]
 struct Table {
@@ -25,26 +35,65 @@ struct Table {
     by_owner: HashMap<Principal, BTreeSet<SocketId>>,
 }
 
-#[derive(Default)]
 pub struct SocketHub {
     table: Mutex<Table>,
     next_id: AtomicU64,
+    limits: Arc<QueueLimits>,
 }
 
 impl SocketHub {
-    /// Register a new socket owned by `owner`.
+    pub fn new(limits: Arc<QueueLimits>) -> Self {
+        Self { table: Mutex::default(), next_id: AtomicU64::new(0), limits }
+    }
+
+    /// The budget every socket's queue draws from.
+    pub fn queue_limits(&self) -> &QueueLimits {
+        &self.limits
+    }
+
+    /// A new socket's outgoing queue.
+    pub fn new_queue(&self) -> Arc<SendQueue> {
+        Arc::new(SendQueue::new(self.limits.clone()))
+    }
+
+    /// Register a new socket owned by `owner`, authenticated by its upgrade's header with
+    /// `session` (0 for none).
     pub fn open(
         &self,
         owner: Principal,
         header_user: Option<UserId>,
+        session: SessionTag,
         opened_at_ms: u64,
         out: Arc<SendQueue>,
     ) -> SocketId {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed) + 1;
         let mut table = self.table.lock();
         table.by_owner.entry(owner.clone()).or_default().insert(id);
-        table.entries.insert(id, Entry { owner, header_user, attachment: None, opened_at_ms, out });
+        table.entries.insert(id, Entry { owner, header_user, attachment: None, opened_at_ms, sessions: [session, 0], out });
         id
+    }
+
+    /// Record the session a socket's `connection_init` token names. Call it before checking
+    /// the token: a sign-out that runs after the check then finds the socket.
+    pub fn set_init_session(&self, id: SocketId, session: SessionTag) {
+        if let Some(entry) = self.table.lock().entries.get_mut(&id) {
+            entry.sessions[1] = session;
+        }
+    }
+
+    /// A session was signed out: close every socket it authenticated (4403); their queued
+    /// frames are dropped and nothing more is read from them. Returns how many.
+    pub fn revoke_session(&self, session: SessionTag) -> usize {
+        if session == 0 {
+            return 0;
+        }
+        let table = self.table.lock();
+        let mut closed = 0;
+        for entry in table.entries.values().filter(|e| e.sessions.contains(&session)) {
+            entry.out.kill(CLOSE_SIGNED_OUT, "Forbidden");
+            closed += 1;
+        }
+        closed
     }
 
     /// Forget a socket; returns its owner at that moment.

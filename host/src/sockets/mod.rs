@@ -5,8 +5,8 @@ pub mod connection;
 mod hub;
 mod queue;
 
-pub use hub::SocketHub;
-pub use queue::{Outbound, SendQueue};
+pub use hub::{SessionTag, SocketHub, CLOSE_SIGNED_OUT};
+pub use queue::{Outbound, QueueLimits, SendQueue, CLOSE_NOT_READING};
 
 /// A socket's id, unique for the life of the process.
 pub type SocketId = u64;

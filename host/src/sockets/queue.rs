@@ -1,15 +1,24 @@
-//! One socket's outgoing frames: bounded, and allocation-free while empty.
+//! One socket's outgoing frames: bounded in frames and in bytes, per socket and over the
+//! whole process, and allocation-free while empty; and the socket's kill switch.
 //!
 //! A socket spends most of its life idle, so its queue holds no buffer then: the deque
-//! allocates on the first frame and is released once drained. When a frame would exceed
-//! the bound, the queue is marked killed instead: a client that does not read cannot make
-//! the server hold unbounded memory, and its task closes the socket at once.
+//! allocates on the first frame and is released once drained. A frame that would take a
+//! socket that is already behind (frames waiting) over its budget, or the process over its
+//! total, is refused and the socket is killed (1008): a client that does not read cannot make
+//! the server hold unbounded memory, and only that client loses its socket. A socket that
+//! keeps up always gets its next frame, however large. The same switch ends a socket for
+//! other reasons (its session signed out: 4403).
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
 
 use parking_lot::Mutex;
 use tokio::sync::Notify;
+
+/// Policy violation: the client does not read what it asked for.
+pub const CLOSE_NOT_READING: u16 = 1008;
+const NOT_READING: &str = "Send queue full: the client is not reading";
 
 /// A frame for a socket's writer.
 #[derive(Debug)]
@@ -18,44 +27,106 @@ pub enum Outbound {
     Close(u16, String),
 }
 
+impl Outbound {
+    fn bytes(&self) -> usize {
+        match self {
+            Outbound::Text(text) => text.len(),
+            Outbound::Close(_, reason) => reason.len(),
+        }
+    }
+}
+
+/// How much one socket may have queued, and the process's running total.
+#[derive(Debug)]
+pub struct QueueLimits {
+    pub frames: usize,
+    pub bytes: usize,
+    /// Bytes queued over every socket at most.
+    pub process_bytes: usize,
+    /// Bytes queued over every socket now.
+    pub queued: AtomicUsize,
+}
+
+impl QueueLimits {
+    pub fn new(frames: usize, bytes: usize, process_bytes: usize) -> Arc<Self> {
+        Arc::new(Self { frames: frames.max(1), bytes, process_bytes, queued: AtomicUsize::new(0) })
+    }
+}
+
+#[derive(Default)]
+struct Frames {
+    frames: VecDeque<Outbound>,
+    bytes: usize,
+    /// Set once: the close the socket's task sends; nothing is queued after it.
+    ended: Option<(u16, String)>,
+}
+
 pub struct SendQueue {
-    frames: Mutex<VecDeque<Outbound>>,
-    capacity: usize,
+    state: Mutex<Frames>,
+    limits: Arc<QueueLimits>,
     /// Told when a frame arrives.
     ready: Notify,
-    killed: AtomicBool,
-    /// Told when the queue overflows.
+    ended: AtomicBool,
+    /// Told when the socket is killed.
     kill: Notify,
 }
 
 impl SendQueue {
-    pub fn new(capacity: usize) -> Self {
-        Self { frames: Mutex::new(VecDeque::new()), capacity: capacity.max(1), ready: Notify::new(), killed: AtomicBool::new(false), kill: Notify::new() }
+    pub fn new(limits: Arc<QueueLimits>) -> Self {
+        Self { state: Mutex::default(), limits, ready: Notify::new(), ended: AtomicBool::new(false), kill: Notify::new() }
     }
 
-    /// Queue a frame; false (and the socket is killed) when the queue is full.
+    /// Queue a frame; false when it was refused (the socket is ending, or this frame
+    /// overflowed it and it is now killed with 1008).
     pub fn push(&self, frame: Outbound) -> bool {
-        let mut frames = self.frames.lock();
-        if frames.len() >= self.capacity {
-            drop(frames);
-            self.killed.store(true, Ordering::Release);
-            self.kill.notify_one();
+        let size = frame.bytes();
+        let mut state = self.state.lock();
+        if state.ended.is_some() {
             return false;
         }
-        frames.push_back(frame);
-        drop(frames);
+        let behind = !state.frames.is_empty();
+        let over = state.frames.len() >= self.limits.frames
+            || (behind && state.bytes + size > self.limits.bytes)
+            || (behind && self.limits.queued.load(Ordering::Relaxed) + size > self.limits.process_bytes);
+        if over {
+            self.end(&mut state, CLOSE_NOT_READING, NOT_READING.into());
+            return false;
+        }
+        state.frames.push_back(frame);
+        state.bytes += size;
+        self.limits.queued.fetch_add(size, Ordering::Relaxed);
+        drop(state);
         self.ready.notify_one();
         true
     }
 
+    /// End the socket: drop what is queued and have its task close it with `code`. The first
+    /// kill wins; later ones change nothing.
+    pub fn kill(&self, code: u16, reason: &str) {
+        let mut state = self.state.lock();
+        if state.ended.is_none() {
+            self.end(&mut state, code, reason.into());
+        }
+    }
+
+    fn end(&self, state: &mut Frames, code: u16, reason: String) {
+        self.limits.queued.fetch_sub(state.bytes, Ordering::Relaxed);
+        *state = Frames { ended: Some((code, reason)), ..Frames::default() };
+        self.ended.store(true, Ordering::Release);
+        self.kill.notify_one();
+    }
+
     /// The next frame, if one is waiting. The buffer is released when this empties it.
     pub fn try_pop(&self) -> Option<Outbound> {
-        let mut frames = self.frames.lock();
-        let frame = frames.pop_front();
-        if frames.is_empty() && frames.capacity() > 0 {
-            *frames = VecDeque::new();
+        let mut state = self.state.lock();
+        let frame = state.frames.pop_front()?;
+        let size = frame.bytes();
+        state.bytes -= size;
+        self.limits.queued.fetch_sub(size, Ordering::Relaxed);
+        if state.frames.is_empty() && state.frames.capacity() > 0 {
+            state.frames = VecDeque::new();
         }
-        frame
+        Some(frame)
     }
 
     /// Wait for the next frame.
@@ -69,29 +140,88 @@ impl SendQueue {
         }
     }
 
-    /// Resolves once the queue has overflowed.
-    pub async fn killed(&self) {
-        while !self.killed.load(Ordering::Acquire) {
+    /// Whether the socket has been killed.
+    pub fn is_ended(&self) -> bool {
+        self.ended.load(Ordering::Acquire)
+    }
+
+    /// Resolves once the socket is killed, with the close to send.
+    pub async fn killed(&self) -> (u16, String) {
+        loop {
+            if let Some(close) = self.state.lock().ended.clone() {
+                return close;
+            }
             self.kill.notified().await;
         }
+    }
+}
+
+impl Drop for SendQueue {
+    fn drop(&mut self) {
+        self.limits.queued.fetch_sub(self.state.get_mut().bytes, Ordering::Relaxed);
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
+
+    fn text(s: &str) -> Outbound {
+        Outbound::Text(s.into())
+    }
 
     #[tokio::test]
-    async fn bounded_ordered_and_empty_when_drained() {
-        let queue = SendQueue::new(2);
-        assert!(queue.push(Outbound::Text("a".into())));
-        assert!(queue.push(Outbound::Text("b".into())));
+    async fn bounded_in_frames_ordered_and_empty_when_drained() {
+        let queue = SendQueue::new(QueueLimits::new(2, 1 << 20, 1 << 30));
+        assert!(queue.push(text("a")));
+        assert!(queue.push(text("b")));
         assert!(matches!(queue.pop().await, Outbound::Text(t) if t == "a"));
         assert!(matches!(queue.try_pop(), Some(Outbound::Text(t)) if t == "b"));
-        assert_eq!(queue.frames.lock().capacity(), 0, "a drained queue holds no buffer");
+        assert_eq!(queue.state.lock().frames.capacity(), 0, "a drained queue holds no buffer");
         assert!(queue.try_pop().is_none());
-        assert!(queue.push(Outbound::Text("c".into())) && queue.push(Outbound::Text("d".into())));
-        assert!(!queue.push(Outbound::Text("e".into())), "the third frame overflows");
-        tokio::time::timeout(std::time::Duration::from_secs(1), queue.killed()).await.expect("killed");
+        assert!(queue.push(text("c")) && queue.push(text("d")));
+        assert!(!queue.push(text("e")), "the third frame overflows");
+        let close = tokio::time::timeout(Duration::from_secs(1), queue.killed()).await.expect("killed");
+        assert_eq!(close.0, CLOSE_NOT_READING);
+        assert!(queue.try_pop().is_none(), "a killed queue drops what it held");
+        assert!(!queue.push(text("f")), "and takes nothing more");
+    }
+
+    #[tokio::test]
+    async fn bounded_in_bytes_yet_a_large_frame_reaches_a_socket_that_keeps_up() {
+        let limits = QueueLimits::new(100, 10, 1 << 30);
+        let queue = SendQueue::new(limits.clone());
+        assert!(queue.push(text(&"x".repeat(50))), "the only frame may exceed the budget");
+        assert_eq!(limits.queued.load(Ordering::Relaxed), 50);
+        queue.try_pop();
+        assert_eq!(limits.queued.load(Ordering::Relaxed), 0);
+        assert!(queue.push(text("12345")) && queue.push(text("67890")));
+        assert!(!queue.push(text("1")), "a socket behind by its whole budget takes no more");
+        assert_eq!(queue.killed().await.0, CLOSE_NOT_READING);
+        assert_eq!(limits.queued.load(Ordering::Relaxed), 0, "the process total is given back");
+    }
+
+    #[tokio::test]
+    async fn the_process_total_drops_only_sockets_that_are_behind() {
+        let limits = QueueLimits::new(100, 1 << 20, 10);
+        let slow = SendQueue::new(limits.clone());
+        let keeping_up = SendQueue::new(limits.clone());
+        assert!(slow.push(text("123456789")));
+        assert!(keeping_up.push(text("abcdef")), "an empty queue always takes its frame");
+        assert!(!slow.push(text("1")), "the slow socket, behind while the process is over, is dropped");
+        assert!(!keeping_up.is_ended());
+        assert_eq!(limits.queued.load(Ordering::Relaxed), 6);
+        drop(keeping_up);
+        assert_eq!(limits.queued.load(Ordering::Relaxed), 0);
+    }
+
+    #[tokio::test]
+    async fn the_first_kill_wins() {
+        let queue = SendQueue::new(QueueLimits::new(4, 1 << 20, 1 << 30));
+        queue.kill(4403, "Forbidden");
+        queue.kill(1008, "later");
+        assert_eq!(queue.killed().await, (4403, "Forbidden".to_string()));
+        assert!(queue.is_ended());
     }
 }

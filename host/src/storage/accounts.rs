@@ -118,15 +118,15 @@ impl Accounts {
         self.new_session(user)
     }
 
-    /// End a session; false when the token named none.
+    /// End a session; false when the token named none. The row and the cached entry go
+    /// together under the database's lock, which [`Accounts::authenticate`] also holds while
+    /// it caches a session it read: a check racing with a sign-out cannot bring it back.
     pub fn sign_out(&self, token: &str) -> bool {
         let hash = token_hash(token);
+        let db = self.db.lock();
+        let deleted = db.execute("DELETE FROM sessions WHERE token_hash = ?1", params![hash]).map(|n| n > 0).unwrap_or(false);
         self.sessions.lock().remove(&hash);
-        self.db
-            .lock()
-            .execute("DELETE FROM sessions WHERE token_hash = ?1", params![hash])
-            .map(|n| n > 0)
-            .unwrap_or(false)
+        deleted
     }
 
     /// The user a session token belongs to.
@@ -135,9 +135,8 @@ impl Accounts {
         if let Some(user) = self.sessions.lock().get(&hash) {
             return Some(user.clone());
         }
-        let user = self
-            .db
-            .lock()
+        let db = self.db.lock();
+        let user = db
             .query_row(
                 "SELECT u.id, u.email, u.name FROM sessions s JOIN users u ON u.id = s.user_id
                  WHERE s.token_hash = ?1",
@@ -154,6 +153,7 @@ impl Accounts {
             .ok()
             .flatten()?;
         self.sessions.lock().insert(hash, user.clone());
+        drop(db);
         Some(user)
     }
 
@@ -231,6 +231,13 @@ fn new_token() -> String {
 
 fn new_user_id() -> String {
     random_bytes::<12>().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A session's short name, for the sockets it authenticated: the first 8 bytes of the
+/// token's SHA-256 (never 0, which names no session).
+pub fn session_tag(token: &str) -> u64 {
+    let digest = Sha256::digest(token.as_bytes());
+    u64::from_le_bytes(digest[..8].try_into().expect("8 bytes")).max(1)
 }
 
 fn token_hash(token: &str) -> String {

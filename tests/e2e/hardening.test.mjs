@@ -1,0 +1,148 @@
+// Hardening: one hostile or careless client harms no one else. A signed-out session's
+// sockets are closed at once; tabs that stop reading are dropped (1008) before they cost the
+// host its memory, while a tab that reads gets even a very large message; the bearer scheme
+// is case-insensitive on every route.
+import { test, after, before } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { Server, RawSocket, settled, sleep } from './harness.mjs';
+
+const ADMIN = 'hardening-admin-token';
+const STORIES = 'subscription { channel(name: "library") { ... on StoryCreateEvent { story { title } } } }';
+const CREATE = 'mutation($input: CreateStoryInput!) { createStory(input: $input) { story { id } } }';
+const SIGN_IN = 'mutation($e: String!, $p: String!) { signIn(email: $e, password: $p) { token } }';
+
+let server;
+before(async () => { server = await Server.start({ args: ['--admin-token', ADMIN] }); });
+after(async () => { await server?.stop(); server?.cleanup(); });
+
+function rssBytes() {
+  const status = readFileSync(`/proc/${server.proc.pid}/status`, 'utf8');
+  return Number(/VmRSS:\s+(\d+) kB/.exec(status)[1]) * 1024;
+}
+
+async function story(token, title, description) {
+  return server.data(CREATE, { input: { url: 'https://example.com/', title, ...(description ? { description } : {}) } }, token);
+}
+
+test('signOut closes that session\'s sockets with 4403; the user\'s other sessions keep working', async () => {
+  const { token: first } = await server.signUp('leaver@example.com', 'leaver password');
+  const { signIn: { token: second } } = await server.data(SIGN_IN, { e: 'leaver@example.com', p: 'leaver password' });
+
+  const byInit = RawSocket.open(server);
+  await byInit.init({ token: first });
+  const byHeader = RawSocket.open(server, { token: first });
+  await byHeader.init();
+  const other = RawSocket.open(server);
+  await other.init({ token: second });
+  for (const tab of [byInit, byHeader, other]) {
+    tab.subscribe('s', STORIES);
+    await settled(tab);
+  }
+
+  assert.deepEqual(await server.data('mutation { signOut }', {}, first), { signOut: true });
+  assert.deepEqual(await byInit.closed, { code: 4403, reason: 'Forbidden' });
+  assert.deepEqual(await byHeader.closed, { code: 4403, reason: 'Forbidden' });
+  assert.equal((await server.metrics()).realtime_sockets_signed_out_total, 2);
+
+  await story(second, 'after sign-out');
+  assert.deepEqual(await other.next(), { id: 's', type: 'next', payload: { data: { channel: { story: { title: 'after sign-out' } } } } });
+  assert.deepEqual(await other.next(), { id: 's', type: 'next', payload: { data: { channel: {} } } }, 'library:change, no field selected');
+  assert.deepEqual(await other.drain(), []);
+
+  assert.equal((await server.gql('{ me { id } }', {}, first)).status, 401);
+  const again = RawSocket.open(server);
+  await again.opened;
+  again.send({ type: 'connection_init', payload: { token: first } });
+  assert.deepEqual(await again.closed, { code: 4403, reason: 'Forbidden' });
+  other.close();
+});
+
+test('the Authorization scheme is case-insensitive on every route', async () => {
+  const { token, user } = await server.signUp('shouty@example.com');
+  for (const scheme of ['bearer', 'BEARER', 'BeArEr']) {
+    const { status, body } = await server.gql('{ me { id } }', {}, null, { authorization: `${scheme} ${token}` });
+    assert.equal(status, 200, scheme);
+    assert.deepEqual(body, { data: { me: { id: body.data.me.id } } });
+    const socket = RawSocket.open(server, { headers: { authorization: `${scheme} ${token}` } });
+    await socket.init();
+    socket.close();
+  }
+  assert.equal(typeof user.id, 'string');
+  const admin = await fetch(`${server.url}/admin/components/nothing-here`, { method: 'PUT', headers: { authorization: `BEARER ${ADMIN}` }, body: 'x' });
+  assert.equal(admin.status, 404, 'past the admin check: the component name is what is refused');
+  const wrong = await fetch(`${server.url}/admin/components/nothing-here`, { method: 'PUT', headers: { authorization: 'BEARER wrong' }, body: 'x' });
+  assert.equal(wrong.status, 401);
+});
+
+test('a tab that reads gets a message larger than any buffer; tabs that stop reading are dropped (1008), and nobody else loses an event', { timeout: 240_000 }, async () => {
+  const { token: hoarder } = await server.signUp('hoarder@example.com');
+  const { token: bystander } = await server.signUp('bystander@example.com');
+  // About 100 KB of description, selected nine times: each event is about 900 KB per tab.
+  const description = 'd'.repeat(100_000);
+  const nine = `subscription { channel(name: "library") { ... on StoryCreateEvent { ${
+    Array.from({ length: 9 }, (_, i) => `a${i}: story { title description }`).join(' ')
+  } } } }`;
+
+  const reader = RawSocket.open(server, { token: hoarder });
+  await reader.init();
+  reader.subscribe('big', nine);
+  await settled(reader);
+  await story(hoarder, 'big one', description);
+  const big = await reader.next(20_000);
+  assert.equal(big.type, 'next');
+  assert.equal(big.payload.data.channel.a8.description.length, 100_000);
+  assert.ok(JSON.stringify(big).length > 900_000, 'one message of about 900 KB, over the old 1 MiB batch limit with the next');
+  reader.close();
+
+  const paused = [];
+  for (let i = 0; i < 20; i++) {
+    const tab = RawSocket.open(server, { token: hoarder });
+    await tab.init();
+    tab.subscribe('big', nine);
+    await settled(tab);
+    paused.push(tab);
+  }
+  const watcher = RawSocket.open(server, { token: bystander });
+  await watcher.init();
+  watcher.subscribe('s', STORIES);
+  await settled(watcher);
+  for (const tab of paused) tab.ws._socket.pause();
+
+  const rssBefore = rssBytes();
+  let peak = rssBefore;
+  const events = 60;
+  for (let i = 0; i < events; i++) {
+    await story(hoarder, `big ${i}`, description);
+    await story(bystander, `small ${i}`);
+    peak = Math.max(peak, rssBytes());
+  }
+  // A dropped socket's task ends after at most 2 s of trying to close it.
+  for (let i = 0; i < 40; i++) {
+    const m = await server.metrics();
+    if (m.realtime_sockets_dropped_not_reading_total >= 20 && m.realtime_queued_bytes < 1_000_000) break;
+    await sleep(250);
+    peak = Math.max(peak, rssBytes());
+  }
+  assert.ok(peak < 1024 ** 3, `RSS peaked at ${(peak / 2 ** 20).toFixed(0)} MiB`);
+  const metrics = await server.metrics();
+  assert.ok(metrics.realtime_queued_bytes < 1_000_000, `queued bytes ${metrics.realtime_queued_bytes}`);
+
+  assert.equal(metrics.realtime_sockets_dropped_not_reading_total, 20, 'every paused tab, and only those, dropped');
+  // A client that reads nothing may never get the close frame: on its side the socket ends
+  // with 1006 when the frame could not be written, else with 1008.
+  for (const tab of paused) tab.ws._socket.resume();
+  for (const tab of paused) {
+    const { code } = await tab.closed;
+    assert.ok([1006, 1008].includes(code));
+  }
+
+  const titles = [];
+  for (let i = 0; i < events; i++) {
+    titles.push((await watcher.next()).payload.data.channel.story.title);
+    assert.deepEqual((await watcher.next()).payload.data.channel, {}, 'library:change, no field selected');
+  }
+  assert.deepEqual(titles, Array.from({ length: events }, (_, i) => `small ${i}`));
+  assert.deepEqual(await watcher.drain(), []);
+  watcher.close();
+});
