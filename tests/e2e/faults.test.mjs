@@ -3,7 +3,7 @@
 // error; the instance is replaced and every other user carries on, events included.
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Server, RawSocket, settled } from './harness.mjs';
@@ -102,4 +102,41 @@ test('shutdown finishes the call in flight before the process exits', async () =
   } finally {
     slowServer.cleanup();
   }
+});
+
+test('the sql import refuses what would leave the database or the call\'s transaction', async () => {
+  const eve = await server.signUp('eve@example.com');
+  const tab = RawSocket.open(server, { token: eve.token });
+  await tab.init();
+  tab.subscribe('s', 'subscription { channel(name: "library") { ... on LibraryChangeEvent { totalStories } } }');
+  await settled(tab);
+  await server.data(CREATE, { t: 'first' }, eve.token);
+  assert.deepEqual((await tab.next()).payload.data.channel, {});
+  assert.deepEqual((await tab.next()).payload.data.channel, { totalStories: 1 });
+
+  const elsewhere = join(dir, 'elsewhere.sqlite');
+  const refused = {
+    [`ATTACH DATABASE '${elsewhere}' AS other`]: /not authorized/,
+    'DETACH DATABASE main': /not authorized/,
+    'COMMIT': /not authorized/,
+    'ROLLBACK': /not authorized/,
+    'BEGIN': /not authorized/,
+    'SAVEPOINT s': /not authorized/,
+    'RELEASE s': /not authorized/,
+    [`VACUUM INTO '${elsewhere}'`]: /not authorized|within a transaction/,
+    'PRAGMA writable_schema = ON': /not authorized/,
+    'PRAGMA journal_mode = DELETE': /not authorized/,
+  };
+  for (const [statement, message] of Object.entries(refused)) {
+    const failed = await server.gql(CREATE, { t: `sql:${statement}` }, eve.token);
+    assert.equal(failed.body.data, null, statement);
+    assert.match(failed.body.errors[0].message, message, `${statement}: ${JSON.stringify(failed.body)}`);
+  }
+  assert.ok(!existsSync(elsewhere), 'no other database file was created');
+  // Every refused call was rolled back whole (its story too) and published nothing.
+  assert.deepEqual(await tab.drain(200), []);
+  await server.data(CREATE, { t: 'second' }, eve.token);
+  assert.deepEqual((await tab.next()).payload.data.channel, {});
+  assert.deepEqual((await tab.next()).payload.data.channel, { totalStories: 2 });
+  tab.close();
 });

@@ -1,12 +1,16 @@
 //! One actor's own SQLite database, opened on first use, and the transaction that
 //! wraps each call: begun at the call's first statement, committed when the call
-//! returns, rolled back when it traps or fails.
+//! returns, rolled back when it traps or fails. A component's statements pass SQLite's
+//! authorizer, which refuses what would break those rules (see [`component_may`]).
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use super::connections::ConnectionCache;
 
+use std::cell::Cell;
+
+use rusqlite::hooks::{AuthAction, AuthContext, Authorization};
 use rusqlite::types::{Value as SqlValue, ValueRef};
 use rusqlite::Connection;
 
@@ -39,7 +43,7 @@ impl ActorDb {
         }
         let conn = self.conn.as_ref().expect("opened above");
         if !self.in_transaction {
-            conn.execute_batch("BEGIN IMMEDIATE").map_err(|e| e.to_string())?;
+            host_statement(conn, "BEGIN IMMEDIATE").map_err(|e| e.to_string())?;
             self.in_transaction = true;
         }
         Ok(conn)
@@ -76,7 +80,7 @@ impl ActorDb {
     /// Free the connection's page cache (between calls; the OS still caches the file).
     pub fn shrink(&mut self) {
         if let (Some(conn), false) = (&self.conn, self.in_transaction) {
-            let _ = conn.execute_batch("PRAGMA shrink_memory");
+            let _ = host_statement(conn, "PRAGMA shrink_memory");
         }
     }
 
@@ -88,13 +92,13 @@ impl ActorDb {
         self.in_transaction = false;
         let conn = self.conn.as_ref().expect("a transaction implies a connection");
         if commit {
-            if let Err(e) = conn.execute_batch("COMMIT") {
-                let _ = conn.execute_batch("ROLLBACK");
+            if let Err(e) = host_statement(conn, "COMMIT") {
+                let _ = host_statement(conn, "ROLLBACK");
                 return Err(e.to_string());
             }
             Ok(())
         } else {
-            conn.execute_batch("ROLLBACK").map_err(|e| e.to_string())
+            host_statement(conn, "ROLLBACK").map_err(|e| e.to_string())
         }
     }
 }
@@ -134,7 +138,52 @@ fn open(path: &std::path::Path) -> Result<Connection, String> {
          PRAGMA wal_autocheckpoint = 256; PRAGMA journal_size_limit = 1048576;",
     )
     .map_err(|e| e.to_string())?;
+    let mut conn = conn;
+    conn.authorizer(Some(authorize)).map_err(|e| e.to_string())?;
     Ok(conn)
+}
+
+thread_local! {
+    /// Set while the host runs a statement of its own on this thread (the call's
+    /// transaction, shrinking the cache): the authorizer lets those through.
+    static HOST_STATEMENT: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Run one of the host's own statements, which the authorizer would refuse a component.
+fn host_statement(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
+    HOST_STATEMENT.set(true);
+    let result = conn.execute_batch(sql);
+    HOST_STATEMENT.set(false);
+    result
+}
+
+/// SQLite's authorizer, consulted as each statement is prepared (and prepared again).
+fn authorize(context: AuthContext<'_>) -> Authorization {
+    if HOST_STATEMENT.get() || component_may(&context.action) {
+        Authorization::Allow
+    } else {
+        Authorization::Deny
+    }
+}
+
+/// What a component's statement may do: read and write its own tables, and create, alter and
+/// drop them. Refused, with SQLite's "not authorized": attaching or detaching a database
+/// (another user's file), transaction and savepoint control (a `COMMIT` or `ROLLBACK` in the
+/// middle of a call would break the one-transaction rule and the output gate), pragmas
+/// (journal mode, `writable_schema`, ...), and virtual tables. `VACUUM` (and `VACUUM INTO`)
+/// cannot run inside the call's transaction in any case.
+fn component_may(action: &AuthAction<'_>) -> bool {
+    !matches!(
+        action,
+        AuthAction::Attach { .. }
+            | AuthAction::Detach { .. }
+            | AuthAction::Transaction { .. }
+            | AuthAction::Savepoint { .. }
+            | AuthAction::Pragma { .. }
+            | AuthAction::CreateVtable { .. }
+            | AuthAction::DropVtable { .. }
+            | AuthAction::Unknown { .. }
+    )
 }
 
 /// A WIT `sql.value` as a rusqlite value.
@@ -179,5 +228,38 @@ mod tests {
         assert_eq!(rows.columns, vec!["x".to_string()]);
         assert!(matches!(rows.rows.as_slice(), [row] if matches!(row.as_slice(), [Value::Integer(2)])));
         assert!(ActorDb::new(None, None).execute("SELECT 1", vec![]).is_err());
+    }
+
+    #[test]
+    fn a_component_cannot_leave_its_database_or_its_transaction() {
+        let dir = tempfile::tempdir().unwrap();
+        let other = dir.path().join("other.sqlite");
+        let mut db = ActorDb::new(Some(dir.path().join("mine.sqlite")), None);
+        db.execute("CREATE TABLE t (x INTEGER)", vec![]).unwrap();
+        db.finish(true).unwrap();
+        db.execute("INSERT INTO t VALUES (1)", vec![]).unwrap();
+        for statement in [
+            format!("ATTACH DATABASE '{}' AS other", other.display()),
+            "DETACH DATABASE main".to_string(),
+            "COMMIT".into(),
+            "ROLLBACK".into(),
+            "BEGIN".into(),
+            "SAVEPOINT s".into(),
+            "RELEASE s".into(),
+            format!("VACUUM INTO '{}'", other.display()),
+            "VACUUM".into(),
+            "PRAGMA journal_mode = DELETE".into(),
+            "PRAGMA writable_schema = ON".into(),
+            "CREATE VIRTUAL TABLE v USING fts5(x)".into(),
+        ] {
+            let refused = db.execute(&statement, vec![]).expect_err(&statement);
+            assert!(refused.contains("not authorized") || refused.contains("within a transaction"), "{statement}: {refused}");
+        }
+        assert!(!other.exists(), "no other file was created");
+        // The call's transaction is still the one open: rolling it back undoes the insert.
+        db.finish(false).unwrap();
+        let rows = db.query("SELECT count(*) FROM t", vec![]).unwrap();
+        assert!(matches!(rows.rows[0][0], Value::Integer(0)));
+        db.finish(true).unwrap();
     }
 }

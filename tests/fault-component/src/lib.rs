@@ -1,6 +1,7 @@
 //! A `library-component` for fault tests: `createStory` with the title `trap` panics, `loop`
-//! spins forever, `bomb` allocates without end, `slow` is busy for 200 ms and then goes on;
-//! any other title creates a story (in a
+//! spins forever, `bomb` allocates without end, `slow` is busy for 200 ms and then goes on,
+//! `sql:<statement>` runs that statement after inserting the story (and fails the call with
+//! its error); any other title creates a story (in a
 //! table of its own) and publishes `story:create` and `library:change` like the real one.
 
 wit_bindgen::generate!({ path: "../../wit", world: "library-component" });
@@ -48,6 +49,9 @@ fn create_story(args: &Value) -> Result<String, String> {
     }
     run("CREATE TABLE IF NOT EXISTS story (id INTEGER PRIMARY KEY, url TEXT, title TEXT)", vec![])?;
     let id = run("INSERT INTO story (url, title) VALUES (?1, ?2)", vec![sql::Value::Text(url.clone()), sql::Value::Text(title.clone())])?.last_insert_rowid;
+    if let Some(statement) = title.strip_prefix("sql:") {
+        run(statement, vec![])?;
+    }
     let story = json!({
         "id": format!("faulty-{id}"), "url": url, "title": title, "description": null,
         "createdAt": "2026-01-01T00:00:00.000Z",
