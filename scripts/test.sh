@@ -4,8 +4,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/build-components.sh
-# Test-only components: one that faults on demand, and a graphql build with one more field.
+# Test-only components: one that faults on demand, one that never finishes starting, and a
+# graphql build with one more field.
 (cd tests/fault-component && cargo build --release)
+(cd tests/stuck-start-component && cargo build --release)
 (cd tests/fault-user-channel && cargo build --release)
 (cd tests/graphql-v2 && cargo build --release)
 cargo build -p realtime-host

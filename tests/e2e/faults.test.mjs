@@ -140,3 +140,28 @@ test('the sql import refuses what would leave the database or the call\'s transa
   assert.deepEqual((await tab.next()).payload.data.channel, { totalStories: 2 });
   tab.close();
 });
+
+test('a component that never finishes starting fails the call under the CPU limit, and the server carries on', async () => {
+  const stuckDir = mkdtempSync(join(tmpdir(), 'realtime-stuck-'));
+  copyFileSync(join(BUILT, 'stuck_start_library.wasm'), join(stuckDir, 'library.wasm'));
+  copyFileSync(join(BUILT, 'graphql.wasm'), join(stuckDir, 'graphql.wasm'));
+  copyFileSync(join(BUILT, 'user_channel.wasm'), join(stuckDir, 'user_channel.wasm'));
+  const stuck = await Server.start({ args: ['--components-dir', stuckDir, '--max-call-time', '300ms'] });
+  try {
+    const ann = await stuck.signUp('ann@example.com');
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const started = Date.now();
+      const failed = await stuck.gql(CREATE, { t: 'never' }, ann.token);
+      assert.equal(failed.body.data, null, JSON.stringify(failed.body));
+      assert.match(failed.body.errors[0].message, /could not start the library component.*CPU time limit/s, JSON.stringify(failed.body));
+      assert.ok(Date.now() - started < 5_000, `took ${Date.now() - started} ms`);
+    }
+    // Both worker threads are free: other requests, and other users, are served.
+    assert.deepEqual(await stuck.data('{ me { email } }', {}, ann.token), { me: { email: 'ann@example.com' } });
+    assert.equal((await fetch(`${stuck.url}/healthz`)).status, 200);
+  } finally {
+    await stuck.stop();
+    stuck.cleanup();
+    rmSync(stuckDir, { recursive: true, force: true });
+  }
+});

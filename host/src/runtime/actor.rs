@@ -122,7 +122,7 @@ impl Actor {
             let instance = Instance::new(self.key.clone(), self.runtime.clone(), current).await.map_err(|e| {
                 self.runtime.actors.forget(&self.key);
                 tracing::error!(actor = %self.key, "instantiation failed: {e:#}");
-                CallError::Refused(format!("could not start the {} component: {e}", self.key.component))
+                CallError::Refused(format!("could not start the {} component: {}", self.key.component, trap_message(&e)))
             })?;
             tracing::debug!(actor = %self.key, micros = started.elapsed().as_micros() as u64, "instantiated");
             self.metrics().live_instances.fetch_add(1, Relaxed);

@@ -9,10 +9,10 @@ use wasmtime::{Store, UpdateDeadline};
 use super::bindings::{graphql::GraphqlComponent, library::LibraryComponent, user_channel::UserChannelComponent};
 use super::bindings::graphql::exports::realtime::host::graphql::{EventFor as ExportedEventFor, Operation as ExportedOperation};
 use super::bindings::host_api::graphql::Operation;
-use super::call::{Request, Response};
+use super::call::{CallContext, Request, Response};
 use super::components::{Prepared, Version};
 use super::key::ActorKey;
-use super::state::ActorState;
+use super::state::{ActorState, CallState};
 use super::Runtime;
 
 enum Exports {
@@ -59,11 +59,15 @@ impl Instance {
             }
         });
         store.set_epoch_deadline(1);
+        // A component's start (its `_initialize`, static constructors) runs under the same CPU
+        // time limit as a call: one that never returns fails the instantiation, not a thread.
+        store.data_mut().call = CallState::new(CallContext::default());
         let exports = match &version.prepared {
             Prepared::Library(pre) => Exports::Library(pre.instantiate_async(&mut store).await?),
             Prepared::UserChannel(pre) => Exports::UserChannel(pre.instantiate_async(&mut store).await?),
             Prepared::Graphql(pre) => Exports::Graphql(pre.instantiate_async(&mut store).await?),
         };
+        store.data_mut().call = CallState::default();
         Ok(Self { store, exports, version })
     }
 
