@@ -108,6 +108,46 @@ pub struct ServeArgs {
     #[arg(long, env = "REALTIME_MAX_SOCKETS_PER_USER", default_value_t = 100)]
     pub max_sockets_per_user: usize,
 
+    /// Open connections at most, HTTP and WebSocket together; more are answered 503 (with
+    /// Retry-After) and closed.
+    #[arg(long, env = "REALTIME_MAX_CONNECTIONS", default_value_t = 16384)]
+    pub max_connections: usize,
+
+    /// An HTTP connection must send a request's headers within this time of opening or of
+    /// its previous response, else it is closed: the header timeout and the keep-alive idle
+    /// timeout in one.
+    #[arg(long, env = "REALTIME_HEADER_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub header_timeout: Duration,
+
+    /// Sockets that have not authenticated yet (no `Authorization` header at the upgrade and
+    /// no `connection_init` so far), over all clients; more get HTTP 503 with Retry-After.
+    #[arg(long, env = "REALTIME_MAX_ANONYMOUS_SOCKETS", default_value_t = 4096)]
+    pub max_anonymous_sockets: usize,
+
+    /// GraphQL: the deepest nesting of fields a document may have.
+    #[arg(long, env = "REALTIME_GRAPHQL_MAX_DEPTH", default_value_t = 16)]
+    pub graphql_max_depth: u32,
+
+    /// GraphQL: the highest complexity a document may have (each field counts 1, with its
+    /// children; fragments expanded).
+    #[arg(long, env = "REALTIME_GRAPHQL_MAX_COMPLEXITY", default_value_t = 2000)]
+    pub graphql_max_complexity: u32,
+
+    /// GraphQL: the most aliased fields a document may have, as written.
+    #[arg(long, env = "REALTIME_GRAPHQL_MAX_ALIASES", default_value_t = 64)]
+    pub graphql_max_aliases: u32,
+
+    /// Library calls one GraphQL request may make (each field that reads or writes the
+    /// library is one); past it the request fails with a GraphQL error.
+    #[arg(long, env = "REALTIME_MAX_LIBRARY_CALLS", default_value_t = 1000)]
+    pub max_library_calls: u32,
+
+    /// What an acknowledged mutation survives: `full` syncs every commit to disk (a crash of
+    /// the process, of the OS, or a power loss); `normal` syncs at checkpoints only (a crash
+    /// of the process; an OS crash or power loss may lose the last commits).
+    #[arg(long, env = "REALTIME_DURABILITY", value_enum, default_value = "normal")]
+    pub durability: crate::storage::sqlite::Durability,
+
     /// Frames queued for one socket at most; a client that stops reading is closed with 1008.
     #[arg(long, env = "REALTIME_SOCKET_QUEUE", default_value_t = 1024)]
     pub socket_queue: usize,

@@ -9,10 +9,11 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 
 use crate::cli::ServeArgs;
+use crate::storage;
 use crate::runtime::components::{self, ComponentStore};
 use crate::runtime::engine::{self, EngineLimits};
 use crate::runtime::key::{ComponentKind, Principal};
@@ -45,6 +46,7 @@ impl Host {
 
 /// Build the host: open the data dir and accounts, build the engine, load every component.
 pub fn start(args: &ServeArgs) -> Result<Arc<Host>> {
+    storage::sqlite::set_durability(args.durability);
     let settings = runtime::Settings {
         data_dir: args.data_dir.clone(),
         components_dir: args.components_dir.clone(),
@@ -57,6 +59,13 @@ pub fn start(args: &ServeArgs) -> Result<Arc<Host>> {
         socket_queue_bytes: args.socket_queue_bytes,
         max_queued_bytes: args.max_queued_bytes,
         max_sockets_per_user: args.max_sockets_per_user.max(1),
+        max_anonymous_sockets: args.max_anonymous_sockets.max(1),
+        graphql_limits: runtime::QueryLimits {
+            max_depth: args.graphql_max_depth,
+            max_complexity: args.graphql_max_complexity,
+            max_aliases: args.graphql_max_aliases,
+        },
+        max_library_calls: args.max_library_calls,
     };
     std::fs::create_dir_all(&settings.data_dir)
         .with_context(|| format!("creating the data dir {}", settings.data_dir.display()))?;
@@ -114,8 +123,15 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
                         continue;
                     }
                 };
+                // WebSockets leave the HTTP count once upgraded, so both are counted.
+                let open = connections.load(Ordering::SeqCst) as usize + host.runtime.sockets.count();
+                if open >= args.max_connections {
+                    refuse_connection(&stream);
+                    continue;
+                }
                 let _ = stream.set_nodelay(true);
-                tokio::spawn(serve_connection(host.clone(), stream, connections.clone()));
+                connections.fetch_add(1, Ordering::SeqCst);
+                tokio::spawn(serve_connection(host.clone(), stream, connections.clone(), args.header_timeout));
             }
             _ = &mut stop => break,
         }
@@ -132,13 +148,28 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
     Ok(())
 }
 
-/// Serve one HTTP connection; at shutdown, finish the request in flight and close it.
-async fn serve_connection(host: Arc<Host>, stream: tokio::net::TcpStream, connections: Arc<AtomicU64>) {
-    connections.fetch_add(1, Ordering::SeqCst);
+/// Over `--max-connections`: answer 503 (Retry-After: 1) and close, without reading.
+fn refuse_connection(stream: &tokio::net::TcpStream) {
+    const REFUSAL: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain\r\nretry-after: 1\r\n\
+        connection: close\r\ncontent-length: 21\r\n\r\ntoo many connections\n";
+    // A fresh socket's send buffer always has room for this; if not, the close says enough.
+    let _ = stream.try_write(REFUSAL);
+}
+
+/// Serve one HTTP connection (counted in `connections` by the caller, uncounted here when it
+/// ends); at shutdown, finish the request in flight and close it. A
+/// client must send a request's headers within `header_timeout` of the connection's start or
+/// of the previous response (hyper's header read timeout, which so also closes idle
+/// keep-alive connections).
+async fn serve_connection(host: Arc<Host>, stream: tokio::net::TcpStream, connections: Arc<AtomicU64>, header_timeout: Duration) {
     let mut shutdown = host.runtime.stopping();
     let service_host = host.clone();
     let service = service_fn(move |request| crate::http::route(service_host.clone(), request));
-    let connection = http1::Builder::new().serve_connection(TokioIo::new(stream), service).with_upgrades();
+    let connection = http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_timeout)
+        .serve_connection(TokioIo::new(stream), service)
+        .with_upgrades();
     let mut connection = std::pin::pin!(connection);
     let stopping = async move {
         let _ = shutdown.wait_for(|stopping| *stopping).await;

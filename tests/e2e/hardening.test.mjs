@@ -5,6 +5,7 @@
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import net from 'node:net';
 import { Server, RawSocket, settled, sleep } from './harness.mjs';
 
 const ADMIN = 'hardening-admin-token';
@@ -145,4 +146,103 @@ test('a tab that reads gets a message larger than any buffer; tabs that stop rea
   assert.deepEqual(titles, Array.from({ length: events }, (_, i) => `small ${i}`));
   assert.deepEqual(await watcher.drain(), []);
   watcher.close();
+});
+
+test('socket caps hold under concurrent connects; connections are capped and idle ones time out', { timeout: 60_000 }, async () => {
+  const limited = await Server.start({
+    args: ['--max-sockets-per-user', '3', '--max-anonymous-sockets', '4', '--max-connections', '12', '--header-timeout', '1s'],
+  });
+  try {
+    const { token } = await limited.signUp('crowd@example.com');
+    // 10 upgrades at once with the user's header: exactly 3 get through, 7 get 429.
+    const tabs = Array.from({ length: 10 }, () => RawSocket.open(limited, { token }));
+    const outcomes = await Promise.allSettled(tabs.map((t) => t.opened));
+    assert.equal(outcomes.filter((o) => o.status === 'fulfilled').length, 3);
+    assert.deepEqual(outcomes.filter((o) => o.status === 'rejected').map((o) => o.reason.status), Array(7).fill(429));
+    for (const tab of tabs) tab.ws.terminate();
+    await sleep(200);
+
+    // Anonymous sockets (no header, no connection_init yet): 4 at most, then 503.
+    const waiting = Array.from({ length: 6 }, () => RawSocket.open(limited));
+    const anonymous = await Promise.allSettled(waiting.map((t) => t.opened));
+    assert.equal(anonymous.filter((o) => o.status === 'fulfilled').length, 4);
+    assert.deepEqual(anonymous.filter((o) => o.status === 'rejected').map((o) => o.reason.status), [503, 503]);
+    // All four authenticate as the same user at once: 3 are acknowledged, the 4th is closed.
+    const opened = waiting.filter((_, i) => anonymous[i].status === 'fulfilled');
+    for (const tab of opened) tab.send({ type: 'connection_init', payload: { token } });
+    const first = await Promise.all(opened.map((t) => Promise.race([t.next(), t.closed])));
+    assert.equal(first.filter((m) => m.type === 'connection_ack').length, 3);
+    assert.deepEqual(first.filter((m) => m.code), [{ code: 1008, reason: 'Too many sockets for this user' }]);
+    for (const tab of waiting) tab.ws.terminate();
+    // Past the header timeout, the test's own idle keep-alive connections (fetch) are closed too.
+    await sleep(1500);
+    assert.equal((await limited.metrics()).realtime_open_sockets, 0);
+    await sleep(1200);
+
+    // 12 connections at most; the 13th is refused with 503. Idle ones close after 1 s.
+    const idle = await Promise.all(Array.from({ length: 12 }, () => rawConnection(limited.port)));
+    const refused = await rawConnection(limited.port);
+    assert.match(await refused.response, /^HTTP\/1\.1 503 Service Unavailable\r\n/);
+    const ended = await Promise.all(idle.map((c) => c.response));
+    assert.deepEqual(ended, Array(12).fill(''), 'closed by the header timeout, without an answer');
+    assert.equal((await fetch(`${limited.url}/healthz`)).status, 200);
+  } finally {
+    await limited.stop();
+    limited.cleanup();
+  }
+});
+
+/** A raw TCP connection that sends nothing; `response` resolves with what it got when it ends. */
+function rawConnection(port) {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(port, '127.0.0.1');
+    let data = '';
+    socket.on('data', (d) => { data += d; });
+    socket.on('error', () => {});
+    socket.once('connect', () => resolve({ socket, response: new Promise((done) => socket.once('close', () => done(data))) }));
+    socket.once('error', reject);
+  });
+}
+
+test('GraphQL cost limits: depth, complexity, aliases and library calls per request, over HTTP and the socket', { timeout: 60_000 }, async () => {
+  const strict = await Server.start({
+    args: ['--graphql-max-depth', '6', '--graphql-max-complexity', '40', '--graphql-max-aliases', '3', '--max-library-calls', '5'],
+  });
+  try {
+    const { token } = await strict.signUp('costly@example.com');
+    // A document over a limit is a request error: 400 (GraphQL over HTTP), no data.
+    const error = async (query) => {
+      const { status, body } = await strict.gql(query, {}, token);
+      assert.equal(status, 400, JSON.stringify(body));
+      assert.equal(body.data, undefined);
+      return body.errors?.map((e) => e.message);
+    };
+    // Within every limit: fine.
+    assert.deepEqual(await strict.data('{ me { library { stories(first: 1) { totalCount } } } }', {}, token),
+      { me: { library: { stories: { totalCount: 0 } } } });
+    assert.deepEqual(await error('{ me { library { stories(first: 1) { edges { node { tags { id } } } } } } }'), ['Query is nested too deep.']);
+    assert.deepEqual(await error(`{ me { ${'id email name '.repeat(15)} library { tags { id name color } } } }`), ['Query is too complex.']);
+    assert.deepEqual(await error('{ a: me { id } b: me { id } c: me { id } d: me { id } }'), ['Query has too many aliases (4; at most 3).']);
+
+    // Each Tag.stories is one library call: six tags and their stories make seven.
+    for (let i = 0; i < 6; i++) {
+      await strict.data('mutation($input: CreateTagInput!) { createTag(input: $input) { tag { id } } }', { input: { name: `t${i}`, color: '#112233' } }, token);
+    }
+    const { status, body } = await strict.gql('{ me { library { tags { stories(first: 1) { totalCount } } } } }', {}, token);
+    assert.equal(status, 200, 'a field error: the request itself was fine');
+    assert.ok(body.errors.length >= 1, JSON.stringify(body));
+    for (const e of body.errors) assert.match(e.message, /made more than 5 library calls/);
+
+    // The same limits hold for a subscription's document over graphql-ws.
+    const socket = RawSocket.open(strict, { token });
+    await socket.init();
+    socket.subscribe('deep', 'subscription { channel(name: "library") { ... on StoryCreateEvent { story { tags { stories { edges { node { id } } } } } } } }');
+    const refused = await socket.next();
+    assert.equal(refused.type, 'error');
+    assert.deepEqual(refused.payload.map((e) => e.message), ['Query is nested too deep.']);
+    socket.close();
+  } finally {
+    await strict.stop();
+    strict.cleanup();
+  }
 });

@@ -96,6 +96,7 @@ fn attach_document(request: &mut Request) -> Result<(), Vec<ServerError>> {
     }
     limits::check_document(&request.query).map_err(|m| vec![ServerError::new(m, None)])?;
     let doc = request.parsed_query().map_err(|err| vec![err])?.clone();
+    limits::check_aliases(&doc, limits::current().max_aliases).map_err(|m| vec![ServerError::new(m, None)])?;
     DOCUMENTS.with(|docs| {
         let mut docs = docs.borrow_mut();
         if docs.len() >= DOCUMENT_CACHE_SIZE {

@@ -25,7 +25,7 @@ mod tests;
 use std::sync::Arc;
 
 use exports::realtime::host::graphql::{EventFor, Guest, Operation};
-use realtime::host::{accounts, library, log};
+use realtime::host::{accounts, library, log, settings};
 
 use crate::host::{AccountSession, AccountUser, Host, HostRef};
 use crate::prepare::OperationKind;
@@ -87,12 +87,30 @@ fn wasi_host() -> HostRef {
     HostRef(Arc::new(WasiHost))
 }
 
+/// Take the host's limits, once per instance, before any schema is built.
+fn configure_limits() {
+    limits::configure(|| {
+        let host = settings::graphql_limits();
+        limits::QueryLimits {
+            max_depth: host.max_depth as usize,
+            max_complexity: host.max_complexity as usize,
+            max_aliases: host.max_aliases as usize,
+        }
+    });
+}
+
+/// The schema, built on first use with the host's limits.
+fn schema() -> &'static schema::AppSchema {
+    configure_limits();
+    schema::schema()
+}
+
 /// The exported `graphql` interface.
 struct Component;
 
 impl Guest for Component {
     fn prepare(request: String) -> Result<Operation, String> {
-        prepare::prepare(schema::schema(), &request).map(|kind| match kind {
+        prepare::prepare(schema(), &request).map(|kind| match kind {
             OperationKind::Query => Operation::Query,
             OperationKind::Mutation => Operation::Mutation,
             OperationKind::Subscription(channel) => Operation::Subscription(channel),
@@ -100,16 +118,17 @@ impl Guest for Component {
     }
 
     fn execute(request: String) -> String {
-        engine::execute(schema::schema(), wasi_host(), &request)
+        engine::execute(schema(), wasi_host(), &request)
     }
 
     fn resolve_events(events: Vec<EventFor>) -> Vec<Vec<String>> {
+        configure_limits();
         let host = wasi_host();
         events.iter().map(|job| engine::resolve_event(host.clone(), &job.event, &job.requests)).collect()
     }
 
     fn schema_sdl() -> String {
-        schema::schema().sdl()
+        schema().sdl()
     }
 }
 

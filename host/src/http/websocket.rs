@@ -12,8 +12,8 @@ use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use super::{auth, text, Body};
 use crate::runtime::key::Principal;
 use crate::server::Host;
-use crate::sockets::connection;
-use crate::storage::accounts::session_tag;
+use crate::sockets::{connection, Opener, Refused};
+use crate::storage::accounts::{now_ms, session_tag};
 
 pub const SUBPROTOCOL: &str = "graphql-transport-ws";
 
@@ -33,6 +33,13 @@ fn offers_subprotocol(request: &Request<Incoming>) -> bool {
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
         .any(|p| p.trim() == SUBPROTOCOL)
+}
+
+/// 503 with `Retry-After: 1`: a limit that frees up by itself; the client should try again.
+fn retry_later(message: &'static str) -> Response<Body> {
+    let mut response = text(StatusCode::SERVICE_UNAVAILABLE, message);
+    response.headers_mut().insert(hyper::header::RETRY_AFTER, HeaderValue::from_static("1"));
+    response
 }
 
 pub fn upgrade(host: Arc<Host>, mut request: Request<Incoming>) -> Response<Body> {
@@ -59,26 +66,38 @@ pub fn upgrade(host: Arc<Host>, mut request: Request<Incoming>) -> Response<Body
     };
     let session = context.session_token.as_deref().map(session_tag).unwrap_or(0);
     let header_user = context.user.map(|user| user.id);
-    if let Some(user) = &header_user {
-        if host.runtime.sockets.list(&Principal::User(user.clone())).len() >= host.runtime.settings.max_sockets_per_user {
-            return text(StatusCode::TOO_MANY_REQUESTS, "too many open sockets for this user\n");
-        }
-    }
-    let owner = match &header_user {
-        Some(user) => Principal::User(user.clone()),
-        None => host.anonymous(),
+    let (owner, cap) = match &header_user {
+        Some(user) => (Principal::User(user.clone()), host.runtime.settings.max_sockets_per_user),
+        None => (host.anonymous(), host.runtime.settings.max_anonymous_sockets),
     };
     // Like the graphql-ws reference server, a client that does not speak the subprotocol is
-    // upgraded and then closed with 4406, so that it sees a documented close code.
+    // upgraded and then closed with 4406, so that it sees a documented close code. Other
+    // sockets are registered now, under their owner's cap.
     let speaks_protocol = offers_subprotocol(&request);
+    let registered = if speaks_protocol {
+        let queue = host.runtime.sockets.new_queue();
+        let opener = Opener { owner: owner.clone(), header_user: header_user.clone(), session, opened_at_ms: now_ms() };
+        match host.runtime.sockets.open(opener, cap, queue.clone()) {
+            Ok(id) => Some(connection::Registered { id, owner, queue }),
+            Err(Refused) if header_user.is_some() => {
+                return text(StatusCode::TOO_MANY_REQUESTS, "too many open sockets for this user\n")
+            }
+            Err(Refused) => return retry_later("too many sockets waiting for connection_init\n"),
+        }
+    } else {
+        None
+    };
     let upgrading = hyper::upgrade::on(&mut request);
+    let runtime = host.runtime.clone();
     tokio::spawn(async move {
         match upgrading.await {
-            Ok(upgraded) => {
-                let opener = connection::Opener { owner, header_user, session };
-                connection::run(host.runtime.clone(), upgraded, opener, speaks_protocol).await
+            Ok(upgraded) => connection::run(runtime, upgraded, registered).await,
+            Err(e) => {
+                tracing::debug!("WebSocket upgrade failed: {e}");
+                if let Some(registered) = registered {
+                    runtime.sockets.remove(registered.id);
+                }
             }
-            Err(e) => tracing::debug!("WebSocket upgrade failed: {e}"),
         }
     });
     let mut response = Response::new(Body::default());

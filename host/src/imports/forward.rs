@@ -1,6 +1,7 @@
 //! Imports answered by another component for the same user: `graphql` (for user-channel,
 //! by the shared graphql instances) and `library` (for graphql, by the user's library
-//! actor). The caller waits; that wait is not charged to its CPU deadline.
+//! actor). The caller waits; that wait is not charged to its CPU deadline, and one call may
+//! make at most `--max-library-calls` library calls.
 
 use crate::runtime::bindings::host_api::{graphql, library};
 use crate::runtime::call::{CallContext, CallError, Request, Response};
@@ -74,6 +75,11 @@ impl library::Host for ActorState {
         let Some(user) = self.call.context.user.clone() else {
             return Err("Not signed in".into());
         };
+        let max = self.runtime.settings.max_library_calls;
+        self.call.library_calls += 1;
+        if self.call.library_calls > max {
+            return Err(format!("This request made more than {max} library calls (the server's limit)"));
+        }
         let key = ActorKey::new(ComponentKind::Library, Principal::User(user.id.clone()));
         let context = CallContext { user: Some(user), session_token: None };
         match self.forward(key, Request::Library { method, args }, context).await {

@@ -36,6 +36,7 @@ pub fn linker(engine: &wasmtime::Engine, kind: ComponentKind) -> anyhow::Result<
             host_api::graphql::add_to_linker::<_, HasSelf<_>>(l, |s| s)?;
         }
         ComponentKind::Graphql => {
+            host_api::settings::add_to_linker::<_, HasSelf<_>>(l, |s| s)?;
             host_api::accounts::add_to_linker::<_, HasSelf<_>>(l, |s| s)?;
             host_api::library::add_to_linker::<_, HasSelf<_>>(l, |s| s)?;
         }

@@ -1,10 +1,14 @@
 //! `settings`: host settings a component must honour.
 
-use crate::runtime::bindings::host_api::settings::Host;
+use crate::runtime::bindings::host_api::settings::{QueryLimits, Host};
 use crate::runtime::state::ActorState;
 
 impl Host for ActorState {
     async fn init_timeout_ms(&mut self) -> u64 {
         self.runtime.settings.init_timeout.as_millis() as u64
+    }
+
+    async fn graphql_limits(&mut self) -> QueryLimits {
+        self.runtime.settings.graphql_limits
     }
 }

@@ -52,6 +52,7 @@ pub mod graphql {
         exports: { default: async },
         with: {
             "realtime:host/log": super::imports::realtime::host::log,
+            "realtime:host/settings": super::imports::realtime::host::settings,
             "realtime:host/accounts": super::imports::realtime::host::accounts,
             "realtime:host/library": super::imports::realtime::host::library,
         },

@@ -34,10 +34,8 @@ pub fn apply(runtime: &Arc<Runtime>, key: &ActorKey, call: CallState, is_publish
             }
             Effect::Transfer { socket, user } => {
                 let owner = Principal::User(user);
-                if runtime.sockets.list(&owner).len() >= runtime.settings.max_sockets_per_user {
+                if runtime.sockets.transfer(socket, owner, runtime.settings.max_sockets_per_user).is_err() {
                     runtime.sockets.send(socket, Outbound::Close(CLOSE_POLICY, "Too many sockets for this user".into()));
-                } else {
-                    runtime.sockets.transfer(socket, owner);
                 }
             }
             Effect::SetAlarm(at_ms) => runtime.alarms.set(runtime, key.clone(), at_ms),

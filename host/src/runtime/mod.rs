@@ -8,6 +8,8 @@ pub mod actor;
 pub mod actors;
 pub mod alarms;
 pub mod bindings;
+/// What one GraphQL document may ask for (`settings.graphql-limits`).
+pub use bindings::host_api::settings::QueryLimits;
 pub mod call;
 pub mod components;
 pub mod effects;
@@ -59,6 +61,12 @@ pub struct Settings {
     /// Bytes queued over every socket at most.
     pub max_queued_bytes: usize,
     pub max_sockets_per_user: usize,
+    /// Sockets that have not yet authenticated (no header, no `connection_init` yet), at most.
+    pub max_anonymous_sockets: usize,
+    /// What one GraphQL document may ask for (read by the graphql component).
+    pub graphql_limits: QueryLimits,
+    /// Library calls one request (one call into a graphql instance) may make.
+    pub max_library_calls: u32,
 }
 
 /// The runtime's parts, and what it is given from outside: the sockets its actors own

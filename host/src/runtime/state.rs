@@ -40,6 +40,8 @@ pub struct CallState {
     waited: Duration,
     /// Nanoseconds the guest spent yielded to the executor (added by the yield future).
     pub yielded: Arc<AtomicU64>,
+    /// Library calls this call has made (capped by `--max-library-calls`).
+    pub library_calls: u32,
 }
 
 impl CallState {

@@ -17,11 +17,10 @@ use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tokio_tungstenite::WebSocketStream;
 
-use super::{Outbound, SendQueue, SessionTag, SocketId};
+use super::{Outbound, SendQueue, SocketId};
 use crate::runtime::call::{CallContext, Envelope, Request};
-use crate::runtime::key::{ActorKey, ComponentKind, Principal, UserId};
+use crate::runtime::key::{ActorKey, ComponentKind, Principal};
 use crate::runtime::Runtime;
-use crate::storage::accounts::now_ms;
 
 /// graphql-ws: the client did not offer `graphql-transport-ws`.
 const CLOSE_SUBPROTOCOL_NOT_ACCEPTABLE: u16 = 4406;
@@ -36,15 +35,16 @@ const CLOSE_GRACE: Duration = Duration::from_secs(2);
 
 type Socket = WebSocketStream<TokioIo<Upgraded>>;
 
-/// Who opened a socket: its first owner, and the user and session its upgrade's
-/// `Authorization` header named, if any.
-pub struct Opener {
+/// A socket the hub has registered (at the upgrade, where the caps are checked).
+pub struct Registered {
+    pub id: SocketId,
     pub owner: Principal,
-    pub header_user: Option<UserId>,
-    pub session: SessionTag,
+    pub queue: Arc<SendQueue>,
 }
 
-pub async fn run(runtime: Arc<Runtime>, upgraded: Upgraded, opener: Opener, speaks_protocol: bool) {
+/// Serve an upgraded socket; `None` for a client that did not offer the subprotocol, which
+/// is closed with 4406 at once.
+pub async fn run(runtime: Arc<Runtime>, upgraded: Upgraded, socket: Option<Registered>) {
     // The writer's buffer is not bounded here: what reaches it is bounded by the queue's
     // budget and one batch, and a legitimate answer may be larger than any fixed buffer.
     let config = WebSocketConfig::default()
@@ -54,13 +54,10 @@ pub async fn run(runtime: Arc<Runtime>, upgraded: Upgraded, opener: Opener, spea
         .max_message_size(Some(runtime.settings.max_frame_bytes))
         .max_frame_size(Some(runtime.settings.max_frame_bytes));
     let mut ws = WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(config)).await;
-    if !speaks_protocol {
+    let Some(Registered { id, owner, queue }) = socket else {
         close(&mut ws, CLOSE_SUBPROTOCOL_NOT_ACCEPTABLE, "Subprotocol not acceptable").await;
         return;
-    }
-    let Opener { owner, header_user, session } = opener;
-    let queue = runtime.sockets.new_queue();
-    let id = runtime.sockets.open(owner.clone(), header_user, session, now_ms(), queue.clone());
+    };
     runtime.metrics.open_sockets.fetch_add(1, Relaxed);
     runtime.metrics.sockets_opened.fetch_add(1, Relaxed);
     deliver(&runtime, id, owner, Request::SocketOpen(id)).await;

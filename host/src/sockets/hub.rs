@@ -33,7 +33,43 @@ pub const CLOSE_SIGNED_OUT: u16 = 4403;
 struct Table {
     entries: HashMap<SocketId, Entry>,
     by_owner: HashMap<Principal, BTreeSet<SocketId>>,
+    /// Sockets owned by an anonymous principal (not yet past `connection_init`).
+    anonymous: usize,
 }
+
+impl Table {
+    fn unlink(&mut self, id: SocketId, owner: &Principal) {
+        if let Some(set) = self.by_owner.get_mut(owner) {
+            set.remove(&id);
+            if set.is_empty() {
+                self.by_owner.remove(owner);
+            }
+        }
+        if owner.user().is_none() {
+            self.anonymous -= 1;
+        }
+    }
+
+    fn link(&mut self, id: SocketId, owner: Principal) {
+        if owner.user().is_none() {
+            self.anonymous += 1;
+        }
+        self.by_owner.entry(owner).or_default().insert(id);
+    }
+}
+
+/// Who opens a socket: its first owner (a user, when the upgrade's `Authorization` header
+/// named one, else an anonymous principal), that header's user and session, and when.
+pub struct Opener {
+    pub owner: Principal,
+    pub header_user: Option<UserId>,
+    pub session: SessionTag,
+    pub opened_at_ms: u64,
+}
+
+/// A socket was not registered: its owner holds as many as it may.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Refused;
 
 pub struct SocketHub {
     table: Mutex<Table>,
@@ -57,20 +93,26 @@ impl SocketHub {
     }
 
     /// Register a new socket owned by `owner`, authenticated by its upgrade's header with
-    /// `session` (0 for none).
-    pub fn open(
-        &self,
-        owner: Principal,
-        header_user: Option<UserId>,
-        session: SessionTag,
-        opened_at_ms: u64,
-        out: Arc<SendQueue>,
-    ) -> SocketId {
-        let id = self.next_id.fetch_add(1, Ordering::Relaxed) + 1;
+    /// `session` (0 for none), unless that would take its owner over `cap`: a user's sockets
+    /// for a user, all anonymous sockets together for an anonymous owner. Checked and
+    /// registered under one lock, so concurrent upgrades cannot pass the cap together.
+    pub fn open(&self, opener: Opener, cap: usize, out: Arc<SendQueue>) -> Result<SocketId, Refused> {
+        let Opener { owner, header_user, session, opened_at_ms } = opener;
         let mut table = self.table.lock();
+        let held = match &owner {
+            Principal::User(_) => table.by_owner.get(&owner).map_or(0, BTreeSet::len),
+            Principal::Anonymous(_) => table.anonymous,
+        };
+        if held >= cap {
+            return Err(Refused);
+        }
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed) + 1;
+        if owner.user().is_none() {
+            table.anonymous += 1;
+        }
         table.by_owner.entry(owner.clone()).or_default().insert(id);
         table.entries.insert(id, Entry { owner, header_user, attachment: None, opened_at_ms, sessions: [session, 0], out });
-        id
+        Ok(id)
     }
 
     /// Record the session a socket's `connection_init` token names. Call it before checking
@@ -100,12 +142,7 @@ impl SocketHub {
     pub fn remove(&self, id: SocketId) -> Option<Principal> {
         let mut table = self.table.lock();
         let entry = table.entries.remove(&id)?;
-        if let Some(set) = table.by_owner.get_mut(&entry.owner) {
-            set.remove(&id);
-            if set.is_empty() {
-                table.by_owner.remove(&entry.owner);
-            }
-        }
+        table.unlink(id, &entry.owner);
         Some(entry.owner)
     }
 
@@ -145,18 +182,18 @@ impl SocketHub {
         }
     }
 
-    /// Move a socket to another owner (after `authenticate`).
-    pub fn transfer(&self, id: SocketId, to: Principal) {
+    /// Move a socket to user `to` (after `authenticate`), unless that user already holds `cap`
+    /// sockets; checked and moved under one lock.
+    pub fn transfer(&self, id: SocketId, to: Principal, cap: usize) -> Result<(), Refused> {
         let mut table = self.table.lock();
-        let Some(entry) = table.entries.get_mut(&id) else { return };
-        let from = std::mem::replace(&mut entry.owner, to.clone());
-        if let Some(set) = table.by_owner.get_mut(&from) {
-            set.remove(&id);
-            if set.is_empty() {
-                table.by_owner.remove(&from);
-            }
+        if table.by_owner.get(&to).map_or(0, BTreeSet::len) >= cap {
+            return Err(Refused);
         }
-        table.by_owner.entry(to).or_default().insert(id);
+        let Some(entry) = table.entries.get_mut(&id) else { return Ok(()) };
+        let from = std::mem::replace(&mut entry.owner, to.clone());
+        table.unlink(id, &from);
+        table.link(id, to);
+        Ok(())
     }
 
     /// Queue a frame. A socket whose queue is full is told to close: a client that does
@@ -170,5 +207,48 @@ impl SocketHub {
     /// Every socket's kill switch, for shutdown.
     pub fn all_ids(&self) -> Vec<SocketId> {
         self.table.lock().entries.keys().copied().collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn opener(owner: Principal) -> Opener {
+        Opener { owner, header_user: None, session: 0, opened_at_ms: 0 }
+    }
+
+    #[test]
+    fn caps_hold_for_users_and_for_anonymous_sockets_together() {
+        let hub = SocketHub::new(QueueLimits::new(8, 1 << 20, 1 << 30));
+        let ada = Principal::User("ada".into());
+        let a = hub.open(opener(ada.clone()), 2, hub.new_queue()).unwrap();
+        hub.open(opener(ada.clone()), 2, hub.new_queue()).unwrap();
+        assert_eq!(hub.open(opener(ada.clone()), 2, hub.new_queue()), Err(Refused));
+        hub.remove(a);
+        hub.open(opener(ada.clone()), 2, hub.new_queue()).unwrap();
+
+        let x = hub.open(opener(Principal::Anonymous(0)), 2, hub.new_queue()).unwrap();
+        hub.open(opener(Principal::Anonymous(1)), 2, hub.new_queue()).unwrap();
+        assert_eq!(hub.open(opener(Principal::Anonymous(2)), 2, hub.new_queue()), Err(Refused), "the cap counts every anonymous principal");
+        assert_eq!(hub.transfer(x, ada.clone(), 2), Err(Refused), "ada holds her two already");
+        let bob = Principal::User("bob".into());
+        hub.transfer(x, bob.clone(), 2).unwrap();
+        assert_eq!(hub.list(&bob), vec![x]);
+        hub.open(opener(Principal::Anonymous(3)), 2, hub.new_queue()).unwrap();
+    }
+
+    #[test]
+    fn signing_out_kills_only_that_sessions_sockets() {
+        let hub = SocketHub::new(QueueLimits::new(8, 1 << 20, 1 << 30));
+        let ada = Principal::User("ada".into());
+        let (q1, q2, q3) = (hub.new_queue(), hub.new_queue(), hub.new_queue());
+        hub.open(Opener { session: 7, ..opener(ada.clone()) }, 9, q1.clone()).unwrap();
+        let by_init = hub.open(opener(ada.clone()), 9, q2.clone()).unwrap();
+        hub.set_init_session(by_init, 7);
+        hub.open(Opener { session: 8, ..opener(ada.clone()) }, 9, q3.clone()).unwrap();
+        assert_eq!(hub.revoke_session(7), 2);
+        assert!(q1.is_ended() && q2.is_ended() && !q3.is_ended());
+        assert_eq!(hub.revoke_session(0), 0, "0 names no session");
     }
 }

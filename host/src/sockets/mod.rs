@@ -5,7 +5,7 @@ pub mod connection;
 mod hub;
 mod queue;
 
-pub use hub::{SessionTag, SocketHub, CLOSE_SIGNED_OUT};
+pub use hub::{Opener, Refused, SessionTag, SocketHub, CLOSE_SIGNED_OUT};
 pub use queue::{Outbound, QueueLimits, SendQueue, CLOSE_NOT_READING};
 
 /// A socket's id, unique for the life of the process.

@@ -48,9 +48,9 @@ impl Accounts {
     pub fn open(data_dir: &Path) -> anyhow::Result<Arc<Self>> {
         let path = data_dir.join("accounts.sqlite");
         let db = Connection::open(&path).with_context(|| format!("opening {}", path.display()))?;
+        db.execute_batch(super::sqlite::synchronous_pragma())?;
         db.execute_batch(
             "PRAGMA journal_mode = WAL;
-             PRAGMA synchronous = NORMAL;
              PRAGMA busy_timeout = 5000;
              CREATE TABLE IF NOT EXISTS users (
                id TEXT PRIMARY KEY,

@@ -114,7 +114,7 @@ impl Drop for ActorDb {
 }
 
 /// Open an actor's database (WAL; see `storage::sqlite` for the process-wide settings that
-/// keep a connection small). The write-ahead log is checkpointed every 256 pages and cut
+/// keep a connection small and say how durable a commit is). The write-ahead log is checkpointed every 256 pages and cut
 /// back to 1 MiB after a checkpoint (SQLite's defaults are 1,000 pages, and a log that stays
 /// at its largest): a start after a crash replays each open log in full, so a restart that
 /// wakes a thousand users reads a thousand logs. The log and its index files are kept when
@@ -134,9 +134,10 @@ fn open(path: &std::path::Path) -> Result<Connection, String> {
         );
     }
     conn.execute_batch(
-        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;
+        "PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON;
          PRAGMA wal_autocheckpoint = 256; PRAGMA journal_size_limit = 1048576;",
     )
+    .and_then(|()| conn.execute_batch(super::sqlite::synchronous_pragma()))
     .map_err(|e| e.to_string())?;
     let mut conn = conn;
     conn.authorizer(Some(authorize)).map_err(|e| e.to_string())?;

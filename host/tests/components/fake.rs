@@ -193,6 +193,9 @@ impl host_api::settings::Host for Fake {
     async fn init_timeout_ms(&mut self) -> u64 {
         self.init_timeout_ms
     }
+    async fn graphql_limits(&mut self) -> host_api::settings::QueryLimits {
+        host_api::settings::QueryLimits { max_depth: 16, max_complexity: 2000, max_aliases: 64 }
+    }
 }
 
 impl sockets::Host for Fake {

@@ -33,11 +33,15 @@ pub type QueryRoot = query::QueryV2;
 /// The schema type.
 pub type AppSchema = Schema<QueryRoot, Mutation, Subscription>;
 
-/// Build a fresh schema (tests use this; the component uses [`schema`]).
+/// Build a fresh schema with this instance's limits (see `limits::current`); the component
+/// uses [`schema`].
 pub fn build() -> AppSchema {
+    let limits = crate::limits::current();
     Schema::build(QueryRoot::default(), Mutation, Subscription)
         .extension(ErrorNulls)
         .extension(PrepareGate)
+        .limit_depth(limits.max_depth)
+        .limit_complexity(limits.max_complexity)
         .finish()
 }
 
