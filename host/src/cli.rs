@@ -142,6 +142,10 @@ pub struct ServeArgs {
     #[arg(long, env = "REALTIME_MAX_LIBRARY_CALLS", default_value_t = 1000)]
     pub max_library_calls: u32,
 
+    /// A session unused for this long expires (each use moves the expiry forward).
+    #[arg(long, env = "REALTIME_SESSION_TTL", default_value = "30days", value_parser = humantime::parse_duration)]
+    pub session_ttl: Duration,
+
     /// What an acknowledged mutation survives: `full` syncs every commit to disk (a crash of
     /// the process, of the OS, or a power loss); `normal` syncs at checkpoints only (a crash
     /// of the process; an OS crash or power loss may lose the last commits).

@@ -69,7 +69,7 @@ pub fn start(args: &ServeArgs) -> Result<Arc<Host>> {
     };
     std::fs::create_dir_all(&settings.data_dir)
         .with_context(|| format!("creating the data dir {}", settings.data_dir.display()))?;
-    let accounts = Accounts::open(&settings.data_dir)?;
+    let accounts = Accounts::open(&settings.data_dir, args.session_ttl)?;
     let engine = engine::build_engine(&EngineLimits {
         max_instances: args.max_instances.saturating_add(args.graphql_instances as u32),
         max_instance_memory: args.max_instance_memory,
@@ -164,7 +164,13 @@ fn refuse_connection(stream: &tokio::net::TcpStream) {
 async fn serve_connection(host: Arc<Host>, stream: tokio::net::TcpStream, connections: Arc<AtomicU64>, header_timeout: Duration) {
     let mut shutdown = host.runtime.stopping();
     let service_host = host.clone();
-    let service = service_fn(move |request| crate::http::route(service_host.clone(), request));
+    let client = stream.peer_addr().ok().map(|addr| crate::http::ClientAddr(addr.ip()));
+    let service = service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
+        if let Some(client) = client {
+            request.extensions_mut().insert(client);
+        }
+        crate::http::route(service_host.clone(), request)
+    });
     let connection = http1::Builder::new()
         .timer(TokioTimer::new())
         .header_read_timeout(header_timeout)

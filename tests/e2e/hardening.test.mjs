@@ -246,3 +246,58 @@ test('GraphQL cost limits: depth, complexity, aliases and library calls per requ
     strict.cleanup();
   }
 });
+
+test('sign-in: an unknown e-mail costs what a wrong password costs; repeated failures are paused', { timeout: 60_000 }, async () => {
+  await server.signUp('guarded@example.com', 'the right password');
+  const attempt = async (email, password) => {
+    const started = performance.now();
+    const { body } = await server.gql(SIGN_IN, { e: email, p: password });
+    return { ms: performance.now() - started, error: body.errors?.[0]?.message, token: body.data?.signIn?.token };
+  };
+  const wrong = [];
+  const unknown = [];
+  for (let i = 0; i < 2; i++) {
+    wrong.push((await attempt('guarded@example.com', `wrong ${i}`)).ms);
+    unknown.push((await attempt(`nobody${i}@example.com`, 'whatever pw')).ms);
+  }
+  // Before, an unknown e-mail was answered without hashing: about 50 times faster.
+  const [w, u] = [Math.min(...wrong), Math.min(...unknown)];
+  assert.ok(u > w / 3, `unknown e-mail ${u.toFixed(1)} ms, wrong password ${w.toFixed(1)} ms`);
+
+  // Two failures so far for this e-mail; three more are free, then it is paused, even for the
+  // right password, and the pause grows.
+  for (let i = 0; i < 3; i++) assert.equal((await attempt('guarded@example.com', 'nope nope')).error, 'Invalid credentials');
+  assert.equal((await attempt('guarded@example.com', 'nope nope')).error, 'Invalid credentials');
+  assert.equal((await attempt('guarded@example.com', 'the right password')).error, 'Too many failed sign-ins; try again in 1 s');
+  await sleep(1100);
+  assert.equal((await attempt('guarded@example.com', 'nope nope')).error, 'Invalid credentials');
+  assert.equal((await attempt('guarded@example.com', 'the right password')).error, 'Too many failed sign-ins; try again in 2 s');
+  await sleep(2100);
+  const ok = await attempt('guarded@example.com', 'the right password');
+  assert.equal(ok.error, undefined);
+  assert.equal(typeof ok.token, 'string');
+  // The client's address is paused too once it has failed more than 20 times (9 so far),
+  // whatever the e-mail.
+  for (let i = 0; i < 12; i++) assert.equal((await attempt(`stranger${i}@example.com`, 'whatever pw')).error, 'Invalid credentials');
+  assert.equal((await attempt('someone-else@example.com', 'whatever pw')).error, 'Too many failed sign-ins; try again in 1 s');
+});
+
+test('sessions expire when unused for --session-ttl; each use moves the expiry', { timeout: 30_000 }, async () => {
+  const brief = await Server.start({ args: ['--session-ttl', '2s'] });
+  try {
+    const { token } = await brief.signUp('brief@example.com');
+    for (let i = 0; i < 3; i++) {
+      await sleep(1000);
+      assert.equal((await brief.gql('{ me { email } }', {}, token)).status, 200, `use ${i}`);
+    }
+    await sleep(2600);
+    assert.equal((await brief.gql('{ me { email } }', {}, token)).status, 401);
+    const socket = RawSocket.open(brief);
+    await socket.opened;
+    socket.send({ type: 'connection_init', payload: { token } });
+    assert.deepEqual(await socket.closed, { code: 4403, reason: 'Forbidden' });
+  } finally {
+    await brief.stop();
+    brief.cleanup();
+  }
+});

@@ -215,7 +215,7 @@ impl Host for FakeHost {
                 user: alice(),
             })
         } else {
-            Err("no such user".into())
+            Err("Invalid credentials".into())
         }
     }
     fn sign_out(&self) -> bool {

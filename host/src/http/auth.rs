@@ -15,7 +15,7 @@ pub fn caller(accounts: &Accounts, headers: &HeaderMap) -> Result<CallContext, R
     };
     let token = value.to_str().ok().and_then(bearer_token);
     match token.and_then(|t| accounts.authenticate(t).map(|user| (t, user))) {
-        Some((token, user)) => Ok(CallContext { user: Some(user), session_token: Some(token.to_string()) }),
+        Some((token, user)) => Ok(CallContext { user: Some(user), session_token: Some(token.to_string()), client: None }),
         None => Err(unauthorized()),
     }
 }

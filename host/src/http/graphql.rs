@@ -13,6 +13,7 @@ use serde_json::{json, Map, Value};
 
 use super::{auth, method_not_allowed, text, Body};
 use crate::runtime::bindings::host_api::graphql::Operation;
+use super::ClientAddr;
 use crate::runtime::call::{CallContext, CallError, Request, Response as CallResponse};
 use crate::runtime::graphql_pool::GraphqlPool;
 use crate::runtime::Runtime;
@@ -71,7 +72,7 @@ pub async fn post(host: Arc<Host>, request: HttpRequest<Incoming>) -> Response<B
         return text(StatusCode::NOT_ACCEPTABLE, "accept application/graphql-response+json or application/json\n");
     };
     let context = match auth::caller(&host.runtime.accounts, request.headers()) {
-        Ok(context) => context,
+        Ok(context) => CallContext { client: request.extensions().get::<ClientAddr>().map(|c| c.0), ..context },
         Err(response) => return response,
     };
     let content_type = request.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
@@ -96,7 +97,7 @@ pub async fn get(host: Arc<Host>, request: HttpRequest<Incoming>) -> Response<Bo
         return text(StatusCode::NOT_ACCEPTABLE, "accept application/graphql-response+json or application/json\n");
     };
     let context = match auth::caller(&host.runtime.accounts, request.headers()) {
-        Ok(context) => context,
+        Ok(context) => CallContext { client: request.extensions().get::<ClientAddr>().map(|c| c.0), ..context },
         Err(response) => return response,
     };
     let mut params = Map::new();

@@ -18,6 +18,11 @@ use hyper::{Method, Request, Response, StatusCode};
 
 use crate::server::Host;
 
+/// The network address of the client that sent a request (a request extension, set when the
+/// connection is accepted).
+#[derive(Clone, Copy, Debug)]
+pub struct ClientAddr(pub std::net::IpAddr);
+
 pub type Body = Full<Bytes>;
 
 pub async fn route(host: Arc<Host>, request: Request<Incoming>) -> Result<Response<Body>, Infallible> {

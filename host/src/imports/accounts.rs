@@ -30,7 +30,8 @@ impl Host for ActorState {
 
     async fn sign_in(&mut self, email: String, password: String) -> Result<Session, String> {
         let accounts = self.runtime.accounts.clone();
-        let session = self.waiting(accounts.sign_in(&email, &password)).await?;
+        let client = self.call.context.client;
+        let session = self.waiting(accounts.sign_in(&email, &password, client)).await?;
         Ok(self.act_as(&session))
     }
 

@@ -23,7 +23,7 @@ impl ActorState {
             self.runtime.accounts.user_by_id(id)
         });
         let runtime = self.runtime.clone();
-        self.waiting(GraphqlPool::call(&runtime, request, CallContext { user, session_token: None })).await
+        self.waiting(GraphqlPool::call(&runtime, request, CallContext { user, session_token: None, client: None })).await
     }
 }
 
@@ -81,7 +81,7 @@ impl library::Host for ActorState {
             return Err(format!("This request made more than {max} library calls (the server's limit)"));
         }
         let key = ActorKey::new(ComponentKind::Library, Principal::User(user.id.clone()));
-        let context = CallContext { user: Some(user), session_token: None };
+        let context = CallContext { user: Some(user), session_token: None, client: None };
         match self.forward(key, Request::Library { method, args }, context).await {
             Ok(Response::Library(result)) => result,
             Ok(_) => Err("Internal error: unexpected answer from the library component".into()),

@@ -86,6 +86,9 @@ pub struct CallContext {
     pub user: Option<User>,
     /// The session token the HTTP request or socket presented, for `sign-out`.
     pub session_token: Option<String>,
+    /// The client's network address, when the call came from an HTTP request (failed
+    /// sign-ins are counted per address).
+    pub client: Option<std::net::IpAddr>,
 }
 
 /// Why a call did not return.

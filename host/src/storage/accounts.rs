@@ -1,9 +1,13 @@
 //! Accounts and sessions: users with argon2 password hashes, session tokens stored as
-//! SHA-256 hashes, in `<data-dir>/accounts.sqlite`. Validated tokens are cached in memory.
+//! SHA-256 hashes, in `<data-dir>/accounts.sqlite`. Sessions expire after `--session-ttl`
+//! without use (sliding). Validated tokens and users are cached in memory, boundedly. A
+//! sign-in takes as long for an unknown e-mail as for a wrong password, and repeated failures
+//! for one e-mail or from one client address are paused (see `throttle`).
 
-use std::collections::HashMap;
+use std::net::IpAddr;
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use base64::Engine as _;
@@ -12,7 +16,9 @@ use rand::RngCore;
 use rusqlite::{params, Connection, OptionalExtension};
 use sha2::{Digest, Sha256};
 
+use super::bounded::BoundedMap;
 use super::passwords::Passwords;
+use super::throttle::SignInThrottle;
 use crate::runtime::key::UserId;
 
 /// A signed-up user.
@@ -36,16 +42,29 @@ const MAX_PASSWORD_CHARS: usize = 1024;
 const MAX_EMAIL_CHARS: usize = 254;
 const MAX_NAME_CHARS: usize = 200;
 const INVALID_CREDENTIALS: &str = "Invalid credentials";
+/// Sessions and users kept in memory at most (each a few hundred bytes).
+const CACHED: usize = 50_000;
+
+/// A session token seen recently: its user, when it was last used, and when that was last
+/// written to the database (at most every [`Accounts::touch_every_ms`], not at every request).
+struct CachedSession {
+    user: User,
+    last_used_ms: u64,
+    stored_ms: u64,
+}
 
 pub struct Accounts {
     db: Mutex<Connection>,
-    sessions: Mutex<HashMap<String, User>>,
-    users: Mutex<HashMap<UserId, User>>,
+    sessions: Mutex<BoundedMap<String, CachedSession>>,
+    users: Mutex<BoundedMap<UserId, User>>,
     passwords: Passwords,
+    throttle: SignInThrottle,
+    /// A session unused this long is expired.
+    session_ttl_ms: u64,
 }
 
 impl Accounts {
-    pub fn open(data_dir: &Path) -> anyhow::Result<Arc<Self>> {
+    pub fn open(data_dir: &Path, session_ttl: Duration) -> anyhow::Result<Arc<Self>> {
         let path = data_dir.join("accounts.sqlite");
         let db = Connection::open(&path).with_context(|| format!("opening {}", path.display()))?;
         db.execute_batch(super::sqlite::synchronous_pragma())?;
@@ -65,7 +84,28 @@ impl Accounts {
                created_at INTEGER NOT NULL
              );",
         )?;
-        Ok(Arc::new(Self { db: Mutex::new(db), sessions: Mutex::new(HashMap::new()), users: Mutex::new(HashMap::new()), passwords: Passwords::default() }))
+        let has_last_used: bool =
+            db.query_row("SELECT count(*) FROM pragma_table_info('sessions') WHERE name = 'last_used_at'", [], |row| row.get::<_, i64>(0))? > 0;
+        if !has_last_used {
+            // Sessions made before expiry existed count as used now.
+            db.execute_batch("ALTER TABLE sessions ADD COLUMN last_used_at INTEGER;")?;
+            db.execute("UPDATE sessions SET last_used_at = ?1", params![now_ms() as i64])?;
+        }
+        Passwords::prepare_unknown_user();
+        Ok(Arc::new(Self {
+            db: Mutex::new(db),
+            sessions: Mutex::new(BoundedMap::new(CACHED)),
+            users: Mutex::new(BoundedMap::new(CACHED)),
+            passwords: Passwords::default(),
+            throttle: SignInThrottle::default(),
+            session_ttl_ms: session_ttl.as_millis().max(1) as u64,
+        }))
+    }
+
+    /// How often a session's use is written down: often enough for expiry to be off by at
+    /// most an eighth of the time to live, never more than hourly.
+    fn touch_every_ms(&self) -> u64 {
+        (self.session_ttl_ms / 8).min(3_600_000)
     }
 
     /// Create a user and a first session.
@@ -107,15 +147,28 @@ impl Accounts {
         self.new_session(user)
     }
 
-    /// Check credentials and create a session. Every failure says only "Invalid credentials".
-    pub async fn sign_in(&self, email: &str, password: &str) -> Result<Session, String> {
-        let Some((user, stored)) = self.find_by_email(email.trim()) else {
-            return Err(INVALID_CREDENTIALS.into());
-        };
-        if !self.passwords.verify(password.to_string(), stored).await {
-            return Err(INVALID_CREDENTIALS.into());
+    /// Check credentials and create a session. Every failure says only "Invalid credentials",
+    /// after the same work (an unknown e-mail is checked against a stand-in hash); an e-mail or
+    /// a client with too many failures in a row is told to wait, without any hashing.
+    pub async fn sign_in(&self, email: &str, password: &str, client: Option<IpAddr>) -> Result<Session, String> {
+        if let Err(wait_s) = self.throttle.check(email, client, now_ms()) {
+            return Err(format!("Too many failed sign-ins; try again in {wait_s} s"));
         }
-        self.new_session(user)
+        let found = self.find_by_email(email.trim());
+        let matches = match &found {
+            Some((_, stored)) => self.passwords.verify(password.to_string(), stored.clone()).await,
+            None => self.passwords.verify_unknown_user(password.to_string()).await,
+        };
+        match found {
+            Some((user, _)) if matches => {
+                self.throttle.succeeded(email);
+                self.new_session(user)
+            }
+            _ => {
+                self.throttle.failed(email, client, now_ms());
+                Err(INVALID_CREDENTIALS.into())
+            }
+        }
     }
 
     /// End a session; false when the token named none. The row and the cached entry go
@@ -129,30 +182,50 @@ impl Accounts {
         deleted
     }
 
-    /// The user a session token belongs to.
+    /// The user a session token belongs to, unless it expired (unused for the time to live;
+    /// it is deleted then). Each use moves the expiry forward.
     pub fn authenticate(&self, token: &str) -> Option<User> {
         let hash = token_hash(token);
-        if let Some(user) = self.sessions.lock().get(&hash) {
-            return Some(user.clone());
+        let now = now_ms();
+        {
+            let mut sessions = self.sessions.lock();
+            if let Some(cached) = sessions.get_mut(&hash) {
+                if now.saturating_sub(cached.last_used_ms) <= self.session_ttl_ms {
+                    cached.last_used_ms = now;
+                    if now.saturating_sub(cached.stored_ms) < self.touch_every_ms() {
+                        return Some(cached.user.clone());
+                    }
+                }
+            }
         }
+        // Not cached, expired, or its last use is due to be written: ask the database, under
+        // its lock (see `sign_out`).
         let db = self.db.lock();
-        let user = db
+        let found = db
             .query_row(
-                "SELECT u.id, u.email, u.name FROM sessions s JOIN users u ON u.id = s.user_id
-                 WHERE s.token_hash = ?1",
+                "SELECT u.id, u.email, u.name, COALESCE(s.last_used_at, s.created_at) FROM sessions s
+                 JOIN users u ON u.id = s.user_id WHERE s.token_hash = ?1",
                 params![hash],
                 |row| {
-                    Ok(User {
-                        id: row.get::<_, String>(0)?.into(),
-                        email: row.get(1)?,
-                        name: row.get(2)?,
-                    })
+                    let user = User { id: row.get::<_, String>(0)?.into(), email: row.get(1)?, name: row.get(2)? };
+                    Ok((user, row.get::<_, i64>(3)? as u64))
                 },
             )
             .optional()
             .ok()
-            .flatten()?;
-        self.sessions.lock().insert(hash, user.clone());
+            .flatten();
+        let Some((user, stored_last_used)) = found else {
+            self.sessions.lock().remove(&hash);
+            return None;
+        };
+        let last_used = self.sessions.lock().get(&hash).map_or(stored_last_used, |c| c.last_used_ms.max(stored_last_used));
+        if now.saturating_sub(last_used) > self.session_ttl_ms {
+            let _ = db.execute("DELETE FROM sessions WHERE token_hash = ?1", params![hash]);
+            self.sessions.lock().remove(&hash);
+            return None;
+        }
+        let _ = db.execute("UPDATE sessions SET last_used_at = ?2 WHERE token_hash = ?1", params![hash, now as i64]);
+        self.sessions.lock().insert(hash, CachedSession { user: user.clone(), last_used_ms: now, stored_ms: now });
         drop(db);
         Some(user)
     }
@@ -199,11 +272,12 @@ impl Accounts {
         self.db
             .lock()
             .execute(
-                "INSERT INTO sessions (token_hash, user_id, created_at) VALUES (?1, ?2, ?3)",
+                "INSERT INTO sessions (token_hash, user_id, created_at, last_used_at) VALUES (?1, ?2, ?3, ?3)",
                 params![hash, &*user.id, now_ms() as i64],
             )
             .map_err(|e| format!("Could not create the session: {e}"))?;
-        self.sessions.lock().insert(hash, user.clone());
+        let now = now_ms();
+        self.sessions.lock().insert(hash, CachedSession { user: user.clone(), last_used_ms: now, stored_ms: now });
         Ok(Session { token, user })
     }
 }
@@ -258,16 +332,16 @@ mod tests {
     #[tokio::test]
     async fn sign_up_sign_in_sign_out() {
         let dir = tempfile::tempdir().unwrap();
-        let accounts = Accounts::open(dir.path()).unwrap();
+        let accounts = Accounts::open(dir.path(), Duration::from_secs(3600)).unwrap();
         let session = accounts.sign_up("Ada@example.com", "correct horse", Some("Ada".into())).await.unwrap();
         assert_eq!(accounts.authenticate(&session.token), Some(session.user.clone()));
         assert_eq!(
             accounts.sign_up("ada@EXAMPLE.com", "another password", None).await.unwrap_err(),
             "Email already registered"
         );
-        assert_eq!(accounts.sign_in("ada@example.com", "wrong password").await.unwrap_err(), INVALID_CREDENTIALS);
-        assert_eq!(accounts.sign_in("nobody@example.com", "whatever1").await.unwrap_err(), INVALID_CREDENTIALS);
-        let again = accounts.sign_in("ada@example.com", "correct horse").await.unwrap();
+        assert_eq!(accounts.sign_in("ada@example.com", "wrong password", None).await.unwrap_err(), INVALID_CREDENTIALS);
+        assert_eq!(accounts.sign_in("nobody@example.com", "whatever1", None).await.unwrap_err(), INVALID_CREDENTIALS);
+        let again = accounts.sign_in("ada@example.com", "correct horse", None).await.unwrap();
         assert_eq!(again.user, session.user);
         assert!(accounts.sign_out(&session.token));
         assert!(accounts.authenticate(&session.token).is_none());
@@ -275,5 +349,20 @@ mod tests {
         assert!(accounts.authenticate(&again.token).is_some());
         assert_eq!(accounts.sign_up("short@example.com", "short", None).await.unwrap_err(), "Password must be at least 8 characters");
         assert_eq!(accounts.sign_up("no-at-sign", "long enough", None).await.unwrap_err(), "Invalid email address");
+    }
+
+    #[tokio::test]
+    async fn sessions_expire_when_unused_for_their_time_to_live() {
+        let dir = tempfile::tempdir().unwrap();
+        let accounts = Accounts::open(dir.path(), Duration::from_millis(300)).unwrap();
+        let session = accounts.sign_up("eve@example.com", "correct horse", None).await.unwrap();
+        for _ in 0..4 {
+            std::thread::sleep(Duration::from_millis(150));
+            assert!(accounts.authenticate(&session.token).is_some(), "each use slides the expiry");
+        }
+        std::thread::sleep(Duration::from_millis(400));
+        assert!(accounts.authenticate(&session.token).is_none(), "unused for longer than the time to live");
+        let reopened = Accounts::open(dir.path(), Duration::from_secs(3600)).unwrap();
+        assert!(reopened.authenticate(&session.token).is_none(), "and deleted, not only forgotten");
     }
 }

@@ -2,6 +2,8 @@
 
 pub mod accounts;
 pub mod actor_db;
+pub mod bounded;
 pub mod connections;
 pub mod passwords;
 pub mod sqlite;
+pub mod throttle;

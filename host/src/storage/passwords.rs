@@ -4,9 +4,23 @@
 //! them all at once: at most one per core runs, the others wait their turn. (Freed hash
 //! memory goes straight back to the OS: see `memory::configure_allocator`.)
 
+use std::sync::OnceLock;
+
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
 use tokio::sync::Semaphore;
+
+/// A hash no password matches, verified in place of an unknown user's so that a sign-in for
+/// an unknown e-mail takes as long as one with a wrong password.
+static UNKNOWN_USER: OnceLock<String> = OnceLock::new();
+
+fn unknown_user_hash() -> &'static str {
+    UNKNOWN_USER.get_or_init(|| hash_password(&new_random_password()).unwrap_or_default())
+}
+
+fn new_random_password() -> String {
+    SaltString::generate(&mut rand::rngs::OsRng).as_str().to_owned()
+}
 
 pub struct Passwords {
     running: Semaphore,
@@ -28,6 +42,20 @@ impl Passwords {
     /// Whether `password` matches the PHC string `stored`.
     pub async fn verify(&self, password: String, stored: String) -> bool {
         self.on_pool(move || verify_password(&password, &stored)).await.unwrap_or(false)
+    }
+
+    /// The work of a verification that fails, for an e-mail no user has.
+    pub async fn verify_unknown_user(&self, password: String) -> bool {
+        self.on_pool(move || verify_password(&password, unknown_user_hash())).await;
+        false
+    }
+
+    /// Make the stand-in hash now, in the background, so the first unknown e-mail does not
+    /// pay for it (which would tell it apart).
+    pub fn prepare_unknown_user() {
+        std::thread::spawn(|| {
+            unknown_user_hash();
+        });
     }
 
     async fn on_pool<T: Send + 'static>(&self, work: impl FnOnce() -> T + Send + 'static) -> Option<T> {

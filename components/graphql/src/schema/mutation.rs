@@ -37,7 +37,9 @@ impl Mutation {
         Ok(session.into())
     }
 
-    /// Sign in; null with the error "Invalid credentials" on failure.
+    /// Sign in; null with the error "Invalid credentials" on failure (whether the e-mail or
+    /// the password was wrong), or "Too many failed sign-ins; try again in N s" while this
+    /// e-mail or this client is paused after repeated failures.
     async fn sign_in(
         &self,
         ctx: &Context<'_>,
@@ -46,7 +48,8 @@ impl Mutation {
     ) -> Result<Option<SignInResponse>> {
         match rpc::host(ctx)?.0.sign_in(&email, &password) {
             Ok(session) => Ok(Some(session.into())),
-            Err(_) => Err(Error::new("Invalid credentials")),
+            // The host's messages are written for the client and say no more than these two.
+            Err(message) => Err(Error::new(message)),
         }
     }
 
