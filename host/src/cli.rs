@@ -108,6 +108,11 @@ pub struct ServeArgs {
     #[arg(long, env = "REALTIME_MAX_SOCKETS_PER_USER", default_value_t = 100)]
     pub max_sockets_per_user: usize,
 
+    /// A WebSocket silent for this long is pinged; if it stays silent as long again its peer
+    /// is taken for gone and the socket closed (1001). 0 turns this off.
+    #[arg(long, env = "REALTIME_SOCKET_PING_INTERVAL", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub socket_ping_interval: Duration,
+
     /// Open connections at most, HTTP and WebSocket together; more are answered 503 (with
     /// Retry-After) and closed.
     #[arg(long, env = "REALTIME_MAX_CONNECTIONS", default_value_t = 16384)]

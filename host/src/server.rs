@@ -60,6 +60,7 @@ pub fn start(args: &ServeArgs) -> Result<Arc<Host>> {
         max_queued_bytes: args.max_queued_bytes,
         max_sockets_per_user: args.max_sockets_per_user.max(1),
         max_anonymous_sockets: args.max_anonymous_sockets.max(1),
+        socket_ping_interval: Some(args.socket_ping_interval).filter(|d| !d.is_zero()),
         graphql_limits: runtime::QueryLimits {
             max_depth: args.graphql_max_depth,
             max_complexity: args.graphql_max_complexity,

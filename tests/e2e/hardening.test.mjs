@@ -6,7 +6,8 @@ import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import net from 'node:net';
-import { Server, RawSocket, settled, sleep } from './harness.mjs';
+import WebSocket from 'ws';
+import { Server, RawSocket, PROTOCOL, settled, sleep } from './harness.mjs';
 
 const ADMIN = 'hardening-admin-token';
 const STORIES = 'subscription { channel(name: "library") { ... on StoryCreateEvent { story { title } } } }';
@@ -299,5 +300,34 @@ test('sessions expire when unused for --session-ttl; each use moves the expiry',
   } finally {
     await brief.stop();
     brief.cleanup();
+  }
+});
+
+test('the server pings silent sockets and closes the ones that never answer (1001)', { timeout: 30_000 }, async () => {
+  const pinging = await Server.start({ args: ['--socket-ping-interval', '300ms'] });
+  try {
+    const { token } = await pinging.signUp('sleepy@example.com');
+    const answers = RawSocket.open(pinging, { token });
+    const silent = new RawSocket(new WebSocket(pinging.wsUrl, [PROTOCOL], { headers: { authorization: `Bearer ${token}` }, autoPong: false }));
+    let pings = 0;
+    silent.ws.on('ping', () => { pings += 1; });
+    for (const tab of [answers, silent]) {
+      await tab.init();
+      tab.subscribe('s', STORIES);
+      await settled(tab);
+    }
+    const started = Date.now();
+    assert.deepEqual(await silent.closed, { code: 1001, reason: 'No answer to ping' });
+    assert.ok(pings >= 1, 'it was pinged first');
+    assert.ok(Date.now() - started < 3_000, `closed after ${Date.now() - started} ms`);
+    // The tab that answers pings stays, and still gets its events.
+    await sleep(1000);
+    await pinging.data(CREATE, { input: { url: 'https://example.com/', title: 'still here' } }, token);
+    assert.deepEqual((await answers.next()).payload.data.channel, { story: { title: 'still here' } });
+    assert.equal((await pinging.metrics()).realtime_open_sockets, 1);
+    answers.close();
+  } finally {
+    await pinging.stop();
+    pinging.cleanup();
   }
 });

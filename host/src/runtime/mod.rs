@@ -63,6 +63,9 @@ pub struct Settings {
     pub max_sockets_per_user: usize,
     /// Sockets that have not yet authenticated (no header, no `connection_init` yet), at most.
     pub max_anonymous_sockets: usize,
+    /// A socket silent this long is pinged, and closed if it stays silent as long again;
+    /// `None`: never.
+    pub socket_ping_interval: Option<Duration>,
     /// What one GraphQL document may ask for (read by the graphql component).
     pub graphql_limits: QueryLimits,
     /// Library calls one request (one call into a graphql instance) may make.

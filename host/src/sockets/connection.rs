@@ -2,8 +2,8 @@
 //! (waiting for that call, so a socket's frames are handled in order and a flooding
 //! client is slowed down), writes what the actors queue for it, and closes it on
 //! request, when its queue kills it (1008 for a client that does not read, 4403 when its
-//! session signs out), or at shutdown (1001). A close never waits on the peer for more than
-//! [`CLOSE_GRACE`].
+//! session signs out), when the peer stops answering pings (1001, see `--socket-ping-interval`)
+//! or at shutdown (1001). A close never waits on the peer for more than [`CLOSE_GRACE`].
 
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
@@ -32,6 +32,9 @@ const MAX_FRAMES_PER_WRITE: usize = 64;
 const WRITE_BUFFER_BYTES: usize = 16 * 1024;
 /// How long to wait for the peer's close frame after sending ours.
 const CLOSE_GRACE: Duration = Duration::from_secs(2);
+/// A peer silent for a whole ping interval is pinged; one that stays silent for another is
+/// gone (a closed laptop, a dropped network): it is closed with this (going away).
+pub const CLOSE_NO_PONG: u16 = 1001;
 
 type Socket = WebSocketStream<TokioIo<Upgraded>>;
 
@@ -63,6 +66,11 @@ pub async fn run(runtime: Arc<Runtime>, upgraded: Upgraded, socket: Option<Regis
     deliver(&runtime, id, owner, Request::SocketOpen(id)).await;
 
     let mut shutdown = runtime.stopping();
+    let ping_every = runtime.settings.socket_ping_interval;
+    let ticker = tokio::time::sleep(ping_every.unwrap_or(Duration::MAX / 4));
+    let mut ticker = std::pin::pin!(ticker);
+    // Whether anything came from the peer since the last tick, and whether a ping is unanswered.
+    let (mut heard, mut pinged) = (true, false);
     let code = loop {
         tokio::select! {
             biased;
@@ -73,6 +81,22 @@ pub async fn run(runtime: Arc<Runtime>, upgraded: Upgraded, socket: Option<Regis
             _ = stopping(&mut shutdown) => {
                 close(&mut ws, 1001, "Server shutting down").await;
                 break 1001;
+            }
+            _ = ticker.as_mut(), if ping_every.is_some() => {
+                let every = ping_every.expect("checked by the branch's condition");
+                ticker.as_mut().reset(tokio::time::Instant::now() + every);
+                if std::mem::replace(&mut heard, false) {
+                    pinged = false;
+                } else if !pinged {
+                    pinged = true;
+                    let ping = tokio::time::timeout(CLOSE_GRACE, ws.send(Message::Ping(Default::default())));
+                    if !matches!(ping.await, Ok(Ok(()))) {
+                        break 1006;
+                    }
+                } else {
+                    close(&mut ws, CLOSE_NO_PONG, "No answer to ping").await;
+                    break CLOSE_NO_PONG;
+                }
             }
             frame = queue.pop() => match frame {
                 Outbound::Text(text) => {
@@ -94,7 +118,7 @@ pub async fn run(runtime: Arc<Runtime>, upgraded: Upgraded, socket: Option<Regis
                     break code;
                 }
             },
-            incoming = ws.next() => match incoming {
+            incoming = ws.next() => match { heard |= matches!(incoming, Some(Ok(_))); incoming } {
                 // A killed socket's frames are not handled; the kill branch closes it next.
                 Some(Ok(_)) if queue.is_ended() => {}
                 Some(Ok(Message::Text(text))) => {
