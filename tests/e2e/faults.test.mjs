@@ -79,7 +79,17 @@ test('a trap in a socket\'s user-channel call closes that socket with 4500, and 
     const m = await faulty.metrics();
     assert.equal(m['realtime_traps_total{component="user-channel"}'], 1);
     assert.equal(m.realtime_open_sockets, 2);
-    a2.close();
+
+    // A trap while delivering a batch of events: every socket of that user learns it (4500),
+    // since each missed the batch; other users' sockets are untouched.
+    const a3 = RawSocket.open(faulty, { token: alice.token });
+    await a3.init();
+    await faulty.data('mutation { createStory(input: {url: "https://example.com", title: "trap"}) { story { title } } }', {}, alice.token);
+    assert.deepEqual(await a2.closed, { code: 4500, reason: 'Internal server error' });
+    assert.deepEqual(await a3.closed, { code: 4500, reason: 'Internal server error' });
+    assert.equal((await faulty.metrics())['realtime_traps_total{component="user-channel"}'], 2);
+    b1.send({ type: 'connection_init' });
+    assert.equal((await Promise.race([b1.next(), b1.closed])).type, 'connection_ack', "Bob's socket is still served");
     b1.close();
   } finally {
     await faulty.stop();

@@ -182,7 +182,15 @@ impl Actor {
                 tracing::warn!(actor = %self.key, export, "call failed, instance replaced: {message}");
                 metrics.traps.fetch_add(1, Relaxed);
                 self.evict();
-                if let Some(socket) = socket {
+                // The sockets that lost something learn it: the one whose frame trapped, or, when
+                // a batch of events could not be delivered, every socket of this user (their
+                // clients resubscribe and refetch).
+                let lost = match socket {
+                    Some(socket) => vec![socket],
+                    None if is_publish => self.runtime.sockets.list(&self.key.principal),
+                    None => Vec::new(),
+                };
+                for socket in lost {
                     self.runtime.sockets.send(socket, Outbound::Close(CLOSE_INTERNAL_ERROR, "Internal server error".into()));
                 }
                 Err(CallError::Trap { component, export, message })

@@ -1,5 +1,6 @@
-//! A `user-channel-component` for fault tests: a text frame containing `trap` panics;
-//! `connection_init` is acknowledged (header-authenticated sockets only); nothing else.
+//! A `user-channel-component` for fault tests: a text frame containing `trap` panics, and so
+//! does a `publish` whose events contain `trap`; `connection_init` is acknowledged
+//! (header-authenticated sockets only); nothing else.
 
 wit_bindgen::generate!({ path: "../../wit", world: "user-channel-component" });
 
@@ -25,7 +26,11 @@ impl Guest for Faulty {
 
     fn on_close(_socket: u64, _code: u16) {}
     fn on_alarm() {}
-    fn publish(_events: Vec<ChannelEvent>) {}
+    fn publish(events: Vec<ChannelEvent>) {
+        if events.iter().any(|e| e.event.contains("trap")) {
+            panic!("asked to trap in publish");
+        }
+    }
 
     fn connection_count() -> u32 {
         sockets::list().len() as u32
