@@ -126,7 +126,7 @@ async fn run(runtime: &Arc<Runtime>, media: MediaType, params: Map<String, Value
         Err(message) => return request_error(media, StatusCode::BAD_REQUEST, &message),
     };
     if !is_get {
-        return match GraphqlPool::call(runtime, Request::Execute(request), context).await {
+        return match GraphqlPool::call_for_client(runtime, Request::Execute(request), context).await {
             Ok(CallResponse::Json(response)) => {
                 let status = if is_request_error(&response) { media.request_error_status() } else { StatusCode::OK };
                 respond(media, status, response)
@@ -135,7 +135,7 @@ async fn run(runtime: &Arc<Runtime>, media: MediaType, params: Map<String, Value
             Err(e) => call_failed(media, e),
         };
     }
-    let operation = match GraphqlPool::call(runtime, Request::Prepare(request.clone()), context.clone()).await {
+    let operation = match GraphqlPool::call_for_client(runtime, Request::Prepare(request.clone()), context.clone()).await {
         Ok(CallResponse::Prepared(Ok(operation))) => operation,
         Ok(CallResponse::Prepared(Err(errors))) => {
             return respond(media, media.request_error_status(), format!(r#"{{"errors":{errors}}}"#));
@@ -155,7 +155,7 @@ async fn run(runtime: &Arc<Runtime>, media: MediaType, params: Map<String, Value
             )
         }
     }
-    match GraphqlPool::call(runtime, Request::Execute(request), context).await {
+    match GraphqlPool::call_for_client(runtime, Request::Execute(request), context).await {
         Ok(CallResponse::Json(response)) => respond(media, StatusCode::OK, response),
         Ok(_) => internal_error(media, "unexpected answer from the GraphQL component"),
         Err(e) => call_failed(media, e),
@@ -201,6 +201,12 @@ fn internal_error(media: MediaType, message: &str) -> Response<Body> {
 }
 
 fn call_failed(media: MediaType, error: CallError) -> Response<Body> {
+    if matches!(error, CallError::Busy) {
+        let body = json!({ "errors": [{ "message": error.to_string(), "extensions": { "code": "TOO_MANY_REQUESTS" } }] });
+        let mut response = respond(media, StatusCode::TOO_MANY_REQUESTS, body.to_string());
+        response.headers_mut().insert(hyper::header::RETRY_AFTER, hyper::header::HeaderValue::from_static("1"));
+        return response;
+    }
     let status = match error {
         CallError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
         _ => StatusCode::INTERNAL_SERVER_ERROR,

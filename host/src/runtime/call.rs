@@ -102,6 +102,8 @@ pub enum CallError {
     Commit(String),
     #[error("the server is shutting down")]
     ShuttingDown,
+    #[error("too many requests from this client are in flight; retry shortly")]
+    Busy,
     #[error("{0}")]
     Refused(String),
 }

@@ -38,11 +38,25 @@ pub const PER_USER: usize = 4;
 /// The principal pooled instances run as; the user of each call is in its context.
 const POOLED: Principal = Principal::Anonymous(u8::MAX);
 
+/// Calls one user may have in flight (running or waiting) from clients; more are refused
+/// ([`CallError::Busy`]: HTTP 429) instead of queueing without end. Callers without a user,
+/// together, may have four times as many.
+pub const PER_USER_IN_FLIGHT: usize = 64;
+
 /// Who a call is for, for the per-caller share.
 #[derive(Clone, PartialEq, Eq, Hash)]
 enum Caller {
     User(Arc<str>),
     Anonymous,
+}
+
+impl Caller {
+    fn of(context: &CallContext) -> Self {
+        match &context.user {
+            Some(user) => Caller::User(user.id.clone()),
+            None => Caller::Anonymous,
+        }
+    }
 }
 
 struct Ready {
@@ -76,11 +90,25 @@ impl GraphqlPool {
             .unwrap_or(Err(CallError::ShuttingDown))
     }
 
-    async fn run(&self, runtime: &Arc<Runtime>, request: Request, context: CallContext) -> Result<Response, CallError> {
-        let caller = match &context.user {
-            Some(user) => Caller::User(user.id.clone()),
-            None => Caller::Anonymous,
+    /// [`GraphqlPool::call`] for a client's request: refused with [`CallError::Busy`] when
+    /// its caller already has [`PER_USER_IN_FLIGHT`] calls running or waiting, so one client
+    /// cannot grow the queue everyone waits in.
+    pub async fn call_for_client(runtime: &Arc<Runtime>, request: Request, context: CallContext) -> Result<Response, CallError> {
+        let caller = Caller::of(&context);
+        let limit = match caller {
+            Caller::User(_) => PER_USER_IN_FLIGHT,
+            Caller::Anonymous => PER_USER_IN_FLIGHT * 4,
         };
+        // Each call in flight holds one reference to its caller's share; the map holds one more.
+        let in_flight = runtime.graphql.shares.lock().get(&caller).map_or(0, |share| Arc::strong_count(share) - 1);
+        if in_flight >= limit {
+            return Err(CallError::Busy);
+        }
+        Self::call(runtime, request, context).await
+    }
+
+    async fn run(&self, runtime: &Arc<Runtime>, request: Request, context: CallContext) -> Result<Response, CallError> {
+        let caller = Caller::of(&context);
         let share = self.share(&caller);
         let share_permit = share.clone().acquire_owned().await.map_err(|_| CallError::ShuttingDown)?;
         let slot = self.slots.clone().acquire_owned().await.map_err(|_| CallError::ShuttingDown)?;
