@@ -14,6 +14,8 @@ cargo build -p realtime-host
 cargo test -p realtime-host
 # The components' own logic, natively (their wasm builds are tested by host/tests/components).
 (cd components && cargo test --target x86_64-unknown-linux-gnu --lib -p library -p user-channel -p graphql)
+# Coverage-guided fuzzing of what clients send (graphql-ws frames, GraphQL requests), 60 s a target.
+scripts/fuzz.sh 60
 (cd tests && npm ci --no-audit --no-fund)
 export REALTIME_HOST_BIN="$PWD/target/debug/realtime-host"
 (cd tests && node --test --test-concurrency=1 e2e/*.test.mjs)
