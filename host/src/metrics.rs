@@ -61,7 +61,8 @@ impl Metrics {
         }
         // SAFETY: sqlite3_memory_used only reads SQLite's own counter.
         let sqlite_bytes = unsafe { rusqlite::ffi::sqlite3_memory_used() };
-        let totals: [(&str, &str, &str, i64); 10] = [
+        let (heap_in_use, heap_free) = crate::memory::heap_bytes();
+        let totals: [(&str, &str, &str, i64); 12] = [
             ("realtime_open_sockets", "gauge", "Open WebSockets.", self.open_sockets.load(Relaxed)),
             ("realtime_sockets_opened_total", "counter", "WebSockets accepted.", self.sockets_opened.load(Relaxed) as i64),
             ("realtime_events_published_total", "counter", "Events published by actors (after commit).", self.events_published.load(Relaxed) as i64),
@@ -69,6 +70,8 @@ impl Metrics {
             ("realtime_http_requests_total", "counter", "HTTP requests served.", self.http_requests.load(Relaxed) as i64),
             ("realtime_sockets_dropped_not_reading_total", "counter", "Sockets closed (1008) because their client fell too far behind.", self.sockets_dropped_not_reading.load(Relaxed) as i64),
             ("realtime_sockets_signed_out_total", "counter", "Sockets closed (4403) because their session signed out.", self.sockets_signed_out.load(Relaxed) as i64),
+            ("realtime_heap_in_use_bytes", "gauge", "C heap in allocated blocks (glibc mallinfo2: uordblks + hblkhd).", heap_in_use as i64),
+            ("realtime_heap_free_bytes", "gauge", "C heap held from the OS but free inside the allocator's arenas (fordblks): what fragmentation keeps.", heap_free as i64),
             ("realtime_queued_bytes", "gauge", "Bytes waiting in the sockets' outgoing queues.", queued_bytes as i64),
             ("realtime_sqlite_memory_bytes", "gauge", "Heap memory SQLite holds, over every open database connection.", sqlite_bytes),
             ("realtime_swaps_refused_total", "counter", "Component versions refused (did not compile or match their world).", self.swaps_refused.load(Relaxed) as i64),

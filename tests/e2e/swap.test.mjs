@@ -69,6 +69,27 @@ test('a refused swap (garbage, wrong world) leaves the old version serving', asy
   await sleep(1500); // let the watcher see the restored file (same digest: not a new version)
 });
 
+test('after a graphql swap the shared instances are started again for the new version', async () => {
+  const { token } = await server.signUp('refill@example.com');
+  await server.data('{ me { id } }', {}, token);
+  const graphql = (m, name) => m[`${name}{component="graphql"}`];
+  const before = await server.metrics();
+  assert.equal((await put('graphql', readFileSync(join(dir, 'graphql.wasm')))).status, 200);
+  // The next request finds only instances of the old version: they are dropped, it starts one
+  // for itself, and the pool is filled again in the background (schemas built) to two ready
+  // instances of the new version. Before, only the request's own instance was started.
+  await server.data('{ me { id } }', {}, token);
+  let after;
+  for (let i = 0; i < 50; i++) {
+    after = await server.metrics();
+    if (graphql(after, 'realtime_live_instances') >= 2) break;
+    await sleep(100);
+  }
+  const started = graphql(after, 'realtime_instantiations_total') - graphql(before, 'realtime_instantiations_total');
+  assert.ok(started >= 2, `${started} graphql instances started after the swap`);
+  assert.ok(graphql(after, 'realtime_live_instances') >= 2, `live graphql instances: ${graphql(after, 'realtime_live_instances')}`);
+});
+
 test('swapping every component under load drops nothing', async () => {
   const users = [];
   for (let u = 0; u < USERS; u++) users.push(await server.signUp(`swap${u}@example.com`));
