@@ -109,7 +109,7 @@ pub struct ServeArgs {
     pub max_sockets_per_user: usize,
 
     /// A WebSocket silent for this long is pinged; if it stays silent as long again its peer
-    /// is taken for gone and the socket closed (1001). 0 turns this off.
+    /// is taken for gone and the socket closed (1001). `0s` turns this off.
     #[arg(long, env = "REALTIME_SOCKET_PING_INTERVAL", default_value = "30s", value_parser = humantime::parse_duration)]
     pub socket_ping_interval: Duration,
 
