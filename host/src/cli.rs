@@ -147,6 +147,12 @@ pub struct ServeArgs {
     #[arg(long, env = "REALTIME_MAX_LIBRARY_CALLS", default_value_t = 1000)]
     pub max_library_calls: u32,
 
+    /// Envelopes waiting in one actor's mailbox past which a user's events are shed: every
+    /// socket of that user is closed with 1013 (try again later), and its clients reconnect
+    /// and refetch, instead of the backlog growing without end.
+    #[arg(long, env = "REALTIME_MAX_MAILBOX", default_value_t = 4096)]
+    pub max_mailbox: usize,
+
     /// A session unused for this long expires (each use moves the expiry forward).
     #[arg(long, env = "REALTIME_SESSION_TTL", default_value = "30days", value_parser = humantime::parse_duration)]
     pub session_ttl: Duration,

@@ -67,6 +67,7 @@ pub fn start(args: &ServeArgs) -> Result<Arc<Host>> {
             max_aliases: args.graphql_max_aliases,
         },
         max_library_calls: args.max_library_calls,
+        max_mailbox: args.max_mailbox,
     };
     std::fs::create_dir_all(&settings.data_dir)
         .with_context(|| format!("creating the data dir {}", settings.data_dir.display()))?;

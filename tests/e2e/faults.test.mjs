@@ -175,3 +175,33 @@ test('a component that never finishes starting fails the call under the CPU limi
     rmSync(stuckDir, { recursive: true, force: true });
   }
 });
+
+test('a user-channel that falls too far behind its events sheds them and tells every socket of its user to reconnect (1013)', { timeout: 60_000 }, async () => {
+  const slowDir = mkdtempSync(join(tmpdir(), 'realtime-slow-uc-'));
+  copyFileSync(join(BUILT, 'library.wasm'), join(slowDir, 'library.wasm'));
+  copyFileSync(join(BUILT, 'graphql.wasm'), join(slowDir, 'graphql.wasm'));
+  copyFileSync(join(BUILT, 'faulty_user_channel.wasm'), join(slowDir, 'user_channel.wasm'));
+  const slow = await Server.start({ args: ['--components-dir', slowDir, '--max-mailbox', '8'] });
+  try {
+    const alice = await slow.signUp('alice@example.com');
+    const bob = await slow.signUp('bob@example.com');
+    const [a1, a2, b1] = [RawSocket.open(slow, { token: alice.token }), RawSocket.open(slow, { token: alice.token }), RawSocket.open(slow, { token: bob.token })];
+    for (const s of [a1, a2, b1]) await s.init();
+    // Each of Alice's events keeps her user-channel busy 300 ms; 40 mutations at once pile up.
+    const create = (token, title) => slow.data('mutation($t: String!) { createStory(input: {url: "https://example.com", title: $t}) { story { title } } }', { t: title }, token);
+    const results = await Promise.all(Array.from({ length: 40 }, (_, i) => create(alice.token, `slow ${i}`)));
+    assert.equal(results.length, 40, 'every mutation itself succeeded');
+    const reconnect = { code: 1013, reason: 'Too many events queued: reconnect' };
+    assert.deepEqual(await a1.closed, reconnect);
+    assert.deepEqual(await a2.closed, reconnect);
+    // Bob's socket is served as before.
+    await create(bob.token, 'bob is fine');
+    b1.send({ type: 'connection_init' });
+    assert.equal((await Promise.race([b1.next(), b1.closed])).type, 'connection_ack');
+    b1.close();
+  } finally {
+    await slow.stop();
+    slow.cleanup();
+    rmSync(slowDir, { recursive: true, force: true });
+  }
+});

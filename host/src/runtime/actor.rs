@@ -3,6 +3,7 @@
 //! calls, runs each call as one transaction and releases its effects only after
 //! the commit (the output gate), and evicts the instance when idle.
 
+use std::sync::atomic::AtomicUsize;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::Duration;
@@ -28,7 +29,32 @@ const MAX_PUBLISH_BATCH: usize = 256;
 /// database connection sheds its page cache; the instance stays.
 const QUIET_AFTER: Duration = Duration::from_secs(1);
 
-pub async fn run(key: ActorKey, runtime: Arc<Runtime>, mut mailbox: UnboundedReceiver<Envelope>) {
+/// An actor's end of its mailbox, and the count of envelopes waiting in it (see
+/// `ActorRegistry::send`).
+pub struct Inbox {
+    pub receiver: UnboundedReceiver<Envelope>,
+    pub pending: Arc<AtomicUsize>,
+}
+
+impl Inbox {
+    async fn recv(&mut self) -> Option<Envelope> {
+        let envelope = self.receiver.recv().await;
+        if envelope.is_some() {
+            self.pending.fetch_sub(1, Relaxed);
+        }
+        envelope
+    }
+
+    fn try_recv(&mut self) -> Option<Envelope> {
+        let envelope = self.receiver.try_recv().ok();
+        if envelope.is_some() {
+            self.pending.fetch_sub(1, Relaxed);
+        }
+        envelope
+    }
+}
+
+pub async fn run(key: ActorKey, runtime: Arc<Runtime>, mut mailbox: Inbox) {
     let mut actor = Actor { key, runtime, live: None };
     // An envelope taken from the mailbox while gathering publishes, handled next.
     let mut held: Option<Envelope> = None;
@@ -66,16 +92,16 @@ pub async fn run(key: ActorKey, runtime: Arc<Runtime>, mut mailbox: UnboundedRec
 /// waiting (in order, up to [`MAX_PUBLISH_BATCH`] events) to one `publish` call, so the
 /// events of a burst are resolved together and each socket's frames leave together. The
 /// first other envelope found is kept in `held` for the next turn.
-fn gather_publishes(mut envelope: Envelope, mailbox: &mut UnboundedReceiver<Envelope>, held: &mut Option<Envelope>) -> Envelope {
+fn gather_publishes(mut envelope: Envelope, mailbox: &mut Inbox, held: &mut Option<Envelope>) -> Envelope {
     let Request::Publish(events) = &mut envelope.request else { return envelope };
     while events.len() < MAX_PUBLISH_BATCH {
         match mailbox.try_recv() {
-            Ok(Envelope { request: Request::Publish(more), reply: None, .. }) => events.extend(more),
-            Ok(other) => {
+            Some(Envelope { request: Request::Publish(more), reply: None, .. }) => events.extend(more),
+            Some(other) => {
                 *held = Some(other);
                 break;
             }
-            Err(_) => break,
+            None => break,
         }
     }
     envelope

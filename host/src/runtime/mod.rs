@@ -70,6 +70,8 @@ pub struct Settings {
     pub graphql_limits: QueryLimits,
     /// Library calls one request (one call into a graphql instance) may make.
     pub max_library_calls: u32,
+    /// Envelopes waiting in one actor's mailbox past which publishes are shed.
+    pub max_mailbox: usize,
 }
 
 /// The runtime's parts, and what it is given from outside: the sockets its actors own
@@ -104,12 +106,13 @@ pub struct Parts {
 impl Runtime {
     pub fn new(parts: Parts) -> Arc<Self> {
         let Parts { settings, engine, components, accounts, max_instances, graphql_instances } = parts;
+        let actors = ActorRegistry::new(max_instances, settings.max_mailbox);
         let sockets = SocketHub::new(QueueLimits::new(settings.socket_queue, settings.socket_queue_bytes, settings.max_queued_bytes));
         Arc::new(Self {
             settings,
             engine,
             components,
-            actors: ActorRegistry::new(max_instances),
+            actors,
             alarms: Alarms::default(),
             graphql: GraphqlPool::new(graphql_instances),
             connections: Arc::default(),

@@ -204,6 +204,13 @@ impl SocketHub {
         entry.out.push(frame)
     }
 
+    /// End a socket now with `code`: what is queued for it is dropped (see `SendQueue::kill`).
+    pub fn kill(&self, id: SocketId, code: u16, reason: &str) {
+        if let Some(entry) = self.table.lock().entries.get(&id) {
+            entry.out.kill(code, reason);
+        }
+    }
+
     /// Every socket's kill switch, for shutdown.
     pub fn all_ids(&self) -> Vec<SocketId> {
         self.table.lock().entries.keys().copied().collect()

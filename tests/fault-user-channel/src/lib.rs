@@ -1,5 +1,6 @@
 //! A `user-channel-component` for fault tests: a text frame containing `trap` panics, and so
-//! does a `publish` whose events contain `trap`; `connection_init` is acknowledged
+//! does a `publish` whose events contain `trap` (one whose events contain `slow` is busy for
+//! 300 ms); `connection_init` is acknowledged
 //! (header-authenticated sockets only); nothing else.
 
 wit_bindgen::generate!({ path: "../../wit", world: "user-channel-component" });
@@ -29,6 +30,13 @@ impl Guest for Faulty {
     fn publish(events: Vec<ChannelEvent>) {
         if events.iter().any(|e| e.event.contains("trap")) {
             panic!("asked to trap in publish");
+        }
+        if events.iter().any(|e| e.event.contains("slow")) {
+            // Busy for about 300 ms (under the CPU limit): a user-channel that falls behind.
+            let until = std::time::Instant::now() + std::time::Duration::from_millis(300);
+            while std::time::Instant::now() < until {
+                std::hint::black_box(());
+            }
         }
     }
 
