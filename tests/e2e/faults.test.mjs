@@ -10,13 +10,32 @@ import { Server, RawSocket, settled } from './harness.mjs';
 
 const BUILT = new URL('../../target/wasm32-wasip2/release/', import.meta.url).pathname;
 
+/** A fresh components dir holding these built files as library, graphql and user-channel. */
+function componentsDir({ library = 'library.wasm', graphql = 'graphql.wasm', userChannel = 'user_channel.wasm' } = {}) {
+  const path = mkdtempSync(join(tmpdir(), 'realtime-faulty-'));
+  copyFileSync(join(BUILT, library), join(path, 'library.wasm'));
+  copyFileSync(join(BUILT, graphql), join(path, 'graphql.wasm'));
+  copyFileSync(join(BUILT, userChannel), join(path, 'user_channel.wasm'));
+  return path;
+}
+
+/** Run `body` against a server of its own over `components` (see `componentsDir`). */
+async function withServer(components, args, body) {
+  const path = componentsDir(components);
+  const own = await Server.start({ args: ['--components-dir', path, ...args] });
+  try {
+    await body(own);
+  } finally {
+    await own.stop();
+    own.cleanup();
+    rmSync(path, { recursive: true, force: true });
+  }
+}
+
 let server;
 let dir;
 before(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'realtime-faulty-'));
-  copyFileSync(join(BUILT, 'faulty_library.wasm'), join(dir, 'library.wasm'));
-  copyFileSync(join(BUILT, 'graphql.wasm'), join(dir, 'graphql.wasm'));
-  copyFileSync(join(BUILT, 'user_channel.wasm'), join(dir, 'user_channel.wasm'));
+  dir = componentsDir({ library: 'faulty_library.wasm' });
   server = await Server.start({ args: ['--components-dir', dir, '--max-call-time', '300ms', '--max-instance-memory', '32MiB'] });
 });
 after(async () => { await server?.stop(); server?.cleanup(); rmSync(dir, { recursive: true, force: true }); });
@@ -59,12 +78,7 @@ test('a trap, an endless loop and a memory bomb fail only their own call', async
 });
 
 test('a trap in a socket\'s user-channel call closes that socket with 4500, and only that one', async () => {
-  const socketsDir = mkdtempSync(join(tmpdir(), 'realtime-faulty-uc-'));
-  copyFileSync(join(BUILT, 'library.wasm'), join(socketsDir, 'library.wasm'));
-  copyFileSync(join(BUILT, 'graphql.wasm'), join(socketsDir, 'graphql.wasm'));
-  copyFileSync(join(BUILT, 'faulty_user_channel.wasm'), join(socketsDir, 'user_channel.wasm'));
-  const faulty = await Server.start({ args: ['--components-dir', socketsDir] });
-  try {
+  await withServer({ userChannel: 'faulty_user_channel.wasm' }, [], async (faulty) => {
     const alice = await faulty.signUp('alice@example.com');
     const bob = await faulty.signUp('bob@example.com');
     const [a1, a2, b1] = [RawSocket.open(faulty, { token: alice.token }), RawSocket.open(faulty, { token: alice.token }), RawSocket.open(faulty, { token: bob.token })];
@@ -91,11 +105,7 @@ test('a trap in a socket\'s user-channel call closes that socket with 4500, and 
     b1.send({ type: 'connection_init' });
     assert.equal((await Promise.race([b1.next(), b1.closed])).type, 'connection_ack', "Bob's socket is still served");
     b1.close();
-  } finally {
-    await faulty.stop();
-    faulty.cleanup();
-    rmSync(socketsDir, { recursive: true, force: true });
-  }
+  });
 });
 
 test('shutdown finishes the call in flight before the process exits', async () => {
@@ -152,12 +162,7 @@ test('the sql import refuses what would leave the database or the call\'s transa
 });
 
 test('a component that never finishes starting fails the call under the CPU limit, and the server carries on', async () => {
-  const stuckDir = mkdtempSync(join(tmpdir(), 'realtime-stuck-'));
-  copyFileSync(join(BUILT, 'stuck_start_library.wasm'), join(stuckDir, 'library.wasm'));
-  copyFileSync(join(BUILT, 'graphql.wasm'), join(stuckDir, 'graphql.wasm'));
-  copyFileSync(join(BUILT, 'user_channel.wasm'), join(stuckDir, 'user_channel.wasm'));
-  const stuck = await Server.start({ args: ['--components-dir', stuckDir, '--max-call-time', '300ms'] });
-  try {
+  await withServer({ library: 'stuck_start_library.wasm' }, ['--max-call-time', '300ms'], async (stuck) => {
     const ann = await stuck.signUp('ann@example.com');
     for (let attempt = 0; attempt < 3; attempt++) {
       const started = Date.now();
@@ -169,20 +174,11 @@ test('a component that never finishes starting fails the call under the CPU limi
     // Both worker threads are free: other requests, and other users, are served.
     assert.deepEqual(await stuck.data('{ me { email } }', {}, ann.token), { me: { email: 'ann@example.com' } });
     assert.equal((await fetch(`${stuck.url}/healthz`)).status, 200);
-  } finally {
-    await stuck.stop();
-    stuck.cleanup();
-    rmSync(stuckDir, { recursive: true, force: true });
-  }
+  });
 });
 
 test('a user-channel that falls too far behind its events sheds them and tells every socket of its user to reconnect (1013)', { timeout: 60_000 }, async () => {
-  const slowDir = mkdtempSync(join(tmpdir(), 'realtime-slow-uc-'));
-  copyFileSync(join(BUILT, 'library.wasm'), join(slowDir, 'library.wasm'));
-  copyFileSync(join(BUILT, 'graphql.wasm'), join(slowDir, 'graphql.wasm'));
-  copyFileSync(join(BUILT, 'faulty_user_channel.wasm'), join(slowDir, 'user_channel.wasm'));
-  const slow = await Server.start({ args: ['--components-dir', slowDir, '--max-mailbox', '8'] });
-  try {
+  await withServer({ userChannel: 'faulty_user_channel.wasm' }, ['--max-mailbox', '8'], async (slow) => {
     const alice = await slow.signUp('alice@example.com');
     const bob = await slow.signUp('bob@example.com');
     const [a1, a2, b1] = [RawSocket.open(slow, { token: alice.token }), RawSocket.open(slow, { token: alice.token }), RawSocket.open(slow, { token: bob.token })];
@@ -199,9 +195,5 @@ test('a user-channel that falls too far behind its events sheds them and tells e
     b1.send({ type: 'connection_init' });
     assert.equal((await Promise.race([b1.next(), b1.closed])).type, 'connection_ack');
     b1.close();
-  } finally {
-    await slow.stop();
-    slow.cleanup();
-    rmSync(slowDir, { recursive: true, force: true });
-  }
+  });
 });
