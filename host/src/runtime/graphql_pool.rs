@@ -71,13 +71,33 @@ pub struct GraphqlPool {
     slots: Arc<Semaphore>,
     /// Each caller's share of the slots, while it has calls waiting or running.
     shares: Mutex<HashMap<Caller, Arc<Semaphore>>>,
+    /// Clients' calls running or waiting, per caller (see [`GraphqlPool::call_for_client`]).
+    in_flight: Mutex<HashMap<Caller, usize>>,
     max: usize,
+}
+
+/// One client call counted in `in_flight` until it ends (even if its client went away).
+struct InFlight {
+    runtime: Arc<Runtime>,
+    caller: Caller,
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        let mut in_flight = self.runtime.graphql.in_flight.lock();
+        if let Some(calls) = in_flight.get_mut(&self.caller) {
+            *calls -= 1;
+            if *calls == 0 {
+                in_flight.remove(&self.caller);
+            }
+        }
+    }
 }
 
 impl GraphqlPool {
     pub fn new(max: usize) -> Self {
         let max = max.max(1);
-        Self { ready: Mutex::default(), slots: Arc::new(Semaphore::new(max)), shares: Mutex::default(), max }
+        Self { ready: Mutex::default(), slots: Arc::new(Semaphore::new(max)), shares: Mutex::default(), in_flight: Mutex::default(), max }
     }
 
     /// Run `request` for the caller in `context` on a pooled instance. The call runs in a
@@ -99,12 +119,22 @@ impl GraphqlPool {
             Caller::User(_) => PER_USER_IN_FLIGHT,
             Caller::Anonymous => PER_USER_IN_FLIGHT * 4,
         };
-        // Each call in flight holds one reference to its caller's share; the map holds one more.
-        let in_flight = runtime.graphql.shares.lock().get(&caller).map_or(0, |share| Arc::strong_count(share) - 1);
-        if in_flight >= limit {
-            return Err(CallError::Busy);
+        {
+            let mut in_flight = runtime.graphql.in_flight.lock();
+            let calls = in_flight.entry(caller.clone()).or_default();
+            if *calls >= limit {
+                return Err(CallError::Busy);
+            }
+            *calls += 1;
         }
-        Self::call(runtime, request, context).await
+        let counted = InFlight { runtime: runtime.clone(), caller };
+        let runtime = runtime.clone();
+        tokio::spawn(async move {
+            let _counted = counted;
+            runtime.graphql.run(&runtime, request, context).await
+        })
+        .await
+        .unwrap_or(Err(CallError::ShuttingDown))
     }
 
     async fn run(&self, runtime: &Arc<Runtime>, request: Request, context: CallContext) -> Result<Response, CallError> {
