@@ -25,6 +25,8 @@ pub struct Metrics {
     pub sockets_dropped_not_reading: AtomicU64,
     /// Sockets closed because their session signed out (4403).
     pub sockets_signed_out: AtomicU64,
+    /// Publishes shed because their user-channel's mailbox was over `--max-mailbox` (1013).
+    pub publishes_shed: AtomicU64,
     pub events_published: AtomicU64,
     pub events_delivered: AtomicU64,
     pub http_requests: AtomicU64,
@@ -62,7 +64,7 @@ impl Metrics {
         // SAFETY: sqlite3_memory_used only reads SQLite's own counter.
         let sqlite_bytes = unsafe { rusqlite::ffi::sqlite3_memory_used() };
         let (heap_in_use, heap_free) = crate::memory::heap_bytes();
-        let totals: [(&str, &str, &str, i64); 12] = [
+        let totals: [(&str, &str, &str, i64); 13] = [
             ("realtime_open_sockets", "gauge", "Open WebSockets.", self.open_sockets.load(Relaxed)),
             ("realtime_sockets_opened_total", "counter", "WebSockets accepted.", self.sockets_opened.load(Relaxed) as i64),
             ("realtime_events_published_total", "counter", "Events published by actors (after commit).", self.events_published.load(Relaxed) as i64),
@@ -70,6 +72,7 @@ impl Metrics {
             ("realtime_http_requests_total", "counter", "HTTP requests served.", self.http_requests.load(Relaxed) as i64),
             ("realtime_sockets_dropped_not_reading_total", "counter", "Sockets closed (1008) because their client fell too far behind.", self.sockets_dropped_not_reading.load(Relaxed) as i64),
             ("realtime_sockets_signed_out_total", "counter", "Sockets closed (4403) because their session signed out.", self.sockets_signed_out.load(Relaxed) as i64),
+            ("realtime_publishes_shed_total", "counter", "Publishes shed because a user-channel's mailbox was over --max-mailbox (its sockets closed with 1013).", self.publishes_shed.load(Relaxed) as i64),
             ("realtime_heap_in_use_bytes", "gauge", "C heap in allocated blocks (glibc mallinfo2: uordblks + hblkhd).", heap_in_use as i64),
             ("realtime_heap_free_bytes", "gauge", "C heap held from the OS but free inside the allocator's arenas (fordblks): what fragmentation keeps.", heap_free as i64),
             ("realtime_queued_bytes", "gauge", "Bytes waiting in the sockets' outgoing queues.", queued_bytes as i64),

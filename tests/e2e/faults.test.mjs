@@ -190,6 +190,7 @@ test('a user-channel that falls too far behind its events sheds them and tells e
     const reconnect = { code: 1013, reason: 'Too many events queued: reconnect' };
     assert.deepEqual(await a1.closed, reconnect);
     assert.deepEqual(await a2.closed, reconnect);
+    assert.ok((await slow.metrics()).realtime_publishes_shed_total >= 1);
     // Bob's socket is served as before.
     await create(bob.token, 'bob is fine');
     b1.send({ type: 'connection_init' });

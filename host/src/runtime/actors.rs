@@ -144,7 +144,9 @@ impl ActorRegistry {
 /// every socket of its user is told to reconnect (and its client to refetch).
 fn shed(runtime: &Arc<Runtime>, key: &ActorKey) {
     let sockets = runtime.sockets.list(&key.principal);
-    tracing::warn!(actor = %key, sockets = sockets.len(), "too many events queued: shedding them, closing the user's sockets (1013)");
+    // Counted rather than logged each time: a backlog sheds every publish until it drains.
+    runtime.metrics.publishes_shed.fetch_add(1, Ordering::Relaxed);
+    tracing::debug!(actor = %key, sockets = sockets.len(), "too many events queued: shed a publish, closing the user's sockets (1013)");
     for socket in sockets {
         runtime.sockets.kill(socket, CLOSE_TRY_AGAIN_LATER, "Too many events queued: reconnect");
     }

@@ -104,10 +104,18 @@ impl GraphqlPool {
     /// task of its own, so a caller that goes away (an HTTP client that disconnects) does
     /// not cut a call, and the instance, in half.
     pub async fn call(runtime: &Arc<Runtime>, request: Request, context: CallContext) -> Result<Response, CallError> {
+        Self::spawn_run(runtime, request, context, None).await
+    }
+
+    /// Run the call in a task of its own; `counted` (a client's call) is released when it ends.
+    async fn spawn_run(runtime: &Arc<Runtime>, request: Request, context: CallContext, counted: Option<InFlight>) -> Result<Response, CallError> {
         let runtime = runtime.clone();
-        tokio::spawn(async move { runtime.graphql.run(&runtime, request, context).await })
-            .await
-            .unwrap_or(Err(CallError::ShuttingDown))
+        tokio::spawn(async move {
+            let _counted = counted;
+            runtime.graphql.run(&runtime, request, context).await
+        })
+        .await
+        .unwrap_or(Err(CallError::ShuttingDown))
     }
 
     /// [`GraphqlPool::call`] for a client's request: refused with [`CallError::Busy`] when
@@ -128,13 +136,7 @@ impl GraphqlPool {
             *calls += 1;
         }
         let counted = InFlight { runtime: runtime.clone(), caller };
-        let runtime = runtime.clone();
-        tokio::spawn(async move {
-            let _counted = counted;
-            runtime.graphql.run(&runtime, request, context).await
-        })
-        .await
-        .unwrap_or(Err(CallError::ShuttingDown))
+        Self::spawn_run(runtime, request, context, Some(counted)).await
     }
 
     async fn run(&self, runtime: &Arc<Runtime>, request: Request, context: CallContext) -> Result<Response, CallError> {
