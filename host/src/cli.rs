@@ -147,6 +147,11 @@ pub struct ServeArgs {
     #[arg(long, env = "REALTIME_MAX_LIBRARY_CALLS", default_value_t = 1000)]
     pub max_library_calls: u32,
 
+    /// HTTP requests one user may have running or waiting for a graphql instance (callers
+    /// without a user: four times as many, together); more get 429 with Retry-After.
+    #[arg(long, env = "REALTIME_MAX_REQUESTS_IN_FLIGHT", default_value_t = 64)]
+    pub max_requests_in_flight: usize,
+
     /// Envelopes waiting in one actor's mailbox past which a user's events are shed: every
     /// socket of that user is closed with 1013 (try again later), and its clients reconnect
     /// and refetch, instead of the backlog growing without end.

@@ -68,6 +68,7 @@ pub fn start(args: &ServeArgs) -> Result<Arc<Host>> {
         },
         max_library_calls: args.max_library_calls,
         max_mailbox: args.max_mailbox,
+        max_requests_in_flight: args.max_requests_in_flight,
     };
     std::fs::create_dir_all(&settings.data_dir)
         .with_context(|| format!("creating the data dir {}", settings.data_dir.display()))?;

@@ -38,10 +38,6 @@ pub const PER_USER: usize = 4;
 /// The principal pooled instances run as; the user of each call is in its context.
 const POOLED: Principal = Principal::Anonymous(u8::MAX);
 
-/// Calls one user may have in flight (running or waiting) from clients; more are refused
-/// ([`CallError::Busy`]: HTTP 429) instead of queueing without end. Callers without a user,
-/// together, may have four times as many.
-pub const PER_USER_IN_FLIGHT: usize = 64;
 
 /// Who a call is for, for the per-caller share.
 #[derive(Clone, PartialEq, Eq, Hash)]
@@ -73,6 +69,9 @@ pub struct GraphqlPool {
     shares: Mutex<HashMap<Caller, Arc<Semaphore>>>,
     /// Clients' calls running or waiting, per caller (see [`GraphqlPool::call_for_client`]).
     in_flight: Mutex<HashMap<Caller, usize>>,
+    /// Calls one user may have in flight from clients (`--max-requests-in-flight`); callers
+    /// without a user, together, four times as many.
+    max_in_flight: usize,
     max: usize,
 }
 
@@ -95,9 +94,9 @@ impl Drop for InFlight {
 }
 
 impl GraphqlPool {
-    pub fn new(max: usize) -> Self {
-        let max = max.max(1);
-        Self { ready: Mutex::default(), slots: Arc::new(Semaphore::new(max)), shares: Mutex::default(), in_flight: Mutex::default(), max }
+    pub fn new(max: usize, max_in_flight: usize) -> Self {
+        let (max, max_in_flight) = (max.max(1), max_in_flight.max(1));
+        Self { ready: Mutex::default(), slots: Arc::new(Semaphore::new(max)), shares: Mutex::default(), in_flight: Mutex::default(), max_in_flight, max }
     }
 
     /// Run `request` for the caller in `context` on a pooled instance. The call runs in a
@@ -119,13 +118,13 @@ impl GraphqlPool {
     }
 
     /// [`GraphqlPool::call`] for a client's request: refused with [`CallError::Busy`] when
-    /// its caller already has [`PER_USER_IN_FLIGHT`] calls running or waiting, so one client
+    /// its caller already has `--max-requests-in-flight` calls running or waiting, so one client
     /// cannot grow the queue everyone waits in.
     pub async fn call_for_client(runtime: &Arc<Runtime>, request: Request, context: CallContext) -> Result<Response, CallError> {
         let caller = Caller::of(&context);
         let limit = match caller {
-            Caller::User(_) => PER_USER_IN_FLIGHT,
-            Caller::Anonymous => PER_USER_IN_FLIGHT * 4,
+            Caller::User(_) => runtime.graphql.max_in_flight,
+            Caller::Anonymous => runtime.graphql.max_in_flight * 4,
         };
         {
             let mut in_flight = runtime.graphql.in_flight.lock();

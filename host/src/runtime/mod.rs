@@ -72,6 +72,8 @@ pub struct Settings {
     pub max_library_calls: u32,
     /// Envelopes waiting in one actor's mailbox past which publishes are shed.
     pub max_mailbox: usize,
+    /// A user's client requests running or waiting for a graphql instance, at most.
+    pub max_requests_in_flight: usize,
 }
 
 /// The runtime's parts, and what it is given from outside: the sockets its actors own
@@ -107,6 +109,7 @@ impl Runtime {
     pub fn new(parts: Parts) -> Arc<Self> {
         let Parts { settings, engine, components, accounts, max_instances, graphql_instances } = parts;
         let actors = ActorRegistry::new(max_instances, settings.max_mailbox);
+        let graphql = GraphqlPool::new(graphql_instances, settings.max_requests_in_flight);
         let sockets = SocketHub::new(QueueLimits::new(settings.socket_queue, settings.socket_queue_bytes, settings.max_queued_bytes));
         Arc::new(Self {
             settings,
@@ -114,7 +117,7 @@ impl Runtime {
             components,
             actors,
             alarms: Alarms::default(),
-            graphql: GraphqlPool::new(graphql_instances),
+            graphql,
             connections: Arc::default(),
             sockets,
             accounts,
