@@ -22,12 +22,9 @@ function componentsDir({ library = 'library.wasm', graphql = 'graphql.wasm', use
 /** Run `body` against a server of its own over `components` (see `componentsDir`). */
 async function withServer(components, args, body) {
   const path = componentsDir(components);
-  const own = await Server.start({ args: ['--components-dir', path, ...args] });
   try {
-    await body(own);
+    await Server.with({ args: ['--components-dir', path, ...args] }, body);
   } finally {
-    await own.stop();
-    own.cleanup();
     rmSync(path, { recursive: true, force: true });
   }
 }

@@ -150,10 +150,9 @@ test('a tab that reads gets a message larger than any buffer; tabs that stop rea
 });
 
 test('socket caps hold under concurrent connects; connections are capped and idle ones time out', { timeout: 60_000 }, async () => {
-  const limited = await Server.start({
+  await Server.with({
     args: ['--max-sockets-per-user', '3', '--max-anonymous-sockets', '4', '--max-connections', '12', '--header-timeout', '1s'],
-  });
-  try {
+  }, async (limited) => {
     const { token } = await limited.signUp('crowd@example.com');
     // 10 upgrades at once with the user's header: exactly 3 get through, 7 get 429.
     const tabs = Array.from({ length: 10 }, () => RawSocket.open(limited, { token }));
@@ -187,10 +186,7 @@ test('socket caps hold under concurrent connects; connections are capped and idl
     const ended = await Promise.all(idle.map((c) => c.response));
     assert.deepEqual(ended, Array(12).fill(''), 'closed by the header timeout, without an answer');
     assert.equal((await fetch(`${limited.url}/healthz`)).status, 200);
-  } finally {
-    await limited.stop();
-    limited.cleanup();
-  }
+  });
 });
 
 /** A raw TCP connection that sends nothing; `response` resolves with what it got when it ends. */
@@ -206,10 +202,9 @@ function rawConnection(port) {
 }
 
 test('GraphQL cost limits: depth, complexity, aliases and library calls per request, over HTTP and the socket', { timeout: 60_000 }, async () => {
-  const strict = await Server.start({
+  await Server.with({
     args: ['--graphql-max-depth', '6', '--graphql-max-complexity', '40', '--graphql-max-aliases', '3', '--max-library-calls', '5'],
-  });
-  try {
+  }, async (strict) => {
     const { token } = await strict.signUp('costly@example.com');
     // A document over a limit is a request error: 400 (GraphQL over HTTP), no data.
     const error = async (query) => {
@@ -242,10 +237,7 @@ test('GraphQL cost limits: depth, complexity, aliases and library calls per requ
     assert.equal(refused.type, 'error');
     assert.deepEqual(refused.payload.map((e) => e.message), ['Query is nested too deep.']);
     socket.close();
-  } finally {
-    await strict.stop();
-    strict.cleanup();
-  }
+  });
 });
 
 test('sign-in: an unknown e-mail costs what a wrong password costs; repeated failures are paused', { timeout: 60_000 }, async () => {
@@ -284,8 +276,7 @@ test('sign-in: an unknown e-mail costs what a wrong password costs; repeated fai
 });
 
 test('sessions expire when unused for --session-ttl; each use moves the expiry', { timeout: 30_000 }, async () => {
-  const brief = await Server.start({ args: ['--session-ttl', '2s'] });
-  try {
+  await Server.with({ args: ['--session-ttl', '2s'] }, async (brief) => {
     const { token } = await brief.signUp('brief@example.com');
     for (let i = 0; i < 3; i++) {
       await sleep(1000);
@@ -297,15 +288,11 @@ test('sessions expire when unused for --session-ttl; each use moves the expiry',
     await socket.opened;
     socket.send({ type: 'connection_init', payload: { token } });
     assert.deepEqual(await socket.closed, { code: 4403, reason: 'Forbidden' });
-  } finally {
-    await brief.stop();
-    brief.cleanup();
-  }
+  });
 });
 
 test('the server pings silent sockets and closes the ones that never answer (1001)', { timeout: 30_000 }, async () => {
-  const pinging = await Server.start({ args: ['--socket-ping-interval', '300ms'] });
-  try {
+  await Server.with({ args: ['--socket-ping-interval', '300ms'] }, async (pinging) => {
     const { token } = await pinging.signUp('sleepy@example.com');
     const answers = RawSocket.open(pinging, { token });
     const silent = new RawSocket(new WebSocket(pinging.wsUrl, [PROTOCOL], { headers: { authorization: `Bearer ${token}` }, autoPong: false }));
@@ -326,16 +313,12 @@ test('the server pings silent sockets and closes the ones that never answer (100
     assert.deepEqual((await answers.next()).payload.data.channel, { story: { title: 'still here' } });
     assert.equal((await pinging.metrics()).realtime_open_sockets, 1);
     answers.close();
-  } finally {
-    await pinging.stop();
-    pinging.cleanup();
-  }
+  });
 });
 
 test('one client flooding requests is told to retry (429) before it can grow the queue everyone waits in', { timeout: 60_000 }, async () => {
   // A small cap, so that the flood exceeds it however fast this machine answers.
-  const server = await Server.start({ args: ['--max-requests-in-flight', '4'] });
-  try {
+  await Server.with({ args: ['--max-requests-in-flight', '4'] }, async (server) => {
     const { token: flood } = await server.signUp('flood@example.com');
     const { token: calm } = await server.signUp('calm@example.com');
     const query = '{ me { library { stories(first: 1) { totalCount } } } }';
@@ -354,8 +337,5 @@ test('one client flooding requests is told to retry (429) before it can grow the
     }
     // The flood does not refuse anyone else.
     assert.deepEqual(await server.data(query, {}, calm), { me: { library: { stories: { totalCount: 0 } } } });
-  } finally {
-    await server.stop();
-    server.cleanup();
-  }
+  });
 });

@@ -35,6 +35,17 @@ export class Server {
     return server;
   }
 
+  /** Run `body` against a server of its own (started with `options`), stopped and removed after. */
+  static async with(options, body) {
+    const server = await Server.start(options);
+    try {
+      await body(server);
+    } finally {
+      await server.stop();
+      server.cleanup();
+    }
+  }
+
   constructor({ dataDir, port, args = [], env = {} } = {}) {
     this.ownsDataDir = !dataDir;
     this.dataDir = dataDir ?? mkdtempSync(join(tmpdir(), 'realtime-e2e-'));

@@ -203,9 +203,7 @@ fn internal_error(media: MediaType, message: &str) -> Response<Body> {
 fn call_failed(media: MediaType, error: CallError) -> Response<Body> {
     if matches!(error, CallError::Busy) {
         let body = json!({ "errors": [{ "message": error.to_string(), "extensions": { "code": "TOO_MANY_REQUESTS" } }] });
-        let mut response = respond(media, StatusCode::TOO_MANY_REQUESTS, body.to_string());
-        response.headers_mut().insert(hyper::header::RETRY_AFTER, hyper::header::HeaderValue::from_static("1"));
-        return response;
+        return super::retry_after(respond(media, StatusCode::TOO_MANY_REQUESTS, body.to_string()));
     }
     let status = match error {
         CallError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,

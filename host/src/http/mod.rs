@@ -46,6 +46,12 @@ pub async fn route(host: Arc<Host>, request: Request<Incoming>) -> Result<Respon
     Ok(response)
 }
 
+/// `response`, telling the client to try again in a second (a limit that frees up by itself).
+pub fn retry_after(mut response: Response<Body>) -> Response<Body> {
+    response.headers_mut().insert(hyper::header::RETRY_AFTER, HeaderValue::from_static("1"));
+    response
+}
+
 pub fn text(status: StatusCode, body: impl Into<Bytes>) -> Response<Body> {
     let mut response = Response::new(Full::new(body.into()));
     *response.status_mut() = status;

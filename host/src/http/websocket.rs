@@ -9,7 +9,7 @@ use hyper::header::{HeaderValue, CONNECTION, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET
 use hyper::{Request, Response, StatusCode};
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 
-use super::{auth, text, Body};
+use super::{auth, retry_after, text, Body};
 use crate::runtime::key::Principal;
 use crate::server::Host;
 use crate::sockets::{connection, Opener, Refused};
@@ -33,13 +33,6 @@ fn offers_subprotocol(request: &Request<Incoming>) -> bool {
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
         .any(|p| p.trim() == SUBPROTOCOL)
-}
-
-/// 503 with `Retry-After: 1`: a limit that frees up by itself; the client should try again.
-fn retry_later(message: &'static str) -> Response<Body> {
-    let mut response = text(StatusCode::SERVICE_UNAVAILABLE, message);
-    response.headers_mut().insert(hyper::header::RETRY_AFTER, HeaderValue::from_static("1"));
-    response
 }
 
 pub fn upgrade(host: Arc<Host>, mut request: Request<Incoming>) -> Response<Body> {
@@ -82,7 +75,9 @@ pub fn upgrade(host: Arc<Host>, mut request: Request<Incoming>) -> Response<Body
             Err(Refused) if header_user.is_some() => {
                 return text(StatusCode::TOO_MANY_REQUESTS, "too many open sockets for this user\n")
             }
-            Err(Refused) => return retry_later("too many sockets waiting for connection_init\n"),
+            Err(Refused) => {
+                return retry_after(text(StatusCode::SERVICE_UNAVAILABLE, "too many sockets waiting for connection_init\n"))
+            }
         }
     } else {
         None
