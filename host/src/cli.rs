@@ -8,6 +8,9 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 
 /// Where `cargo build` of this checkout puts the components.
+/// The Library web app as `web/` builds it (`npm run build` there; `scripts/serve.sh` does it).
+pub const DEFAULT_WEB_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../web/dist");
+
 pub const DEFAULT_COMPONENTS_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../target/wasm32-wasip2/release");
 
 #[derive(Parser, Debug)]
@@ -65,6 +68,11 @@ pub struct ServeArgs {
     /// and watched. Defaults to the built components of this checkout.
     #[arg(long, env = "REALTIME_COMPONENTS_DIR", default_value = DEFAULT_COMPONENTS_DIR)]
     pub components_dir: PathBuf,
+
+    /// The built web app served at `/` (its files are read once, at start). Defaults to
+    /// `web/dist` of this checkout; without it `/` answers 404 and the API works as ever.
+    #[arg(long, env = "REALTIME_WEB_DIR", default_value = DEFAULT_WEB_DIR)]
+    pub web_dir: PathBuf,
 
     /// An actor with no call in flight for this long is evicted; its sockets stay open.
     #[arg(long, env = "REALTIME_IDLE_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]

@@ -1,5 +1,5 @@
 //! The process: start-up (data dir, accounts, engine, components, the runtime), the
-//! listener's shared `Host` (the runtime and the HTTP settings), the accept loop, and
+//! listener's shared `Host` (the runtime, the HTTP settings and the web app), the accept loop, and
 //! graceful shutdown.
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -13,6 +13,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 
 use crate::cli::ServeArgs;
+use crate::http::web::WebApp;
 use crate::storage;
 use crate::runtime::components::{self, ComponentStore};
 use crate::runtime::engine::{self, EngineLimits};
@@ -30,10 +31,11 @@ pub struct HttpSettings {
 /// Anonymous user-channel actors (sockets before `connection_init`).
 const ANONYMOUS_ACTORS: u64 = 4;
 
-/// What the listener and its routes share: the runtime and the HTTP settings.
+/// What the listener and its routes share: the runtime, the HTTP settings and the web app.
 pub struct Host {
     pub runtime: Arc<Runtime>,
     pub http: HttpSettings,
+    pub web: WebApp,
     anonymous_turn: AtomicU64,
 }
 
@@ -103,7 +105,8 @@ pub fn start(args: &ServeArgs) -> Result<Arc<Host>> {
         runtime.metrics.component(kind).version.store(1, Ordering::Relaxed);
     }
     let http = HttpSettings { admin_token: args.admin_token.clone().filter(|t| !t.is_empty()), max_body_bytes: args.max_body_bytes };
-    Ok(Arc::new(Host { runtime, http, anonymous_turn: AtomicU64::new(0) }))
+    let web = WebApp::load(&args.web_dir).with_context(|| format!("reading the web app in {}", args.web_dir.display()))?;
+    Ok(Arc::new(Host { runtime, http, web, anonymous_turn: AtomicU64::new(0) }))
 }
 
 /// Serve until SIGINT or SIGTERM, then shut down gracefully: stop accepting, finish

@@ -1,9 +1,10 @@
 //! HTTP routing: `/graphql` (POST, GET, WebSocket upgrade), `/graphql/schema`,
-//! `/healthz`, `/metrics` and `/admin/*`.
+//! `/healthz`, `/metrics`, `/admin/*`, and the web app at every other GET.
 
 mod admin;
 mod auth;
 mod graphql;
+pub mod web;
 mod websocket;
 
 use std::convert::Infallible;
@@ -41,6 +42,7 @@ pub async fn route(host: Arc<Host>, request: Request<Incoming>) -> Result<Respon
             response
         }
         (_, path) if path.starts_with("/admin/") => admin::route(host, request).await,
+        (&Method::GET | &Method::HEAD, path) => host.web.serve(path, request.headers()),
         _ => text(StatusCode::NOT_FOUND, "not found\n"),
     };
     Ok(response)

@@ -1,0 +1,73 @@
+// The app's frame: which session is signed in, its Relay environment, and the route
+// (`/` for every story, `/tag/<name>` for one tag's).
+import { Suspense, useCallback, useEffect, useMemo, useRef, useState } from "react";
+import { RelayEnvironmentProvider } from "react-relay/hooks";
+import { LibraryPage } from "./pages/LibraryPage.jsx";
+import { SignInPage } from "./pages/SignInPage.jsx";
+import { createRelayEnvironment } from "./relay/environment.js";
+import { loadToken, saveToken } from "./relay/session.js";
+import { resetSubscriptionClient } from "./relay/subscriptionClient.js";
+
+const TAG_ROUTE = /^\/tag\/(.+)$/;
+
+function tagFromLocation() {
+  const match = TAG_ROUTE.exec(window.location.pathname);
+  return match ? decodeURIComponent(match[1]) : null;
+}
+
+function useTagRoute() {
+  const [tag, setTag] = useState(tagFromLocation);
+  useEffect(() => {
+    const onPop = () => setTag(tagFromLocation());
+    window.addEventListener("popstate", onPop);
+    return () => window.removeEventListener("popstate", onPop);
+  }, []);
+  const navigate = useCallback((next) => {
+    window.history.pushState(null, "", next ? `/tag/${encodeURIComponent(next)}` : "/");
+    setTag(next);
+  }, []);
+  return [tag, navigate];
+}
+
+export function App() {
+  const [token, setToken] = useState(loadToken);
+  const [refreshKey, setRefreshKey] = useState(0);
+  const [tagFilter, setTagFilter] = useTagRoute();
+  const forgetRef = useRef(null);
+
+  /** End this tab's session: close the socket first, then (optionally) tell the server. */
+  const signOut = useCallback(async ({ beforeForget } = {}) => {
+    resetSubscriptionClient();
+    if (beforeForget) await beforeForget();
+    saveToken(null);
+    setToken(null);
+  }, []);
+  forgetRef.current = signOut;
+
+  const environment = useMemo(
+    () =>
+      createRelayEnvironment(token, {
+        onReconnected: () => setRefreshKey((key) => key + 1),
+        onRevoked: () => forgetRef.current?.(),
+      }),
+    [token],
+  );
+
+  const signIn = useCallback((next) => {
+    resetSubscriptionClient();
+    saveToken(next);
+    setToken(next);
+  }, []);
+
+  return (
+    <RelayEnvironmentProvider environment={environment} key={token ?? "signed-out"}>
+      {token ? (
+        <Suspense fallback={<p className="loading">Loading your library…</p>}>
+          <LibraryPage refreshKey={refreshKey} tagFilter={tagFilter} onTagFilter={setTagFilter} onSignedOut={signOut} />
+        </Suspense>
+      ) : (
+        <SignInPage onSignedIn={signIn} />
+      )}
+    </RelayEnvironmentProvider>
+  );
+}
