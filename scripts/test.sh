@@ -11,6 +11,12 @@ scripts/build-components.sh
 (cd tests/fault-user-channel && cargo build --release)
 (cd tests/graphql-v2 && cargo build --release)
 cargo build -p realtime-host
+# The web app (served at /) and the browser its tests drive: Debian's Chromium, installed
+# when missing (playwright cannot download a browser on these machines).
+scripts/build-web.sh
+if [ ! -x /usr/bin/chromium ]; then
+  apt-get install -y -qq chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
+fi
 cargo test -p realtime-host
 # The components' own logic, natively (their wasm builds are tested by host/tests/components).
 (cd components && cargo test --target x86_64-unknown-linux-gnu --lib -p library -p user-channel -p graphql)

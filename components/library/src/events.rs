@@ -87,10 +87,11 @@ mod tests {
 
     #[test]
     fn event_shapes() {
+        ids::set_namespace("0123456789abcdef".into());
         let tag = Tag { id: 1, name: "n".into(), color: "c".into(), created_at: "t".into() };
         assert_eq!(
             to_value(&Event::TagCreate { tag }),
-            json!({"type": "tag:create", "tag": {"id": "VGFnOjE=", "name": "n", "color": "c", "createdAt": "t"}})
+            json!({"type": "tag:create", "tag": {"id": ids::encode(Kind::Tag, 1), "name": "n", "color": "c", "createdAt": "t"}})
         );
         assert_eq!(
             to_value(&Event::StoryDelete { deleted_story_id: "x".into() }),
@@ -104,11 +105,12 @@ mod tests {
 
     #[test]
     fn tagging_events_only_when_something_changed() {
+        ids::set_namespace("0123456789abcdef".into());
         assert_eq!(Event::story_tag(1, &[]), None);
         let e = Event::story_untag(1, &[2, 3]).expect("event");
         assert_eq!(
             to_value(&e),
-            json!({"type": "story:untag", "storyId": "U3Rvcnk6MQ==", "tagIds": ["VGFnOjI=", "VGFnOjM="]})
+            json!({"type": "story:untag", "storyId": ids::encode(Kind::Story, 1), "tagIds": [ids::encode(Kind::Tag, 2), ids::encode(Kind::Tag, 3)]})
         );
     }
 }

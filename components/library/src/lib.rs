@@ -34,6 +34,7 @@ struct Component;
 impl Guest for Component {
     fn call(method: String, args: String) -> Result<String, String> {
         schema::ensure()?;
+        ids::ensure_namespace()?;
         let args = args::parse(&args)?;
         let result = dispatch(&method, &args)?;
         schema::mark_committed();

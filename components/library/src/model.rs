@@ -116,6 +116,7 @@ mod tests {
 
     #[test]
     fn story_json_shape() {
+        ids::set_namespace("0123456789abcdef".into());
         let story = Story {
             payload: StoryPayload {
                 id: 1,
@@ -129,9 +130,9 @@ mod tests {
         assert_eq!(
             serde_json::to_value(&story).expect("serializes"),
             json!({
-                "id": "U3Rvcnk6MQ==", "url": "https://a.example", "title": "A",
+                "id": ids::encode(Kind::Story, 1), "url": "https://a.example", "title": "A",
                 "description": null, "createdAt": "t",
-                "tags": [{"id": "VGFnOjI=", "name": "rust", "color": "#f00", "createdAt": "t"}]
+                "tags": [{"id": ids::encode(Kind::Tag, 2), "name": "rust", "color": "#f00", "createdAt": "t"}]
             })
         );
     }
