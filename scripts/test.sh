@@ -29,3 +29,7 @@ export REALTIME_HOST_BIN="$PWD/target/debug/realtime-host"
 # counts; it fails on a scenario that does not complete or on a lost event, and asserts no
 # timing (BENCHMARKS.md holds the real run, made with the release build).
 bench/run.sh --short --debug
+# The page's tab-to-tab benchmark as a smoke check (a few changes; the measurement is
+# bench/web/tab-latency.mjs on the release build, recorded in BENCHMARKS.md).
+(cd bench/web && npm ci --no-audit --no-fund)
+node bench/web/tab-latency.mjs --bin target/debug/realtime-host --changes 6
