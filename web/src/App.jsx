@@ -22,8 +22,11 @@ function useTagRoute() {
     window.addEventListener("popstate", onPop);
     return () => window.removeEventListener("popstate", onPop);
   }, []);
-  const navigate = useCallback((next) => {
-    window.history.pushState(null, "", next ? `/tag/${encodeURIComponent(next)}` : "/");
+  /** Filter by the tag named `next` (null: every story); `replace` keeps the history entry. */
+  const navigate = useCallback((next, { replace = false } = {}) => {
+    const path = next ? `/tag/${encodeURIComponent(next)}` : "/";
+    if (replace) window.history.replaceState(null, "", path);
+    else window.history.pushState(null, "", path);
     setTag(next);
   }, []);
   return [tag, navigate];

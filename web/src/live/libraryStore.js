@@ -86,9 +86,11 @@ export function tagUpdated(library) {
 }
 
 export function tagDeleted(store, library, tagId) {
+  // The loaded lists, the deleted tag's own included, before the tag leaves the library.
+  const connections = allConnections(store, library);
   const tags = (library.getLinkedRecords("tags") ?? []).filter(Boolean);
   library.setLinkedRecords(tags.filter((t) => t.getDataID() !== tagId), "tags");
-  for (const connection of allConnections(store, library)) {
+  for (const connection of connections) {
     for (const edge of connection.getLinkedRecords("edges") ?? []) {
       const story = edge?.getLinkedRecord("node");
       const storyTags = story?.getLinkedRecords("tags");

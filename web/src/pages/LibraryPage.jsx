@@ -1,6 +1,6 @@
 // The signed-in page: the status line, the add-story form, the tags and the stories,
 // kept live by the tab's one library channel subscription.
-import { Suspense } from "react";
+import { Suspense, useEffect, useRef } from "react";
 import { graphql, useLazyLoadQuery, useMutation } from "react-relay/hooks";
 import { AddStoryForm } from "../components/AddStoryForm.jsx";
 import { ConnectionStatus } from "../components/ConnectionStatus.jsx";
@@ -39,12 +39,13 @@ export function LibraryPage({ refreshKey, tagFilter, onTagFilter, onSignedOut })
   const data = useLazyLoadQuery(query, {}, { fetchPolicy: "store-and-network", fetchKey: refreshKey });
   const [commitSignOut, signingOut] = useMutation(signOutMutation);
   const me = data.me;
+  const tags = (me?.library.tags ?? []).filter(Boolean);
+  useFollowFilteredTag(tags, tagFilter, onTagFilter);
   if (!me) {
     // The session ended elsewhere (expired or signed out).
     queueMicrotask(() => onSignedOut({ serverSide: true }));
     return null;
   }
-  const tags = (me.library.tags ?? []).filter(Boolean);
   const signOut = () =>
     onSignedOut({
       beforeForget: () =>
@@ -79,6 +80,28 @@ export function LibraryPage({ refreshKey, tagFilter, onTagFilter, onSignedOut })
       </main>
     </LibraryContext.Provider>
   );
+}
+
+/**
+ * The filter names a tag, and tags get renamed and deleted (here or in another tab): follow
+ * the filtered tag by id, so a rename moves the route to the new name and a delete clears it.
+ */
+function useFollowFilteredTag(tags, tagFilter, onTagFilter) {
+  const filteredId = useRef(null);
+  useEffect(() => {
+    if (!tagFilter) {
+      filteredId.current = null;
+      return;
+    }
+    const named = tags.find((t) => t.name === tagFilter);
+    if (named) {
+      filteredId.current = named.id;
+      return;
+    }
+    const followed = tags.find((t) => t.id === filteredId.current);
+    if (followed) onTagFilter(followed.name, { replace: true });
+    else if (filteredId.current) onTagFilter(null, { replace: true });
+  }, [tags, tagFilter, onTagFilter]);
 }
 
 function Live({ libraryId }) {
