@@ -449,6 +449,28 @@ test('tag errors show next to their field; a tag filter lists its stories, live'
   assertNoPageErrors();
 });
 
+// Proves Relay pagination: ten stories a page, "Load more" for the rest, and live changes
+// landing in the right place with two pages loaded.
+test('stories come ten at a time with Load more; live changes keep the loaded pages right', { timeout: 60_000 }, async (t) => {
+  const email = 'web-pages@example.com';
+  const { token } = await server.signUp(email, PASSWORD);
+  const ids = [];
+  for (let i = 1; i <= 12; i++) ids.push(await apiStory(server, token, { url: `https://example.com/${i}`, title: `Story ${i}` }));
+  const page = await openTab(t);
+  await signIn(page, email);
+  const newest = (from, to) => Array.from({ length: from - to + 1 }, (_, k) => `Story ${from - k}`);
+  await eventually(async () => assert.deepEqual(await stories(page), { titles: newest(12, 3), total: '12 stories' }));
+  await page.getByRole('button', { name: 'Load more' }).click();
+  await eventually(async () => assert.deepEqual(await stories(page), { titles: newest(12, 1), total: '12 stories' }));
+  assert.equal(await page.getByRole('button', { name: 'Load more' }).count(), 0, 'no more pages');
+
+  // A story added elsewhere goes on top; one deleted elsewhere from the second page leaves it.
+  await apiStory(server, token, { url: 'https://example.com/13', title: 'Story 13' });
+  await server.data('mutation($i: DeleteStoryInput!) { deleteStory(input: $i) { success } }', { i: { id: ids[0] } }, token);
+  await eventually(async () => assert.deepEqual(await stories(page), { titles: newest(13, 2), total: '12 stories' }));
+  assertNoPageErrors();
+});
+
 // Proves the page renders a realistic library (stories with descriptions, colored tags) and
 // keeps a picture of it: target/web-screenshots/library.png (docs/ with UPDATE_SCREENSHOT=1).
 test('a screenshot of a Library page with stories and tags', { timeout: 60_000 }, async (t) => {
