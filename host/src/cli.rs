@@ -150,6 +150,12 @@ pub struct ServeArgs {
     #[arg(long, env = "REALTIME_GRAPHQL_MAX_ALIASES", default_value_t = 64)]
     pub graphql_max_aliases: u32,
 
+    /// How much of each user's event log is kept for resuming subscriptions: `<events>,<age>`,
+    /// the newest events up to that count, none older than that age (the newest one is always
+    /// kept, as the log's head). A client resuming from further back gets `channel:reset`.
+    #[arg(long, env = "REALTIME_EVENT_RETENTION", default_value = "1000,24h", value_parser = parse_retention)]
+    pub event_retention: Retention,
+
     /// Library calls one GraphQL request may make (each field that reads or writes the
     /// library is one); past it the request fails with a GraphQL error.
     #[arg(long, env = "REALTIME_MAX_LIBRARY_CALLS", default_value_t = 1000)]
@@ -191,6 +197,24 @@ pub struct ServeArgs {
     pub max_queued_bytes: usize,
 }
 
+/// `--event-retention`: how many events, and for how long.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Retention {
+    pub max_events: u32,
+    pub max_age: Duration,
+}
+
+/// `1000,24h`: a count of events (at least 1) and a duration (humantime: `90s`, `24h`, `7days`).
+pub fn parse_retention(text: &str) -> Result<Retention, String> {
+    let (count, age) = text.split_once(',').ok_or_else(|| format!("`{text}` is not `<events>,<age>` (e.g. `1000,24h`)"))?;
+    let max_events: u32 = count.trim().parse().map_err(|_| format!("`{count}` is not a count of events"))?;
+    if max_events == 0 {
+        return Err("the log must keep at least 1 event".into());
+    }
+    let max_age = humantime::parse_duration(age.trim()).map_err(|e| format!("`{age}`: {e}"))?;
+    Ok(Retention { max_events, max_age })
+}
+
 /// `65536`, `64KiB`, `64MiB`, `1GiB` (also KB/MB/GB, taken as powers of 1024).
 pub fn parse_size(text: &str) -> Result<usize, String> {
     let text = text.trim();
@@ -218,5 +242,14 @@ mod tests {
         assert_eq!(parse_size("256 KiB"), Ok(256 << 10));
         assert!(parse_size("lots").is_err());
         assert!(parse_size("3 parsecs").is_err());
+    }
+
+    #[test]
+    fn retentions() {
+        assert_eq!(parse_retention("1000,24h"), Ok(Retention { max_events: 1000, max_age: Duration::from_secs(86_400) }));
+        assert_eq!(parse_retention("5, 90s"), Ok(Retention { max_events: 5, max_age: Duration::from_secs(90) }));
+        assert!(parse_retention("1000").is_err());
+        assert!(parse_retention("0,1h").is_err());
+        assert!(parse_retention("many,1h").is_err());
     }
 }

@@ -68,6 +68,10 @@ pub fn start(args: &ServeArgs) -> Result<Arc<Host>> {
             max_complexity: args.graphql_max_complexity,
             max_aliases: args.graphql_max_aliases,
         },
+        event_retention: runtime::EventRetention {
+            max_events: args.event_retention.max_events,
+            max_age_ms: u64::try_from(args.event_retention.max_age.as_millis()).unwrap_or(u64::MAX),
+        },
         max_library_calls: args.max_library_calls,
         max_mailbox: args.max_mailbox,
         max_requests_in_flight: args.max_requests_in_flight,

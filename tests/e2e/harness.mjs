@@ -139,6 +139,36 @@ export class Server {
   }
 }
 
+/** What a log position looks like: `<epoch>:<seq>` (opaque to clients; checked here). */
+export const POSITION = /^[0-9a-f]{16}:[1-9][0-9]*$/;
+
+/**
+ * Every `next` of a channel subscription carries `payload.extensions.position`. Tests assert
+ * payloads exactly, and a position is random (its epoch) and ordered, not a constant: so a
+ * well-formed position is moved from the payload to `positions` (with its subscription id),
+ * and a malformed one is left in place, where the exact assertion catches it.
+ */
+export function takePosition(message, positions) {
+  const position = message?.type === 'next' ? message.payload?.extensions?.position : undefined;
+  if (typeof position !== 'string' || !POSITION.test(position)) return message;
+  positions.push({ id: message.id, position });
+  const { position: _, ...otherExtensions } = message.payload.extensions;
+  const payload = { ...message.payload };
+  if (Object.keys(otherExtensions).length) payload.extensions = otherExtensions;
+  else delete payload.extensions;
+  return { ...message, payload };
+}
+
+/** A graphql-ws client's result (a `next` payload) without its well-formed position. */
+export function withoutPosition(result) {
+  return takePosition({ type: 'next', payload: result }, []).payload;
+}
+
+/** The sequence number of a position (for ordering assertions; clients treat it as opaque). */
+export function seqOf(position) {
+  return Number(position.split(':')[1]);
+}
+
 /** A raw graphql-ws socket that records every message and its close. */
 export class RawSocket {
   static open(server, { token, protocol = PROTOCOL, headers = {} } = {}) {
@@ -158,8 +188,10 @@ export class RawSocket {
       ws.once('error', reject);
     });
     this.closed = new Promise((resolve) => ws.once('close', (code, reason) => resolve({ code, reason: reason.toString() })));
+    /** The log position of every `next` that carried one, in arrival order (see takePosition). */
+    this.positions = [];
     ws.on('message', (data, isBinary) => {
-      const message = isBinary ? data : JSON.parse(data.toString());
+      const message = isBinary ? data : takePosition(JSON.parse(data.toString()), this.positions);
       this.messages.push(message);
       this.flush();
     });

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import WebSocket from 'ws';
 import { createClient } from 'graphql-ws';
 import relay from 'relay-runtime';
-import { Server, sleep } from './harness.mjs';
+import { POSITION, Server, sleep } from './harness.mjs';
 
 const { Environment, Network, Observable, RecordSource, Store, requestSubscription } = relay;
 
@@ -156,7 +156,10 @@ test('Relay: subscription events land in the store exactly as they were sent', {
   const wireLibrary = wire.filter((w) => w.name === 'LibrarySubscription').map((w) => w.payload);
   const wireCounts = wire.filter((w) => w.name === 'CountsSubscription').map((w) => w.payload);
   assert.equal(wireLibrary.length, EXPECTED_TYPES.length);
-  for (const payload of [...wireLibrary, ...wireCounts]) assert.deepEqual(Object.keys(payload), ['data'], 'no errors in any payload');
+  for (const payload of [...wireLibrary, ...wireCounts]) {
+    assert.deepEqual(Object.keys(payload), ['data', 'extensions'], 'no errors in any payload');
+    assert.match(payload.extensions.position, POSITION, 'each event with its log position');
+  }
   assert.deepEqual(library, wireLibrary.map((p) => p.data));
   assert.deepEqual(counts, wireCounts.map((p) => p.data));
   assert.deepEqual(counts.map((d) => d.counts.__typename), library.map((d) => d.channel.__typename));

@@ -24,7 +24,7 @@ mod tests;
 
 use std::sync::Arc;
 
-use exports::realtime::host::graphql::{EventFor, Guest, Operation};
+use exports::realtime::host::graphql::{EventFor, Guest, Operation, SubscriptionTarget};
 use realtime::host::{accounts, library, log, settings};
 
 use crate::host::{AccountSession, AccountUser, Host, HostRef};
@@ -114,7 +114,7 @@ impl Guest for Component {
         prepare::prepare(schema(), &request).map(|kind| match kind {
             OperationKind::Query => Operation::Query,
             OperationKind::Mutation => Operation::Mutation,
-            OperationKind::Subscription(channel) => Operation::Subscription(channel),
+            OperationKind::Subscription { channel, after } => Operation::Subscription(SubscriptionTarget { channel, after }),
         })
     }
 

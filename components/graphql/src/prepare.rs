@@ -24,7 +24,7 @@ use async_graphql::parser::types::{
     DocumentOperations, ExecutableDocument, Field, OperationDefinition, OperationType, Selection,
     SelectionSet,
 };
-use async_graphql::{Pos, Positioned, Request, Response, ServerError, Value, Variables};
+use async_graphql::{Name, Pos, Positioned, Request, Response, ServerError, Value, Variables};
 use futures::executor::block_on;
 
 use crate::engine;
@@ -36,8 +36,8 @@ use crate::schema::AppSchema;
 pub enum OperationKind {
     Query,
     Mutation,
-    /// A subscription to the named channel.
-    Subscription(String),
+    /// A subscription to the named channel, resuming after a position when `after` is set.
+    Subscription { channel: String, after: Option<String> },
 }
 
 /// Request data that makes the [`PrepareGate`] stop before execution.
@@ -137,8 +137,7 @@ pub fn analyze(
     match operation.node.ty {
         OperationType::Query => Ok(OperationKind::Query),
         OperationType::Mutation => Ok(OperationKind::Mutation),
-        OperationType::Subscription => subscription_channel(doc, name, &operation.node, variables)
-            .map(OperationKind::Subscription),
+        OperationType::Subscription => subscription_target(doc, name, &operation.node, variables),
     }
 }
 
@@ -244,12 +243,13 @@ fn collect_root_fields<'a>(
     }
 }
 
-fn subscription_channel(
+/// The channel (and resume position) of a subscription: its one root field's arguments.
+fn subscription_target(
     doc: &ExecutableDocument,
     operation_name: Option<&str>,
     operation: &OperationDefinition,
     variables: &Variables,
-) -> Result<String, Vec<ServerError>> {
+) -> Result<OperationKind, Vec<ServerError>> {
     let mut fields = Vec::new();
     collect_root_fields(
         doc,
@@ -289,13 +289,33 @@ fn subscription_channel(
             Some(first.pos),
         )]);
     }
-    let Some(arg) = field.get_argument("name") else {
-        return Err(vec![ServerError::new(
-            "The channel name is missing.",
-            Some(first.pos),
-        )]);
+    let channel = match argument_value(field, "name", operation, variables) {
+        None => return Err(vec![ServerError::new("The channel name is missing.", Some(first.pos))]),
+        Some((Ok(Value::String(name)), _)) if name == LIBRARY_CHANNEL => name,
+        Some((Ok(Value::String(name)), pos)) => return Err(vec![ServerError::new(unknown_channel(&name), Some(pos))]),
+        Some((Ok(_), pos)) => return Err(vec![ServerError::new("The channel name must be a string.", Some(pos))]),
+        Some((Err(var), pos)) => return Err(vec![missing_variable(&var, pos)]),
     };
-    let resolved = arg.node.clone().into_const_with(|var| {
+    let after = match argument_value(field, "after", operation, variables) {
+        Some((Ok(Value::String(position)), _)) => Some(position),
+        Some((Ok(Value::Null), _)) | None => None,
+        Some((Ok(_), pos)) => return Err(vec![ServerError::new("The position `after` must be a string.", Some(pos))]),
+        // An optional argument's variable may be left out: no position.
+        Some((Err(_), _)) => None,
+    };
+    Ok(OperationKind::Subscription { channel, after })
+}
+
+/// The value of `field`'s argument `name` with the request's variables (or their defaults)
+/// substituted, and where it is; `Err` names a variable that has neither.
+fn argument_value(
+    field: &Field,
+    name: &str,
+    operation: &OperationDefinition,
+    variables: &Variables,
+) -> Option<(Result<Value, Name>, Pos)> {
+    let arg = field.get_argument(name)?;
+    let value = arg.node.clone().into_const_with(|var| {
         variables
             .get(&var)
             .cloned()
@@ -308,19 +328,9 @@ fn subscription_channel(
             })
             .ok_or(var)
     });
-    match resolved {
-        Ok(Value::String(name)) if name == LIBRARY_CHANNEL => Ok(name),
-        Ok(Value::String(name)) => Err(vec![ServerError::new(
-            unknown_channel(&name),
-            Some(arg.pos),
-        )]),
-        Ok(_) => Err(vec![ServerError::new(
-            "The channel name must be a string.",
-            Some(arg.pos),
-        )]),
-        Err(var) => Err(vec![ServerError::new(
-            format!("Variable \"${var}\" was not provided."),
-            Some(arg.pos),
-        )]),
-    }
+    Some((value, arg.pos))
+}
+
+fn missing_variable(var: &Name, pos: Pos) -> ServerError {
+    ServerError::new(format!("Variable \"${var}\" was not provided."), Some(pos))
 }

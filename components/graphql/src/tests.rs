@@ -36,7 +36,7 @@ type Mutation {
   untagStory(storyId: ID!, tagIds: [ID!]!): Story
 }
 
-type Subscription { channel(name: String!): ChannelEvent! }
+type Subscription { channel(name: String!, after: String): ChannelEvent! }
 
 type User { id: String!  email: String!  name: String  library: Library! }
 type SignInResponse { token: String!  user: User! }
@@ -76,6 +76,7 @@ type StoryNotFoundError { code: String!  message: String!  storyId: String! }
 
 union ChannelEvent = StoryCreateEvent | StoryUpdateEvent | StoryDeleteEvent | TagCreateEvent
   | TagUpdateEvent | TagDeleteEvent | StoryTagEvent | StoryUntagEvent | LibraryChangeEvent
+  | ChannelResetEvent
 type StoryPayload { id: ID!  url: String!  title: String!  description: String  createdAt: String! }
 type TagPayload { id: ID!  name: String!  color: String!  createdAt: String! }
 type StoryCreateEvent { type: String!  story: StoryPayload! }        # "story:create"
@@ -87,6 +88,7 @@ type TagDeleteEvent { type: String!  deletedTagId: ID! }             # "tag:dele
 type StoryTagEvent { type: String!  storyId: ID!  tagIds: [ID!]! }   # "story:tag"
 type StoryUntagEvent { type: String!  storyId: ID!  tagIds: [ID!]! } # "story:untag"
 type LibraryChangeEvent { type: String!  totalStories: Int!  totalTags: Int! }  # "library:change"
+type ChannelResetEvent { type: String!  reason: String! }                         # "channel:reset"
 "#;
 
 /// A canonical, order-independent description of every named type in an SDL document.
@@ -555,7 +557,7 @@ fn prepare_reports_the_operation_without_running_it() {
             json!(null),
             None
         ),
-        Ok(OperationKind::Subscription("library".into()))
+        Ok(OperationKind::Subscription { channel: "library".into(), after: None })
     );
     assert_eq!(
         prep(
@@ -563,7 +565,7 @@ fn prepare_reports_the_operation_without_running_it() {
             json!({ "c": "library" }),
             Some("B")
         ),
-        Ok(OperationKind::Subscription("library".into()))
+        Ok(OperationKind::Subscription { channel: "library".into(), after: None })
     );
     assert_eq!(
         prep(
@@ -571,8 +573,23 @@ fn prepare_reports_the_operation_without_running_it() {
             json!({}),
             None
         ),
-        Ok(OperationKind::Subscription("library".into()))
+        Ok(OperationKind::Subscription { channel: "library".into(), after: None })
     );
+    // The resume position, literal or from a variable; null or left out: none.
+    assert_eq!(
+        prep(r#"subscription { channel(name: "library", after: "p:1") { __typename } }"#, json!(null), None),
+        Ok(OperationKind::Subscription { channel: "library".into(), after: Some("p:1".into()) })
+    );
+    assert_eq!(
+        prep("subscription($a: String) { channel(name: \"library\", after: $a) { __typename } }", json!({ "a": "p:2" }), None),
+        Ok(OperationKind::Subscription { channel: "library".into(), after: Some("p:2".into()) })
+    );
+    for variables in [json!({ "a": null }), json!({})] {
+        assert_eq!(
+            prep("subscription($a: String) { channel(name: \"library\", after: $a) { __typename } }", variables, None),
+            Ok(OperationKind::Subscription { channel: "library".into(), after: None })
+        );
+    }
 }
 
 #[test]

@@ -1,8 +1,10 @@
 //! Library events (the seed's `LibraryEvent`) and publishing them on the
-//! `library` channel. The host delivers them only after the call commits.
+//! `library` channel, each logged first (see [`crate::event_log`]). The host delivers them
+//! only after the call commits.
 
 use crate::ids::{self, Kind};
 use crate::model::{StoryPayload, Tag};
+use crate::event_log;
 use crate::host::channel;
 use serde::Serialize;
 
@@ -57,9 +59,9 @@ fn tagging_ids(story_id: i64, tag_ids: &[i64]) -> Option<(String, Vec<String>)> 
     Some((ids::encode(Kind::Story, story_id), tags))
 }
 
-/// Publish `event` on the `library` channel.
+/// Log `event` and publish it, with its position, on the `library` channel.
 pub fn publish(event: Event) -> Result<(), String> {
-    channel::publish(CHANNEL, &event.json()?);
+    channel::publish(CHANNEL, &event_log::append(&event.json()?)?);
     Ok(())
 }
 

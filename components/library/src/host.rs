@@ -1,12 +1,12 @@
-//! The host imports this component uses (`sql`, `kv`, `channel`, `log`): the real
+//! The host imports this component uses (`sql`, `kv`, `channel`, `log`, `settings`): the real
 //! WIT imports in the component, and in native unit tests in-memory fakes
 //! (SQLite through rusqlite, a map, a list of published events).
 
 #[cfg(not(test))]
-pub use crate::realtime::host::{channel, kv, log, sql};
+pub use crate::realtime::host::{channel, kv, log, settings, sql};
 
 #[cfg(test)]
-pub use fake::{channel, kv, log, sql};
+pub use fake::{channel, kv, log, settings, sql};
 
 #[cfg(test)]
 pub mod fake {
@@ -112,6 +112,30 @@ pub mod fake {
     pub mod channel {
         pub fn publish(channel: &str, event: &str) {
             super::EVENTS.with(|e| e.borrow_mut().push((channel.to_owned(), event.to_owned())));
+        }
+    }
+
+    pub mod settings {
+        use std::cell::Cell;
+
+        #[derive(Clone, Copy)]
+        pub struct Retention {
+            pub max_events: u32,
+            pub max_age_ms: u64,
+        }
+
+        thread_local! {
+            static RETENTION: Cell<(u32, u64)> = const { Cell::new((1000, 86_400_000)) };
+        }
+
+        /// Set this thread's retention (the host's default otherwise).
+        pub fn set_event_retention(max_events: u32, max_age_ms: u64) {
+            RETENTION.set((max_events, max_age_ms));
+        }
+
+        pub fn event_retention() -> Retention {
+            let (max_events, max_age_ms) = RETENTION.get();
+            Retention { max_events, max_age_ms }
         }
     }
 

@@ -46,6 +46,11 @@ pub fn ensure_namespace() -> Result<(), String> {
     Ok(())
 }
 
+/// Forget the cached namespace: the call that drew it rolled back, and so did its `kv` write.
+pub fn forget_namespace() {
+    NAMESPACE.with(|ns| *ns.borrow_mut() = None);
+}
+
 /// Use `namespace` for this instance's ids (tests set their own).
 pub fn set_namespace(namespace: String) {
     NAMESPACE.with(|ns| *ns.borrow_mut() = Some(namespace));

@@ -7,6 +7,7 @@
 
 mod args;
 mod db;
+mod event_log;
 mod events;
 mod host;
 mod ids;
@@ -33,12 +34,24 @@ struct Component;
 
 impl Guest for Component {
     fn call(method: String, args: String) -> Result<String, String> {
-        schema::ensure()?;
-        ids::ensure_namespace()?;
-        let args = args::parse(&args)?;
-        let result = dispatch(&method, &args)?;
-        schema::mark_committed();
-        Ok(result.to_string())
+        let result = (|| {
+            schema::ensure()?;
+            ids::ensure_namespace()?;
+            let args = args::parse(&args)?;
+            dispatch(&method, &args)
+        })();
+        match result {
+            Ok(result) => {
+                schema::mark_committed();
+                Ok(result.to_string())
+            }
+            Err(e) => {
+                // The call rolls back: so do an id namespace or a log epoch it drew.
+                ids::forget_namespace();
+                event_log::forget_cached_epoch();
+                Err(e)
+            }
+        }
     }
 }
 
@@ -62,6 +75,7 @@ fn dispatch(method: &str, args: &Args) -> Result<Json, String> {
         "createTag" => tags::create(args),
         "updateTag" => tags::update(args),
         "deleteTag" => tags::delete(args),
+        "eventsAfter" => event_log::events_after(args::string(args, "after")?),
         other => Err(format!("unknown library method `{other}`")),
     }
 }

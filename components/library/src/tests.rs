@@ -15,15 +15,31 @@ fn ok(method: &str, args: Json) -> Json {
     call(method, args).unwrap_or_else(|e| panic!("{method} failed: {e}"))
 }
 
-/// The events published since the last look, as JSON, all on channel `library`.
+/// The events published since the last look, as JSON, all on channel `library`, each
+/// leading with its position in the log (checked consecutive, then taken off).
 fn events() -> Vec<Json> {
+    let published = published();
+    let seqs: Vec<i64> = published.iter().map(|(position, _)| seq(position)).collect();
+    assert!(seqs.windows(2).all(|w| w[1] == w[0] + 1), "positions not consecutive: {seqs:?}");
+    published.into_iter().map(|(_, event)| event).collect()
+}
+
+/// The events published since the last look: each one's position and the rest of it.
+fn published() -> Vec<(String, Json)> {
     take_events()
         .into_iter()
         .map(|(channel, event)| {
             assert_eq!(channel, "library");
-            serde_json::from_str(&event).expect("event is JSON")
+            assert!(event.starts_with(r#"{"position":""#), "{event}");
+            let mut json: Json = serde_json::from_str(&event).expect("event is JSON");
+            let position = json.as_object_mut().expect("object").remove("position").expect("position");
+            (position.as_str().expect("string").to_owned(), json)
         })
         .collect()
+}
+
+fn seq(position: &str) -> i64 {
+    position.rsplit_once(':').expect("epoch:seq").1.parse().expect("seq")
 }
 
 fn types(events: &[Json]) -> Vec<&str> {
@@ -296,4 +312,86 @@ fn totals_migration_counts_existing_rows() {
     assert_eq!(ok("counts", json!({})), json!({"totalStories": 4, "totalTags": 1}));
     ok("deleteStory", json!({"id": s}));
     assert_eq!(ok("stories", json!({"first": 1}))["totalCount"], 3);
+}
+
+// The event log.
+
+/// `eventsAfter`: the events (without their positions) or the reset reason.
+fn events_after(position: &str) -> Result<Vec<Json>, String> {
+    let r = ok("eventsAfter", json!({ "after": position }));
+    match r["reset"].as_str() {
+        Some(reason) => Err(reason.to_owned()),
+        None => Ok(r["events"]
+            .as_array()
+            .expect("events")
+            .iter()
+            .map(|e| {
+                let mut json: Json = serde_json::from_str(e.as_str().expect("event text")).expect("JSON");
+                json.as_object_mut().expect("object").remove("position");
+                json
+            })
+            .collect()),
+    }
+}
+
+#[test]
+fn the_log_replays_exactly_what_was_published_after_a_position() {
+    tag("a");
+    story("one", &[]);
+    let first = published();
+    let (p1, _) = &first[0];
+    story("two", &[]);
+    let later = published();
+    // A call that fails publishes nothing and logs nothing.
+    assert!(call("createStory", json!({"url": "nope", "title": "bad"})).is_err());
+    assert!(published().is_empty());
+    let mut expected: Vec<Json> = first[1..].iter().chain(&later).map(|(_, e)| e.clone()).collect();
+    assert_eq!(events_after(p1).expect("replay"), expected);
+    // From the head: nothing; from each position: the rest, in order.
+    let (head, _) = later.last().expect("events");
+    assert_eq!(events_after(head).expect("replay"), Vec::<Json>::new());
+    expected.remove(0);
+    assert_eq!(events_after(&first[1].0).expect("replay"), expected);
+    assert_eq!(ok("eventsAfter", json!({ "after": p1 }))["head"], json!(head));
+}
+
+#[test]
+fn the_log_keeps_the_newest_events_only() {
+    crate::host::settings::set_event_retention(3, 86_400_000);
+    for i in 0..3 {
+        tag(&format!("t{i}"));
+    }
+    let positions: Vec<String> = published().into_iter().map(|(p, _)| p).collect();
+    assert_eq!(positions.len(), 6, "tag:create and library:change each");
+    // Kept: the last 3 (seq 4..=6). After seq 3: all of them; after seq 2: seq 3 is gone.
+    assert_eq!(events_after(&positions[2]).expect("replay").len(), 3);
+    assert_eq!(events_after(&positions[1]), Err("that position is older than the events kept for resuming".into()));
+    crate::host::settings::set_event_retention(1000, 86_400_000);
+}
+
+#[test]
+fn the_log_forgets_old_events_but_its_head() {
+    crate::host::settings::set_event_retention(1000, 0);
+    tag("a");
+    tag("b");
+    let positions: Vec<String> = published().into_iter().map(|(p, _)| p).collect();
+    // Every event is past the age bound but the head, kept as the log's end.
+    assert_eq!(events_after(&positions[0]), Err("that position is older than the events kept for resuming".into()));
+    assert_eq!(events_after(&positions[1]), Err("that position is older than the events kept for resuming".into()));
+    assert_eq!(events_after(&positions[2]).expect("just before the head").len(), 1);
+    assert_eq!(events_after(&positions[3]).expect("at the head"), Vec::<Json>::new());
+    crate::host::settings::set_event_retention(1000, 86_400_000);
+}
+
+#[test]
+fn positions_of_another_epoch_or_none_at_all_reset() {
+    tag("a");
+    let (position, _) = published().remove(0);
+    let (epoch, n) = position.split_once(':').expect("epoch:seq");
+    let other_epoch = if epoch.starts_with('0') { epoch.replacen('0', "1", 1) } else { format!("0{}", &epoch[1..]) };
+    assert_eq!(events_after(&format!("{other_epoch}:{n}")), Err("the event log was reset since that position".into()));
+    assert_eq!(events_after("not a position"), Err("not a position of this channel".into()));
+    assert_eq!(events_after(&format!("{epoch}:99")), Err("that position is ahead of the event log".into()));
+    let r = ok("eventsAfter", json!({ "after": "nonsense" }));
+    assert!(r["head"].as_str().expect("head").starts_with(epoch));
 }

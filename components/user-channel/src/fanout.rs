@@ -4,13 +4,14 @@
 //! request deduplicated by pointer (requests are interned, so equal selections share one
 //! string); the GraphQL engine resolves the event once per distinct request in a single
 //! `resolve-events` call for the whole batch of events; then every subscriber gets its
-//! `next`, built in one reused buffer.
+//! `next`, built in one reused buffer, with the event's log position as
+//! `extensions.position`.
 
 use std::collections::HashMap;
 use std::rc::Rc;
 
 use crate::exports::realtime::host::user_channel_actor::ChannelEvent;
-use crate::protocol::{self, write_next};
+use crate::protocol::{self, write_next_at};
 use crate::realtime::host::graphql;
 use crate::realtime::host::log::{self, Level};
 use crate::realtime::host::sockets::{self, SocketId};
@@ -25,10 +26,12 @@ pub struct Target<'a> {
 }
 
 /// Every subscription to `channel` among `conns` (acknowledged sockets only), and the
-/// distinct requests they need, each once, in first-seen order.
+/// distinct requests they need, each once, in first-seen order. A resumed subscription that
+/// already got the event at `seq` from its replay is left out.
 pub fn collect<'a>(
     conns: impl Iterator<Item = (&'a SocketId, &'a Conn)>,
     channel: &str,
+    seq: Option<u64>,
 ) -> (Vec<Target<'a>>, Vec<&'a str>) {
     let mut targets = Vec::new();
     let mut requests: Vec<&'a str> = Vec::new();
@@ -36,7 +39,7 @@ pub fn collect<'a>(
     for (&socket, conn) in conns {
         let Conn::Ready { subs } = conn else { continue };
         for sub in subs {
-            if &*sub.channel != channel {
+            if &*sub.channel != channel || seq.is_some_and(|seq| sub.skip_through >= seq) {
                 continue;
             }
             let key = Rc::as_ptr(&sub.request) as *const u8 as usize;
@@ -58,7 +61,8 @@ pub fn publish(cache: &mut Cache, events: &[ChannelEvent]) {
     let mut batch: Vec<Vec<Target<'_>>> = Vec::new();
     let mut jobs: Vec<graphql::EventFor> = Vec::new();
     for event in events {
-        let (targets, requests) = collect(cache.iter(), &event.channel);
+        let seq = protocol::event_position(&event.event).map(|(_, seq)| seq);
+        let (targets, requests) = collect(cache.iter(), &event.channel, seq);
         if targets.is_empty() {
             continue;
         }
@@ -82,9 +86,10 @@ pub fn publish(cache: &mut Cache, events: &[ChannelEvent]) {
                 &format!("resolve-events returned {} responses for {wanted} requests", resolved.len()),
             );
         }
+        let position = protocol::event_position(&job.event).map(|(position, _)| position);
         for target in targets {
             let payload = resolved.get(target.request).map_or(protocol::BROKEN_RESPONSE, |r| protocol::checked_response(r));
-            write_next(&mut frame, target.id, payload);
+            write_next_at(&mut frame, target.id, payload, position);
             sockets::send(target.socket, &frame);
         }
     }
@@ -112,6 +117,7 @@ mod tests {
             id: id.into(),
             channel: c.intern(channel),
             request: c.intern(request),
+            skip_through: 0,
         };
         let subs1 = vec![sub(&mut c, "a", "library", "R1"), sub(&mut c, "b", "library", "R2"), sub(&mut c, "c", "other", "R1")];
         let subs2 = vec![sub(&mut c, "x", "library", "R1")];
@@ -125,7 +131,7 @@ mod tests {
         // Ordered iteration to make the assertion deterministic.
         let mut conns: Vec<(&SocketId, &Conn)> = c.iter().collect();
         conns.sort_by_key(|(s, _)| **s);
-        let (targets, requests) = collect(conns.into_iter(), "library");
+        let (targets, requests) = collect(conns.into_iter(), "library", None);
         assert_eq!(requests, vec!["R1", "R2"]);
         assert_eq!(
             targets,
@@ -137,10 +143,10 @@ mod tests {
         );
 
         c.insert(6, Conn::Ready { subs: subs3 });
-        let (targets, requests) = collect(c.iter(), "library");
+        let (targets, requests) = collect(c.iter(), "library", Some(1));
         assert_eq!(targets.len(), 4);
         assert_eq!(requests.len(), 3);
-        let (targets, requests) = collect(c.iter(), "nobody");
+        let (targets, requests) = collect(c.iter(), "nobody", None);
         assert!(targets.is_empty() && requests.is_empty());
     }
 }

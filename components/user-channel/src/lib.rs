@@ -7,7 +7,7 @@
 //!
 //! Modules: [`protocol`] (frames), [`state`] (per-socket state, attachments, cache),
 //! [`session`] (on-open / on-message / on-close), [`timeout`] (init timeout alarm),
-//! [`fanout`] (publish). This file holds the bindings and the export glue.
+//! [`fanout`] (publish), [`resume`] (replay for `channel(after:)`). This file holds the bindings and the export glue.
 
 wit_bindgen::generate!({
     path: "../../wit",
@@ -16,6 +16,7 @@ wit_bindgen::generate!({
 
 mod fanout;
 mod protocol;
+mod resume;
 mod session;
 mod state;
 mod timeout;

@@ -258,13 +258,41 @@ pub fn pong(payload: Option<&Map<String, Value>>) -> String {
 /// Write `{"id":<id>,"type":"next","payload":<payload>}` into `out` (cleared first).
 /// `payload` must be a JSON object (see [`checked_response`]).
 pub fn write_next(out: &mut String, id: &str, payload: &str) {
+    write_next_at(out, id, payload, None);
+}
+
+/// [`write_next`], with the event's log position added to the payload as
+/// `extensions.position` when there is one.
+pub fn write_next_at(out: &mut String, id: &str, payload: &str, position: Option<&str>) {
     out.clear();
-    out.reserve(id.len() + payload.len() + 36);
+    out.reserve(id.len() + payload.len() + 36 + position.map_or(0, |p| p.len() + 32));
     out.push_str("{\"id\":");
     push_json_str(out, id);
     out.push_str(",\"type\":\"next\",\"payload\":");
-    out.push_str(payload);
+    match position {
+        // `payload` is an object: `{...}` becomes `{...,"extensions":{"position":"..."}}`.
+        Some(position) => {
+            let body = &payload[..payload.len() - 1];
+            out.push_str(body);
+            if body.trim_end() != "{" {
+                out.push(',');
+            }
+            out.push_str("\"extensions\":{\"position\":");
+            push_json_str(out, position);
+            out.push_str("}}");
+        }
+        None => out.push_str(payload),
+    }
     out.push('}');
+}
+
+/// The log position an event carries (`{"position":"<epoch>:<seq>",...`, the library's
+/// envelope), with its sequence number.
+pub fn event_position(event: &str) -> Option<(&str, u64)> {
+    let rest = event.strip_prefix("{\"position\":\"")?;
+    let position = &rest[..rest.find('"')?];
+    let seq = position.rsplit_once(':')?.1.parse().ok()?;
+    Some((position, seq))
 }
 
 pub fn complete(id: &str) -> String {
@@ -460,6 +488,18 @@ mod tests {
             push_json_str(&mut out, s);
             assert_eq!(out, serde_json::to_string(s).unwrap());
         }
+    }
+
+    #[test]
+    fn positions_go_into_extensions() {
+        let mut out = String::new();
+        write_next_at(&mut out, "1", r#"{"data":{"x":1}}"#, Some("e:5"));
+        assert_eq!(out, r#"{"id":"1","type":"next","payload":{"data":{"x":1},"extensions":{"position":"e:5"}}}"#);
+        write_next_at(&mut out, "1", "{}", Some("e:5"));
+        assert_eq!(out, r#"{"id":"1","type":"next","payload":{"extensions":{"position":"e:5"}}}"#);
+        assert_eq!(event_position(r#"{"position":"0a:12","type":"x"}"#), Some(("0a:12", 12)));
+        assert_eq!(event_position(r#"{"type":"x","position":"0a:12"}"#), None);
+        assert_eq!(event_position(r#"{"position":"nope","type":"x"}"#), None);
     }
 
     #[test]

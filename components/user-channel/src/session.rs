@@ -7,6 +7,7 @@ use crate::protocol::{self, close, ClientMessage};
 use crate::realtime::host::graphql::{self, Operation};
 use crate::realtime::host::log::{self, Level};
 use crate::realtime::host::sockets::{self, SocketId};
+use crate::resume;
 use crate::state::{self, Conn, StoreError, Sub};
 use crate::Actor;
 
@@ -118,8 +119,13 @@ fn subscribe(actor: &mut Actor, socket: SocketId, id: &str, request: String) {
             sockets::send(socket, &frame);
             sockets::send(socket, &protocol::complete(id));
         }
-        Ok(Operation::Subscription(channel)) => {
-            let sub = Sub { id: id.into(), channel: cache.intern(&channel), request: cache.intern(&request) };
+        Ok(Operation::Subscription(target)) => {
+            let skip_through = match &target.after {
+                Some(after) => resume::replay(socket, id, &request, after),
+                None => 0,
+            };
+            let cache = &mut actor.cache;
+            let sub = Sub { id: id.into(), channel: cache.intern(&target.channel), request: cache.intern(&request), skip_through };
             if let Some(subs) = cache.subs_mut(socket) {
                 subs.push(sub);
             }

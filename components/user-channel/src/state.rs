@@ -11,7 +11,8 @@
 //! {"v":1,"state":"ready","subscriptions":[
 //!   {"id":"1","channel":"library","request":{"query":"subscription { ... }","variables":{}}}]}
 //! ```
-//! `request` is the request JSON given to `graphql.prepare`, embedded byte for byte.
+//! `request` is the request JSON given to `graphql.prepare`, embedded byte for byte; a
+//! resumed subscription also has `"skipThrough":<seq>` (see [`Sub::skip_through`]).
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hasher};
@@ -42,6 +43,9 @@ pub struct Sub {
     pub id: Box<str>,
     pub channel: Rc<str>,
     pub request: Rc<str>,
+    /// A resumed subscription got the events of the log up to this sequence number from the
+    /// replay: the same events arriving live after it are not sent again (0: none).
+    pub skip_through: u64,
 }
 
 pub const FORMAT_VERSION: u32 = 1;
@@ -66,6 +70,10 @@ pub fn encode(conn: &Conn) -> String {
                 push_json_str(&mut out, &sub.channel);
                 out.push_str(",\"request\":");
                 out.push_str(&sub.request);
+                if sub.skip_through > 0 {
+                    out.push_str(",\"skipThrough\":");
+                    out.push_str(&sub.skip_through.to_string());
+                }
                 out.push('}');
             }
             out.push_str("]}");
@@ -91,6 +99,8 @@ struct RawSub<'a> {
     channel: String,
     #[serde(borrow)]
     request: &'a RawValue,
+    #[serde(default, rename = "skipThrough")]
+    skip_through: u64,
 }
 
 /// Decode an attachment written by [`encode`].
@@ -112,6 +122,7 @@ pub fn decode(text: &str, interner: &mut Interner) -> Result<Conn, String> {
                     id: s.id.into_boxed_str(),
                     channel: interner.intern(&s.channel),
                     request: interner.intern(s.request.get()),
+                    skip_through: s.skip_through,
                 })
                 .collect(),
         }),
@@ -396,7 +407,7 @@ mod tests {
     use super::*;
 
     fn sub(interner: &mut Interner, id: &str, channel: &str, request: &str) -> Sub {
-        Sub { id: id.into(), channel: interner.intern(channel), request: interner.intern(request) }
+        Sub { id: id.into(), channel: interner.intern(channel), request: interner.intern(request), skip_through: 0 }
     }
 
     #[test]
@@ -450,8 +461,8 @@ mod tests {
         assert_eq!(c.first_pending(), None);
 
         let a = c.intern("req");
-        let s1 = Sub { id: "1".into(), channel: c.intern("ch"), request: a.clone() };
-        let s2 = Sub { id: "2".into(), channel: c.intern("ch"), request: a };
+        let s1 = Sub { id: "1".into(), channel: c.intern("ch"), request: a.clone(), skip_through: 0 };
+        let s2 = Sub { id: "2".into(), channel: c.intern("ch"), request: a, skip_through: 0 };
         c.subs_mut(2).unwrap().push(s1);
         c.subs_mut(2).unwrap().push(s2);
         assert_eq!(c.interned(), 2);
@@ -461,7 +472,7 @@ mod tests {
         c.pop_sub(2);
         assert_eq!(c.interned(), 0);
 
-        let s3 = Sub { id: "3".into(), channel: c.intern("ch"), request: c.intern("r") };
+        let s3 = Sub { id: "3".into(), channel: c.intern("ch"), request: c.intern("r"), skip_through: 0 };
         c.subs_mut(2).unwrap().push(s3);
         assert!(!c.insert(2, Conn::Closed));
         assert_eq!(c.interned(), 0);

@@ -1,6 +1,6 @@
 //! Imports answered by another component for the same user: `graphql` (for user-channel,
-//! by the shared graphql instances) and `library` (for graphql, by the user's library
-//! actor). The caller waits; that wait is not charged to its CPU deadline, and one call may
+//! by the shared graphql instances) and `library` (for graphql and for user-channel, by the
+//! user's library actor). The caller waits; that wait is not charged to its CPU deadline, and one call may
 //! make at most `--max-library-calls` library calls.
 
 use crate::runtime::bindings::host_api::{graphql, library};
@@ -16,12 +16,18 @@ impl ActorState {
         self.waiting(runtime.call(key, request, context)).await
     }
 
-    /// Call the shared graphql instances for this actor's user.
-    async fn graphql(&mut self, request: Request) -> Result<Response, CallError> {
-        let user = self.call.context.user.clone().or_else(|| {
+    /// The user this call acts for: the caller's (a graphql call), else the actor's own
+    /// (a user-channel actor).
+    fn acting_user(&self) -> Option<crate::storage::accounts::User> {
+        self.call.context.user.clone().or_else(|| {
             let id = self.key.principal.user()?;
             self.runtime.accounts.user_by_id(id)
-        });
+        })
+    }
+
+    /// Call the shared graphql instances for this actor's user.
+    async fn graphql(&mut self, request: Request) -> Result<Response, CallError> {
+        let user = self.acting_user();
         let runtime = self.runtime.clone();
         self.waiting(GraphqlPool::call(&runtime, request, CallContext { user, session_token: None, client: None })).await
     }
@@ -72,7 +78,7 @@ impl graphql::Host for ActorState {
 
 impl library::Host for ActorState {
     async fn call(&mut self, method: String, args: String) -> Result<String, String> {
-        let Some(user) = self.call.context.user.clone() else {
+        let Some(user) = self.acting_user() else {
             return Err("Not signed in".into());
         };
         let max = self.runtime.settings.max_library_calls;

@@ -28,12 +28,14 @@ pub fn linker(engine: &wasmtime::Engine, kind: ComponentKind) -> anyhow::Result<
             host_api::sql::add_to_linker::<_, HasSelf<_>>(l, |s| s)?;
             host_api::kv::add_to_linker::<_, HasSelf<_>>(l, |s| s)?;
             host_api::channel::add_to_linker::<_, HasSelf<_>>(l, |s| s)?;
+            host_api::settings::add_to_linker::<_, HasSelf<_>>(l, |s| s)?;
         }
         ComponentKind::UserChannel => {
             host_api::sockets::add_to_linker::<_, HasSelf<_>>(l, |s| s)?;
             host_api::alarm::add_to_linker::<_, HasSelf<_>>(l, |s| s)?;
             host_api::settings::add_to_linker::<_, HasSelf<_>>(l, |s| s)?;
             host_api::graphql::add_to_linker::<_, HasSelf<_>>(l, |s| s)?;
+            host_api::library::add_to_linker::<_, HasSelf<_>>(l, |s| s)?;
         }
         ComponentKind::Graphql => {
             host_api::settings::add_to_linker::<_, HasSelf<_>>(l, |s| s)?;

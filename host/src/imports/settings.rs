@@ -1,6 +1,6 @@
 //! `settings`: host settings a component must honour.
 
-use crate::runtime::bindings::host_api::settings::{QueryLimits, Host};
+use crate::runtime::bindings::host_api::settings::{Host, QueryLimits, Retention};
 use crate::runtime::state::ActorState;
 
 impl Host for ActorState {
@@ -10,5 +10,9 @@ impl Host for ActorState {
 
     async fn graphql_limits(&mut self) -> QueryLimits {
         self.runtime.settings.graphql_limits
+    }
+
+    async fn event_retention(&mut self) -> Retention {
+        self.runtime.settings.event_retention
     }
 }

@@ -8,7 +8,7 @@ use wasmtime::{Store, UpdateDeadline};
 
 use super::bindings::{graphql::GraphqlComponent, library::LibraryComponent, user_channel::UserChannelComponent};
 use super::bindings::graphql::exports::realtime::host::graphql::{EventFor as ExportedEventFor, Operation as ExportedOperation};
-use super::bindings::host_api::graphql::Operation;
+use super::bindings::host_api::graphql::{Operation, SubscriptionTarget};
 use super::call::{CallContext, Request, Response};
 use super::components::{Prepared, Version};
 use super::key::ActorKey;
@@ -122,6 +122,8 @@ fn operation_from_export(operation: ExportedOperation) -> Operation {
     match operation {
         ExportedOperation::Query => Operation::Query,
         ExportedOperation::Mutation => Operation::Mutation,
-        ExportedOperation::Subscription(channel) => Operation::Subscription(channel),
+        ExportedOperation::Subscription(target) => {
+            Operation::Subscription(SubscriptionTarget { channel: target.channel, after: target.after })
+        }
     }
 }

@@ -9,7 +9,7 @@ pub mod actors;
 pub mod alarms;
 pub mod bindings;
 /// What one GraphQL document may ask for (`settings.graphql-limits`).
-pub use bindings::host_api::settings::QueryLimits;
+pub use bindings::host_api::settings::{QueryLimits, Retention as EventRetention};
 pub mod call;
 pub mod components;
 pub mod effects;
@@ -68,6 +68,8 @@ pub struct Settings {
     pub socket_ping_interval: Option<Duration>,
     /// What one GraphQL document may ask for (read by the graphql component).
     pub graphql_limits: QueryLimits,
+    /// How much of each user's event log the library keeps (`--event-retention`).
+    pub event_retention: EventRetention,
     /// Library calls one request (one call into a graphql instance) may make.
     pub max_library_calls: u32,
     /// Envelopes waiting in one actor's mailbox past which publishes are shed.

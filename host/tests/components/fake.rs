@@ -61,6 +61,8 @@ pub struct Fake {
     pub user: Option<accounts::User>,
     pub library_calls: Vec<(String, serde_json::Value)>,
     pub library_answers: HashMap<String, Result<String, String>>,
+    /// What `settings.event-retention` answers: (max events, max age in ms).
+    pub retention: (u32, u64),
 }
 
 fn default_prepare(query: &str) -> Result<graphql::Operation, String> {
@@ -69,7 +71,8 @@ fn default_prepare(query: &str) -> Result<graphql::Operation, String> {
     if query.contains("invalid") {
         Err(r#"[{"message":"Cannot query field \"invalid\""}]"#.into())
     } else if query.starts_with("subscription") {
-        Ok(graphql::Operation::Subscription("library".into()))
+        let after = request["variables"]["after"].as_str().map(str::to_owned);
+        Ok(graphql::Operation::Subscription(graphql::SubscriptionTarget { channel: "library".into(), after }))
     } else if query.starts_with("mutation") {
         Ok(graphql::Operation::Mutation)
     } else {
@@ -98,6 +101,7 @@ impl Default for Fake {
             user: None,
             library_calls: Vec::new(),
             library_answers: HashMap::new(),
+            retention: (1000, 86_400_000),
         }
     }
 }
@@ -195,6 +199,9 @@ impl host_api::settings::Host for Fake {
     }
     async fn graphql_limits(&mut self) -> host_api::settings::QueryLimits {
         host_api::settings::QueryLimits { max_depth: 16, max_complexity: 2000, max_aliases: 64 }
+    }
+    async fn event_retention(&mut self) -> host_api::settings::Retention {
+        host_api::settings::Retention { max_events: self.retention.0, max_age_ms: self.retention.1 }
     }
 }
 

@@ -55,7 +55,7 @@ async fn schema_is_the_contract() {
     let mut gql = Graphql::new().await;
     let sdl = gql.component.realtime_host_graphql().call_schema_sdl(&mut gql.store).await.unwrap();
     for needle in [
-        "channel(name: String!): ChannelEvent!",
+        "channel(name: String!, after: String): ChannelEvent!",
         "node(id: String!): Node",
         "signIn(email: String!, password: String!): SignInResponse",
         "tagStory(storyId: ID!, tagIds: [ID!]!): Story",
@@ -78,11 +78,15 @@ async fn prepare_validates_without_executing() {
     ));
     assert!(gql.store.data().library_calls.is_empty(), "prepare executed nothing");
     match gql.prepare(json!({"query": "subscription { channel(name: \"library\") { __typename } }"})).await {
-        Ok(Operation::Subscription(channel)) => assert_eq!(channel, "library"),
+        Ok(Operation::Subscription(target)) => assert_eq!((target.channel.as_str(), target.after), ("library", None)),
         other => panic!("{other:?}"),
     }
     match gql.prepare(json!({"query": "subscription S($n: String!) { channel(name: $n) { __typename } }", "variables": {"n": "library"}})).await {
-        Ok(Operation::Subscription(channel)) => assert_eq!(channel, "library"),
+        Ok(Operation::Subscription(target)) => assert_eq!((target.channel.as_str(), target.after), ("library", None)),
+        other => panic!("{other:?}"),
+    }
+    match gql.prepare(json!({"query": "subscription S($a: String) { channel(name: \"library\", after: $a) { __typename } }", "variables": {"a": "p:7"}})).await {
+        Ok(Operation::Subscription(target)) => assert_eq!(target.after.as_deref(), Some("p:7")),
         other => panic!("{other:?}"),
     }
     let unknown = gql.prepare(json!({"query": "subscription { channel(name: \"nope\") { __typename } }"})).await.unwrap_err();

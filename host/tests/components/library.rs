@@ -26,10 +26,18 @@ impl Library {
         answer.map(|text| serde_json::from_str(&text).unwrap())
     }
 
+    /// The events of the last call, without their log positions.
     fn events(&self) -> Vec<Value> {
+        self.positioned().into_iter().map(|(_, event)| event).collect()
+    }
+
+    /// The events of the last call and their positions in the log.
+    fn positioned(&self) -> Vec<(String, Value)> {
         self.store.data().published.iter().map(|(channel, event)| {
             assert_eq!(channel, "library");
-            event.clone()
+            let mut event = event.clone();
+            let position = event.as_object_mut().unwrap().remove("position").expect("every event has its position");
+            (position.as_str().unwrap().to_owned(), event)
         }).collect()
     }
 
@@ -137,4 +145,47 @@ async fn connections_page_newest_first_and_cap_first() {
     assert_eq!(tag_stories["totalCount"], 53);
     let node = lib.call("node", json!({"id": tag["id"]})).await.unwrap();
     assert_eq!(node["type"], "Tag");
+}
+
+// The event log, under wasmtime: ordered positions, replay, retention, epoch.
+
+fn seq(position: &str) -> u64 {
+    position.rsplit_once(':').unwrap().1.parse().unwrap()
+}
+
+#[tokio::test]
+async fn the_event_log_replays_in_order_and_keeps_what_retention_allows() {
+    let mut lib = Library::new().await;
+    let mut all = Vec::new();
+    for i in 0..4 {
+        lib.call("createTag", json!({"name": format!("t{i}"), "color": "red"})).await.unwrap();
+        all.extend(lib.positioned());
+    }
+    let seqs: Vec<u64> = all.iter().map(|(p, _)| seq(p)).collect();
+    assert_eq!(seqs, (1..=8).collect::<Vec<_>>(), "one sequence, no gap");
+    let epoch = all[0].0.split_once(':').unwrap().0.to_owned();
+    assert!(all.iter().all(|(p, _)| p.starts_with(&epoch)), "one epoch");
+
+    // After position 5: events 6, 7, 8, each as it was published.
+    let expected: Vec<Value> = lib.store.data().published.iter().map(|(_, e)| e.clone()).collect();
+    let replay = lib.call("eventsAfter", json!({"after": all[4].0})).await.unwrap();
+    let replayed: Vec<Value> = replay["events"].as_array().unwrap().iter().map(|e| serde_json::from_str(e.as_str().unwrap()).unwrap()).collect();
+    assert_eq!(replayed.len(), 3);
+    assert_eq!(replayed[1..], expected[..], "the last call's events, byte for byte");
+    assert_eq!(replay["head"], json!(all[7].0));
+
+    // Retention: the newest 3 only; the log's head stays.
+    lib.store.data_mut().retention = (3, 86_400_000);
+    lib.call("createTag", json!({"name": "t4", "color": "red"})).await.unwrap();
+    let reset = lib.call("eventsAfter", json!({"after": all[4].0})).await.unwrap();
+    assert_eq!(reset["reset"], "that position is older than the events kept for resuming");
+    assert_eq!(reset["head"], json!(format!("{epoch}:10")));
+    let kept = lib.call("eventsAfter", json!({"after": format!("{epoch}:7")})).await.unwrap();
+    assert_eq!(kept["events"].as_array().unwrap().len(), 3);
+
+    // Another epoch, or no position at all: reset.
+    let other = lib.call("eventsAfter", json!({"after": format!("{}:1", "f".repeat(16))})).await.unwrap();
+    assert_eq!(other["reset"], "the event log was reset since that position");
+    let junk = lib.call("eventsAfter", json!({"after": "x"})).await.unwrap();
+    assert_eq!(junk["reset"], "not a position of this channel");
 }

@@ -202,3 +202,53 @@ async fn operations_and_subscriptions() {
     assert_eq!(to2.len(), 2);
     assert_eq!((&to2[0]["payload"]["data"]["channel"]["totalStories"], &to2[1]["payload"]["data"]["channel"]["totalStories"]), (&json!(2), &json!(3)));
 }
+
+/// The `next`s of `frames`: each payload's `data.channel` and its `extensions.position`.
+fn channel_events(frames: &[Value]) -> Vec<(Value, Value)> {
+    frames.iter().map(|f| (f["payload"]["data"]["channel"].clone(), f["payload"]["extensions"]["position"].clone())).collect()
+}
+
+#[tokio::test]
+async fn resuming_replays_the_log_then_goes_live_without_a_duplicate() {
+    let mut ch = Channel::new().await;
+    ch.ready(1).await;
+    let e = |seq: u32, n: u32| json!({"position": format!("ep:{seq}"), "type": "library:change", "totalStories": n, "totalTags": 0});
+    let replay = json!({"events": [e(4, 4).to_string(), e(5, 5).to_string()], "head": "ep:5"});
+    ch.store.data_mut().library_answers.insert("eventsAfter".into(), Ok(replay.to_string()));
+    let query = "subscription R($after: String) { channel(name: \"library\", after: $after) { __typename } }";
+    ch.message(1, json!({"id": "r", "type": "subscribe", "payload": {"query": query, "variables": {"after": "ep:3"}}})).await;
+    assert_eq!(ch.store.data().library_calls, vec![("eventsAfter".to_string(), json!({"after": "ep:3"}))]);
+    assert_eq!(channel_events(&ch.sent(1)), vec![(e(4, 4), json!("ep:4")), (e(5, 5), json!("ep:5"))]);
+
+    // Event 5 was committed before the replay read it, and reaches the actor after: not sent
+    // again; event 6 is.
+    ch.publish_all(&[e(5, 5), e(6, 6)]).await;
+    assert_eq!(channel_events(&ch.sent(1)), vec![(e(6, 6), json!("ep:6"))]);
+    // The seam is remembered across an eviction.
+    ch.evict().await;
+    ch.publish_all(&[e(5, 5), e(7, 7)]).await;
+    assert_eq!(channel_events(&ch.sent(1)), vec![(e(7, 7), json!("ep:7"))]);
+}
+
+#[tokio::test]
+async fn a_position_the_log_cannot_resume_gets_one_reset_then_live_events() {
+    let mut ch = Channel::new().await;
+    ch.ready(1).await;
+    let reset = json!({"reset": "that position is older than the events kept for resuming", "head": "ep:9"});
+    ch.store.data_mut().library_answers.insert("eventsAfter".into(), Ok(reset.to_string()));
+    let query = "subscription R($after: String) { channel(name: \"library\", after: $after) { __typename } }";
+    ch.message(1, json!({"id": "r", "type": "subscribe", "payload": {"query": query, "variables": {"after": "ep:1"}}})).await;
+    let expected_reset = json!({"position": "ep:9", "type": "channel:reset", "reason": "that position is older than the events kept for resuming"});
+    assert_eq!(channel_events(&ch.sent(1)), vec![(expected_reset, json!("ep:9"))]);
+    let live = json!({"position": "ep:10", "type": "library:change", "totalStories": 1, "totalTags": 0});
+    ch.publish(live.clone()).await;
+    assert_eq!(channel_events(&ch.sent(1)), vec![(live, json!("ep:10"))]);
+
+    // A library that cannot answer: a reset too (the client refetches), never silence.
+    ch.store.data_mut().library_answers.insert("eventsAfter".into(), Err("down".into()));
+    ch.message(1, json!({"id": "s", "type": "subscribe", "payload": {"query": query, "variables": {"after": "ep:1"}}})).await;
+    let sent = ch.sent(1);
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0]["payload"]["data"]["channel"]["type"], "channel:reset");
+    assert_eq!(sent[0]["payload"]["extensions"], Value::Null, "no head known: no position");
+}

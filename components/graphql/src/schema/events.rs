@@ -116,6 +116,17 @@ pub struct LibraryChangeEvent {
     pub total_tags: i32,
 }
 
+/// `channel:reset`: a resuming subscription could not be given what it missed (`reason`
+/// says why); it continues live from here. Refetch what the page shows.
+#[derive(SimpleObject, Deserialize, Clone, Debug)]
+#[serde(rename_all = "camelCase")]
+pub struct ChannelResetEvent {
+    #[graphql(name = "type")]
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub reason: String,
+}
+
 /// Any event of the `library` channel.
 #[derive(Union, Clone, Debug)]
 pub enum ChannelEvent {
@@ -128,6 +139,7 @@ pub enum ChannelEvent {
     StoryTag(StoryTagEvent),
     StoryUntag(StoryUntagEvent),
     LibraryChange(LibraryChangeEvent),
+    Reset(ChannelResetEvent),
 }
 
 impl ChannelEvent {
@@ -143,6 +155,7 @@ impl ChannelEvent {
             Self::StoryTag(_) => "StoryTagEvent",
             Self::StoryUntag(_) => "StoryUntagEvent",
             Self::LibraryChange(_) => "LibraryChangeEvent",
+            Self::Reset(_) => "ChannelResetEvent",
         }
     }
 }
@@ -169,6 +182,7 @@ pub fn parse_event(json: &str) -> Result<ChannelEvent, String> {
         "story:tag" => ChannelEvent::StoryTag(decode(&kind, value)?),
         "story:untag" => ChannelEvent::StoryUntag(decode(&kind, value)?),
         "library:change" => ChannelEvent::LibraryChange(decode(&kind, value)?),
+        "channel:reset" => ChannelEvent::Reset(decode(&kind, value)?),
         other => return Err(format!("Unknown event type \"{other}\"")),
     })
 }

@@ -28,12 +28,22 @@ pub struct Subscription;
 
 #[SubscriptionRoot]
 impl Subscription {
-    /// Every change to the user's library.
+    /// Every change to the user's library. Each `next` carries the event's position in the
+    /// user's event log as `extensions.position` (an opaque string; one user's positions are
+    /// totally ordered).
+    ///
+    /// `after` resumes: give the position of the last event this client has. Every retained
+    /// event after it comes first, in order, then the live ones, with no gap and no duplicate.
+    /// When that cannot be done (the position is older than the events kept, from a log that
+    /// was reset, or not a position), one `ChannelResetEvent` comes instead, then the live
+    /// events: refetch.
     async fn channel(
         &self,
         ctx: &Context<'_>,
         name: String,
+        after: Option<String>,
     ) -> Result<impl Stream<Item = ChannelEvent>> {
+        let _ = after; // The user-channel actor replays; this resolver only shapes events.
         if name != LIBRARY_CHANNEL {
             return Err(Error::new(unknown_channel(&name)));
         }
