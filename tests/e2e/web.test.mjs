@@ -287,13 +287,24 @@ test('two tabs of one user stay in step live; another user sees none of it', { t
   assertNoPageErrors();
 });
 
+/** Count the page's fetches of the Library query (its refetches after the first load). */
+function countLibraryQueries(page) {
+  const counter = { n: 0 };
+  page.on('request', (request) => {
+    if (request.method() === 'POST' && request.postData()?.includes('"LibraryPageQuery"')) counter.n += 1;
+  });
+  return counter;
+}
+
 // Proves that a tab rides out a server restart: it shows Reconnecting while the server is
-// down, comes back Live by itself, and catches up with what changed while it was away.
+// down, comes back Live by itself, and catches up with what changed while it was away, by
+// resuming its subscription from the last event it had (no refetch).
 test('a tab reconnects after a server restart and catches up without a reload', { timeout: 90_000 }, async (t) => {
   await Server.with({}, async (srv) => {
     const email = 'web-restart@example.com';
     const { token } = await srv.signUp(email, PASSWORD);
     const page = await openTab(t, srv);
+    const queries = countLibraryQueries(page);
     const attempts = [];
     page.on('websocket', (ws) => {
       const attempt = { closed: false };
@@ -303,6 +314,7 @@ test('a tab reconnects after a server restart and catches up without a reload', 
     await signIn(page, email);
     await addStory(page, { url: 'https://example.com/before', title: 'Before the restart' });
     await eventually(async () => assert.deepEqual(await stories(page), { titles: ['Before the restart'], total: '1 story' }));
+    const loads = queries.n;
 
     // The restart (srv.restart() in two halves, to look at the tab while the server is down).
     await srv.stop();
@@ -323,6 +335,7 @@ test('a tab reconnects after a server restart and catches up without a reload', 
       titles: ['Added during the restart', 'Before the restart'],
       total: '2 stories',
     }));
+    assert.equal(queries.n, loads, 'resumed from its position: no refetch');
 
     // And it is live again: a change made now arrives as an event.
     await apiStory(srv, token, { url: 'https://example.com/after', title: 'Added after the restart' });
@@ -331,6 +344,32 @@ test('a tab reconnects after a server restart and catches up without a reload', 
       total: '3 stories',
     }));
     await page.context().close(); // before its server stops for good
+  });
+  assertNoPageErrors();
+});
+
+// Proves the other way back: a tab away for longer than the server's log keeps gets one
+// channel:reset when it resumes, and refetches the page.
+test('a tab that missed more than the log keeps is reset and refetches', { timeout: 90_000 }, async (t) => {
+  await Server.with({ args: ['--event-retention', '2,24h'] }, async (srv) => {
+    const email = 'web-reset@example.com';
+    const { token } = await srv.signUp(email, PASSWORD);
+    const page = await openTab(t, srv);
+    const queries = countLibraryQueries(page);
+    await signIn(page, email);
+    await addStory(page, { url: 'https://example.com/first', title: 'First' });
+    await eventually(async () => assert.deepEqual(await stories(page), { titles: ['First'], total: '1 story' }));
+    const loads = queries.n;
+
+    await srv.stop();
+    await waitForStatus(page, 'Reconnecting');
+    await srv.launch();
+    // Three stories (six events) while the tab is away: more than the two the log keeps.
+    for (const title of ['Second', 'Third', 'Fourth']) await apiStory(srv, token, { url: 'https://example.com/x', title });
+    await waitForStatus(page, 'Live', RECONNECT_WAIT);
+    await eventually(async () => assert.deepEqual(await stories(page), { titles: ['Fourth', 'Third', 'Second', 'First'], total: '4 stories' }));
+    assert.equal(queries.n, loads + 1, 'the reset made the page refetch once');
+    await page.context().close();
   });
   assertNoPageErrors();
 });

@@ -50,11 +50,13 @@ export function App() {
   const environment = useMemo(
     () =>
       createRelayEnvironment(token, {
-        onReconnected: () => setRefreshKey((key) => key + 1),
+        onResync: () => setRefreshKey((key) => key + 1),
         onRevoked: () => forgetRef.current?.(),
       }),
     [token],
   );
+
+  const resync = useCallback(() => setRefreshKey((key) => key + 1), []);
 
   const signIn = useCallback((next) => {
     resetSubscriptionClient();
@@ -66,7 +68,7 @@ export function App() {
     <RelayEnvironmentProvider environment={environment} key={token ?? "signed-out"}>
       {token ? (
         <Suspense fallback={<p className="loading">Loading your library…</p>}>
-          <LibraryPage refreshKey={refreshKey} tagFilter={tagFilter} onTagFilter={setTagFilter} onSignedOut={signOut} />
+          <LibraryPage refreshKey={refreshKey} onResync={resync} tagFilter={tagFilter} onTagFilter={setTagFilter} onSignedOut={signOut} />
         </Suspense>
       ) : (
         <SignInPage onSignedIn={signIn} />

@@ -1,5 +1,6 @@
-// The tab's one live subscription: `channel(name: "library")`, selecting what the design's
-// LibraryChannelSubscription selects, and an updater that applies each event to the store.
+// The tab's one live subscription: `channel(name: "library", after:)`, selecting what the
+// design's LibraryChannelSubscription selects (and the reset event), and an updater that
+// applies each event to the store.
 // Story and tag fields of `story:update` / `tag:update` need no code: their records share
 // ids with the page's stories and tags, so Relay updates every view of them.
 import { useMemo } from "react";
@@ -7,8 +8,8 @@ import { graphql, useSubscription } from "react-relay/hooks";
 import * as library from "./libraryStore.js";
 
 const subscription = graphql`
-  subscription LibraryChannelSubscription {
-    channel(name: "library") {
+  subscription LibraryChannelSubscription($after: String) {
+    channel(name: "library", after: $after) {
       ... on StoryCreateEvent {
         type
         story { id url title description createdAt }
@@ -47,6 +48,10 @@ const subscription = graphql`
         type
         totalStories
         totalTags
+      }
+      ... on ChannelResetEvent {
+        type
+        reason
       }
     }
   }
@@ -87,17 +92,24 @@ export function applyEvent(store, libraryId) {
   }
 }
 
-/** Subscribe this tab to its library's events for as long as the component is mounted. */
-export function useLibraryChannel(libraryId) {
+/**
+ * Subscribe this tab to its library's events for as long as the component is mounted. After
+ * a lost socket the client resumes from the last event's position (see relay/environment.js);
+ * `onReset` runs when the server says it could not, and the page must refetch.
+ */
+export function useLibraryChannel(libraryId, onReset) {
   useSubscription(
     useMemo(
       () => ({
         subscription,
-        variables: {},
+        variables: { after: null },
         updater: (store) => applyEvent(store, libraryId),
+        onNext: (data) => {
+          if (data?.channel?.type === "channel:reset") onReset?.();
+        },
         onError: (error) => console.warn("library channel:", error.message),
       }),
-      [libraryId],
+      [libraryId, onReset],
     ),
   );
 }

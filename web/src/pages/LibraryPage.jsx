@@ -32,10 +32,11 @@ const signOutMutation = graphql`
 `;
 
 /**
- * `refreshKey` changes when the tab must catch up (its socket came back): the page is
- * fetched again and the store takes the answer.
+ * `refreshKey` changes when the tab must catch up by refetching (its socket came back with
+ * nothing to resume from, or the server reset its subscription): the page is fetched again
+ * and the store takes the answer. `onResync` asks for that.
  */
-export function LibraryPage({ refreshKey, tagFilter, onTagFilter, onSignedOut }) {
+export function LibraryPage({ refreshKey, onResync, tagFilter, onTagFilter, onSignedOut }) {
   const data = useLazyLoadQuery(query, {}, { fetchPolicy: "store-and-network", fetchKey: refreshKey });
   const [commitSignOut, signingOut] = useMutation(signOutMutation);
   const me = data.me;
@@ -55,7 +56,7 @@ export function LibraryPage({ refreshKey, tagFilter, onTagFilter, onSignedOut })
     });
   return (
     <LibraryContext.Provider value={me.library.id}>
-      <Live libraryId={me.library.id} />
+      <Live libraryId={me.library.id} onReset={onResync} />
       <header className="top">
         <h1>Library</h1>
         <ConnectionStatus />
@@ -104,7 +105,7 @@ function useFollowFilteredTag(tags, tagFilter, onTagFilter) {
   }, [tags, tagFilter, onTagFilter]);
 }
 
-function Live({ libraryId }) {
-  useLibraryChannel(libraryId);
+function Live({ libraryId, onReset }) {
+  useLibraryChannel(libraryId, onReset);
   return null;
 }

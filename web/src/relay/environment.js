@@ -23,18 +23,29 @@ function fetchFunction(token) {
   };
 }
 
-function subscribeFunction(token, handlers) {
+/**
+ * Subscriptions over the session's graphql-ws client. One that declares `$after` resumes: the
+ * client sends the same payload object again on every reconnect, so keeping the position of
+ * the last event in its `after` makes the server replay exactly what the tab missed.
+ */
+function subscribeFunction(token, handlers, resume) {
   return (operation, variables) =>
-    Observable.create((sink) =>
-      getSubscriptionClient(token, handlers).subscribe(
-        { operationName: operation.name, query: operation.text, variables },
-        {
-          next: (value) => sink.next(value),
-          error: (error) => sink.error(error instanceof Error ? error : new Error(describe(error))),
-          complete: () => sink.complete(),
+    Observable.create((sink) => {
+      const payload = { operationName: operation.name, query: operation.text, variables: { ...variables } };
+      const resumable = /\$after\b/.test(operation.text ?? "");
+      return getSubscriptionClient(token, handlers).subscribe(payload, {
+        next: (value) => {
+          const position = value?.extensions?.position;
+          if (resumable && typeof position === "string") {
+            payload.variables.after = position;
+            resume.positioned = true;
+          }
+          sink.next(value);
         },
-      ),
-    );
+        error: (error) => sink.error(error instanceof Error ? error : new Error(describe(error))),
+        complete: () => sink.complete(),
+      });
+    });
 }
 
 function describe(error) {
@@ -44,15 +55,27 @@ function describe(error) {
 }
 
 /**
- * The environment for `token` (null: signed out). `handlers.onReconnected` runs after the
- * subscription socket comes back; `handlers.onRevoked` when the server ended the session.
+ * The environment for `token` (null: signed out). `handlers.onResync` runs when the page must
+ * refetch: the socket came back and its subscription had no position to resume from yet (a
+ * resumed one replays what it missed instead); `handlers.onRevoked` when the server ended the
+ * session.
  */
 export function createRelayEnvironment(token, handlers = {}) {
+  const resume = { positioned: false };
   const network = token
-    ? Network.create(fetchFunction(token), subscribeFunction(token, {
-        onReconnected: () => handlers.onReconnected?.(),
-        onRevoked: () => handlers.onRevoked?.(),
-      }))
+    ? Network.create(
+        fetchFunction(token),
+        subscribeFunction(
+          token,
+          {
+            onReconnected: () => {
+              if (!resume.positioned) handlers.onResync?.();
+            },
+            onRevoked: () => handlers.onRevoked?.(),
+          },
+          resume,
+        ),
+      )
     : Network.create(fetchFunction(null));
   return new Environment({ network, store: new Store(new RecordSource()) });
 }

@@ -1,0 +1,239 @@
+// Resumable subscriptions end to end. The chaos test: 50 tabs over 5 users drop their sockets
+// at random moments and resume from the last position they got, while every user mutates at
+// a steady rate, two components are swapped and the host is restarted; at the end every tab
+// holds exactly its user's events, in order, no gap, no duplicate, the same as the log read
+// back through the API (a subscription resuming from the user's first position). Then: a
+// position older than the retention gets one ChannelResetEvent, and the live events after it.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import WebSocket from 'ws';
+import { POSITION, PROTOCOL, Server, seqOf, sleep } from './harness.mjs';
+
+const BUILT = new URL('../../target/wasm32-wasip2/release/', import.meta.url).pathname;
+const ADMIN = 'resume-admin';
+const USERS = 5;
+const TABS_PER_USER = 10;
+const MUTATIONS_PER_USER = 40;
+
+const SUBSCRIPTION = `subscription Library($after: String) {
+  channel(name: "library", after: $after) {
+    __typename
+    ... on StoryCreateEvent { type story { id title } }
+    ... on StoryDeleteEvent { type deletedStoryId }
+    ... on LibraryChangeEvent { type totalStories }
+    ... on ChannelResetEvent { type reason }
+  }
+}`;
+
+/**
+ * A tab that keeps one resuming subscription: on every (re)connect it subscribes from the
+ * position of the last event it got. It records every event as `{position, data}`.
+ */
+class ResumingTab {
+  constructor(server, token, after = null) {
+    this.server = server;
+    this.token = token;
+    this.events = [];
+    this.last = after;
+    this.stopped = false;
+    this.connects = 0;
+    this.connect();
+  }
+
+  connect() {
+    if (this.stopped) return;
+    const ws = new WebSocket(this.server.wsUrl, [PROTOCOL]);
+    this.ws = ws;
+    ws.on('open', () => ws.send(JSON.stringify({ type: 'connection_init', payload: { token: this.token } })));
+    ws.on('message', (data) => {
+      const message = JSON.parse(data.toString());
+      if (message.type === 'connection_ack') {
+        this.connects += 1;
+        const variables = this.last ? { after: this.last } : {};
+        ws.send(JSON.stringify({ id: 's', type: 'subscribe', payload: { query: SUBSCRIPTION, variables } }));
+      } else if (message.type === 'next') {
+        const position = message.payload.extensions?.position;
+        this.events.push({ position, data: message.payload.data.channel });
+        if (position) this.last = position;
+      } else if (message.type === 'error') {
+        this.error = message.payload;
+      }
+    });
+    ws.on('error', () => {});
+    ws.on('close', () => {
+      if (this.ws === ws && !this.stopped) setTimeout(() => this.connect(), 20 + Math.random() * 80);
+    });
+  }
+
+  /** Lose the socket abruptly (a train tunnel): the tab reconnects and resumes. */
+  drop() {
+    this.ws?.terminate();
+  }
+
+  stop() {
+    this.stopped = true;
+    this.ws?.close();
+  }
+}
+
+async function until(check, ms, what) {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    if (check()) return;
+    await sleep(50);
+  }
+  assert.fail(`timed out: ${what}`);
+}
+
+/** POST a mutation, retrying while the server is away (its restart). */
+async function mutate(server, token, query, variables) {
+  for (;;) {
+    try {
+      const { status, body } = await server.gql(query, variables, token);
+      if (status === 200 && !body.errors) return body.data;
+      if (status !== 503) throw new Error(`mutation failed (${status}): ${JSON.stringify(body)}`);
+    } catch (e) {
+      if (!/fetch failed|ECONNREFUSED|ECONNRESET|socket/.test(String(e.cause ?? e))) throw e;
+    }
+    await sleep(50);
+  }
+}
+
+async function swap(server, name, file) {
+  const res = await fetch(`${server.url}/admin/components/${name}`, {
+    method: 'PUT', headers: { authorization: `Bearer ${ADMIN}` }, body: readFileSync(`${BUILT}${file}`),
+  });
+  assert.equal(res.status, 200, await res.text());
+}
+
+/** Each user's mutations, one after another at a steady pace: create, then delete every third. */
+async function mutateSteadily(server, token, user, pause) {
+  const created = [];
+  for (let i = 0; i < MUTATIONS_PER_USER; i++) {
+    if (i % 3 === 2) {
+      const id = created.shift();
+      await mutate(server, token, 'mutation($id: ID!) { deleteStory(input: {id: $id}) { success } }', { id });
+    } else {
+      const data = await mutate(server, token, 'mutation($t: String!) { createStory(input: {url: "https://example.com", title: $t}) { story { id } } }', { t: `u${user} #${i}` });
+      created.push(data.createStory.story.id);
+    }
+    await sleep(pause);
+  }
+}
+
+/** Every `next` of a tab is a position of one epoch, the seqs consecutive: no gap, no duplicate. */
+function assertContiguous(events, what) {
+  assert.ok(events.length > 0, `${what}: no events`);
+  const epoch = events[0].position.split(':')[0];
+  for (const [i, event] of events.entries()) {
+    assert.match(event.position, POSITION, `${what}: event ${i}`);
+    assert.equal(event.position.split(':')[0], epoch, `${what}: one epoch`);
+    if (i > 0) assert.equal(seqOf(event.position), seqOf(events[i - 1].position) + 1, `${what}: event ${i} follows ${events[i - 1].position}`);
+  }
+}
+
+test('chaos: 50 tabs drop and resume through mutations, swaps and a restart; each holds exactly its log', { timeout: 240_000 }, async () => {
+  await Server.with({ args: ['--admin-token', ADMIN] }, async (server) => {
+    const users = [];
+    for (let u = 0; u < USERS; u++) users.push(await server.signUp(`chaos-${u}@example.com`));
+    let tabs = users.map((user) => Array.from({ length: TABS_PER_USER }, () => new ResumingTab(server, user.token)));
+    await until(() => tabs.flat().every((tab) => tab.connects > 0), 20_000, 'every tab subscribed');
+    await sleep(300); // every subscribe is in before the first event
+
+    let chaos = true;
+    const dropper = (async () => {
+      while (chaos) {
+        tabs.flat()[Math.floor(Math.random() * USERS * TABS_PER_USER)].drop();
+        await sleep(15 + Math.random() * 30);
+      }
+    })();
+    const mutations = users.map((user, u) => mutateSteadily(server, user.token, u, 40));
+    const disruptions = (async () => {
+      await sleep(800);
+      await swap(server, 'user-channel', 'user_channel.wasm');
+      await sleep(600);
+      await swap(server, 'library', 'library.wasm');
+      await sleep(600);
+      await server.restart();
+    })();
+    await Promise.all([...mutations, disruptions]);
+    chaos = false;
+    await dropper;
+
+    // The log as the API tells it: a subscription resuming from each user's first position.
+    for (const [u, user] of users.entries()) {
+      const userTabs = tabs[u];
+      const first = userTabs.map((tab) => tab.events[0]).filter(Boolean).sort((a, b) => seqOf(a.position) - seqOf(b.position))[0];
+      const reader = new ResumingTab(server, user.token, first.position);
+      // Every create and delete publishes its event and a library:change; a new user's log
+      // starts at 1.
+      const expectedHead = MUTATIONS_PER_USER * 2;
+      await until(() => reader.last && seqOf(reader.last) === expectedHead, 20_000, `user ${u}: the log read through the API`);
+      reader.stop();
+      const log = [first, ...reader.events];
+      assertContiguous(log, `user ${u}'s log`);
+      assert.equal(seqOf(log.at(-1).position), expectedHead);
+      assert.ok(log.every((e) => e.data.type !== 'channel:reset'), 'nothing was too old to resume');
+      const byPosition = new Map(log.map((e) => [e.position, e.data]));
+
+      await until(() => userTabs.every((tab) => tab.last && seqOf(tab.last) === expectedHead), 30_000, `user ${u}: every tab caught up`);
+      for (const [i, tab] of userTabs.entries()) {
+        tab.stop();
+        assert.equal(tab.error, undefined);
+        assertContiguous(tab.events, `user ${u} tab ${i}`);
+        for (const event of tab.events) assert.deepEqual(event.data, byPosition.get(event.position), `user ${u} tab ${i} at ${event.position}`);
+        assert.ok(tab.connects >= 2, 'every tab resumed at least once (the restart)');
+      }
+      // Only this user's events: the titles name the user.
+      const titles = log.filter((e) => e.data.type === 'story:create').map((e) => e.data.story.title);
+      assert.equal(titles.length, Math.ceil((MUTATIONS_PER_USER * 2) / 3));
+      assert.ok(titles.every((t) => t.startsWith(`u${u} `)), `user ${u} saw only its own stories`);
+    }
+    const resumed = tabs.flat().reduce((n, tab) => n + tab.connects - 1, 0);
+    console.log(`# ${resumed} resumes over ${USERS * TABS_PER_USER} tabs`);
+    tabs = [];
+  });
+});
+
+test('a position older than the retention gets one channel:reset, then the live events', { timeout: 60_000 }, async () => {
+  await Server.with({ args: ['--event-retention', '5,24h'] }, async (server) => {
+    const { token } = await server.signUp('reset@example.com');
+    const tab = new ResumingTab(server, token);
+    await until(() => tab.connects > 0, 10_000, 'subscribed');
+    await sleep(200);
+    for (let i = 0; i < 5; i++) await mutate(server, token, 'mutation($t: String!) { createStory(input: {url: "https://example.com", title: $t}) { story { id } } }', { t: `s${i}` });
+    await until(() => tab.events.length === 10, 10_000, 'ten events');
+    tab.stop();
+    assertContiguous(tab.events, 'the live tab');
+
+    // From the fifth event (seq 5; the log keeps seq 6 to 10): exactly 6 to 10, no reset.
+    const exact = new ResumingTab(server, token, tab.events[4].position);
+    await until(() => exact.events.length === 5, 10_000, 'the replay');
+    await sleep(300);
+    exact.stop();
+    assert.deepEqual(exact.events, tab.events.slice(5));
+
+    // From the first event (seq 1): one reset, at the head.
+    const late = new ResumingTab(server, token, tab.events[0].position);
+    await until(() => late.events.length === 1, 10_000, 'the reset');
+    await sleep(300);
+    assert.deepEqual(late.events, [{
+      position: tab.events[9].position,
+      data: { __typename: 'ChannelResetEvent', type: 'channel:reset', reason: 'that position is older than the events kept for resuming' },
+    }]);
+    // It continues live.
+    await mutate(server, token, 'mutation { createTag(input: {name: "after", color: "red"}) { tag { id } } }');
+    await until(() => late.events.length === 3, 10_000, 'live after the reset');
+    assert.deepEqual(late.events.slice(1).map((e) => seqOf(e.position)), [11, 12]);
+    late.stop();
+
+    // Not a position at all, or a position of another log: one reset each.
+    for (const after of ['yesterday', `${'0'.repeat(16)}:3`]) {
+      const lost = new ResumingTab(server, token, after);
+      await until(() => lost.events.length === 1, 10_000, 'the reset');
+      lost.stop();
+      assert.equal(lost.events[0].data.type, 'channel:reset');
+    }
+  });
+});
