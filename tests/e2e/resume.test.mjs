@@ -4,7 +4,7 @@
 // holds exactly its user's events, in order, no gap, no duplicate, the same as the log read
 // back through the API (a subscription resuming from the user's first position). Then: a
 // position older than the retention gets one ChannelResetEvent, and the live events after it.
-import { test } from 'node:test';
+import { afterEach, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import WebSocket from 'ws';
@@ -31,7 +31,11 @@ const SUBSCRIPTION = `subscription Library($after: String) {
  * position of the last event it got. It records every event as `{position, data}`.
  */
 class ResumingTab {
+  /** Every tab made, stopped after each test (so a failed test leaves none reconnecting). */
+  static all = new Set();
+
   constructor(server, token, after = null) {
+    ResumingTab.all.add(this);
     this.server = server;
     this.token = token;
     this.events = [];
@@ -77,6 +81,11 @@ class ResumingTab {
   }
 }
 
+afterEach(() => {
+  for (const tab of ResumingTab.all) tab.stop();
+  ResumingTab.all.clear();
+});
+
 async function until(check, ms, what) {
   const deadline = Date.now() + ms;
   while (Date.now() < deadline) {
@@ -86,16 +95,21 @@ async function until(check, ms, what) {
   assert.fail(`timed out: ${what}`);
 }
 
-/** POST a mutation, retrying while the server is away (its restart). */
+/**
+ * POST a mutation, retrying while the server is away (its restart). Each request has a
+ * connection of its own, so a failed one never reached the server (a graceful shutdown
+ * finishes the requests it has read): retrying cannot apply a mutation twice.
+ */
 async function mutate(server, token, query, variables) {
   for (;;) {
+    let answer;
     try {
-      const { status, body } = await server.gql(query, variables, token);
-      if (status === 200 && !body.errors) return body.data;
-      if (status !== 503) throw new Error(`mutation failed (${status}): ${JSON.stringify(body)}`);
+      answer = await server.gql(query, variables, token, { connection: 'close' });
     } catch (e) {
-      if (!/fetch failed|ECONNREFUSED|ECONNRESET|socket/.test(String(e.cause ?? e))) throw e;
+      if (!(e instanceof TypeError && e.message === 'fetch failed')) throw e;
     }
+    if (answer?.status === 200 && !answer.body.errors) return answer.body.data;
+    if (answer && answer.status !== 503) throw new Error(`mutation failed (${answer.status}): ${JSON.stringify(answer.body)}`);
     await sleep(50);
   }
 }
@@ -108,7 +122,7 @@ async function swap(server, name, file) {
 }
 
 /** Each user's mutations, one after another at a steady pace: create, then delete every third. */
-async function mutateSteadily(server, token, user, pause) {
+async function mutateSteadily(server, token, user, pause, progress) {
   const created = [];
   for (let i = 0; i < MUTATIONS_PER_USER; i++) {
     if (i % 3 === 2) {
@@ -118,6 +132,7 @@ async function mutateSteadily(server, token, user, pause) {
       const data = await mutate(server, token, 'mutation($t: String!) { createStory(input: {url: "https://example.com", title: $t}) { story { id } } }', { t: `u${user} #${i}` });
       created.push(data.createStory.story.id);
     }
+    progress.done += 1;
     await sleep(pause);
   }
 }
@@ -137,7 +152,7 @@ test('chaos: 50 tabs drop and resume through mutations, swaps and a restart; eac
   await Server.with({ args: ['--admin-token', ADMIN] }, async (server) => {
     const users = [];
     for (let u = 0; u < USERS; u++) users.push(await server.signUp(`chaos-${u}@example.com`));
-    let tabs = users.map((user) => Array.from({ length: TABS_PER_USER }, () => new ResumingTab(server, user.token)));
+    const tabs = users.map((user) => Array.from({ length: TABS_PER_USER }, () => new ResumingTab(server, user.token)));
     await until(() => tabs.flat().every((tab) => tab.connects > 0), 20_000, 'every tab subscribed');
     await sleep(300); // every subscribe is in before the first event
 
@@ -148,53 +163,67 @@ test('chaos: 50 tabs drop and resume through mutations, swaps and a restart; eac
         await sleep(15 + Math.random() * 30);
       }
     })();
-    const mutations = users.map((user, u) => mutateSteadily(server, user.token, u, 40));
+    const progress = { done: 0 };
+    const total = USERS * MUTATIONS_PER_USER;
+    const mutations = users.map((user, u) => mutateSteadily(server, user.token, u, 40, progress));
+    // The swaps and the restart land in the middle of the mutations, whatever the machine's pace.
     const disruptions = (async () => {
-      await sleep(800);
+      await until(() => progress.done >= total * 0.25, 60_000, 'a quarter of the mutations');
       await swap(server, 'user-channel', 'user_channel.wasm');
-      await sleep(600);
+      await until(() => progress.done >= total * 0.4, 60_000, '40% of the mutations');
       await swap(server, 'library', 'library.wasm');
-      await sleep(600);
+      await until(() => progress.done >= total * 0.55, 60_000, '55% of the mutations');
       await server.restart();
     })();
-    await Promise.all([...mutations, disruptions]);
+    // All settled before anything fails, so no restart is still under way when the server stops.
+    const settled = await Promise.allSettled([...mutations, disruptions]);
     chaos = false;
     await dropper;
+    const failed = settled.find((result) => result.status === 'rejected');
+    if (failed) throw failed.reason;
 
-    // The log as the API tells it: a subscription resuming from each user's first position.
-    for (const [u, user] of users.entries()) {
-      const userTabs = tabs[u];
-      const first = userTabs.map((tab) => tab.events[0]).filter(Boolean).sort((a, b) => seqOf(a.position) - seqOf(b.position))[0];
-      const reader = new ResumingTab(server, user.token, first.position);
-      // Every create and delete publishes its event and a library:change; a new user's log
-      // starts at 1.
-      const expectedHead = MUTATIONS_PER_USER * 2;
-      await until(() => reader.last && seqOf(reader.last) === expectedHead, 20_000, `user ${u}: the log read through the API`);
-      reader.stop();
-      const log = [first, ...reader.events];
-      assertContiguous(log, `user ${u}'s log`);
-      assert.equal(seqOf(log.at(-1).position), expectedHead);
-      assert.ok(log.every((e) => e.data.type !== 'channel:reset'), 'nothing was too old to resume');
-      const byPosition = new Map(log.map((e) => [e.position, e.data]));
-
-      await until(() => userTabs.every((tab) => tab.last && seqOf(tab.last) === expectedHead), 30_000, `user ${u}: every tab caught up`);
-      for (const [i, tab] of userTabs.entries()) {
-        tab.stop();
-        assert.equal(tab.error, undefined);
-        assertContiguous(tab.events, `user ${u} tab ${i}`);
-        for (const event of tab.events) assert.deepEqual(event.data, byPosition.get(event.position), `user ${u} tab ${i} at ${event.position}`);
-        assert.ok(tab.connects >= 2, 'every tab resumed at least once (the restart)');
-      }
-      // Only this user's events: the titles name the user.
-      const titles = log.filter((e) => e.data.type === 'story:create').map((e) => e.data.story.title);
-      assert.equal(titles.length, Math.ceil((MUTATIONS_PER_USER * 2) / 3));
-      assert.ok(titles.every((t) => t.startsWith(`u${u} `)), `user ${u} saw only its own stories`);
+    try {
+      await verify(server, users, tabs);
+    } finally {
+      for (const tab of tabs.flat()) tab.stop();
     }
-    const resumed = tabs.flat().reduce((n, tab) => n + tab.connects - 1, 0);
-    console.log(`# ${resumed} resumes over ${USERS * TABS_PER_USER} tabs`);
-    tabs = [];
   });
 });
+
+/** Every tab holds exactly its user's log, read back through a resuming subscription. */
+async function verify(server, users, tabs) {
+  // The log as the API tells it: a subscription resuming from each user's first position.
+  for (const [u, user] of users.entries()) {
+    const userTabs = tabs[u];
+    const first = userTabs.map((tab) => tab.events[0]).filter(Boolean).sort((a, b) => seqOf(a.position) - seqOf(b.position))[0];
+    const reader = new ResumingTab(server, user.token, first.position);
+    // Every create and delete publishes its event and a library:change; a new user's log
+    // starts at 1.
+    const expectedHead = MUTATIONS_PER_USER * 2;
+    await until(() => reader.last && seqOf(reader.last) === expectedHead, 20_000, `user ${u}: the log read through the API`);
+    reader.stop();
+    const log = [first, ...reader.events];
+    assertContiguous(log, `user ${u}'s log`);
+    assert.equal(seqOf(log.at(-1).position), expectedHead);
+    assert.ok(log.every((e) => e.data.type !== 'channel:reset'), 'nothing was too old to resume');
+    const byPosition = new Map(log.map((e) => [e.position, e.data]));
+
+    await until(() => userTabs.every((tab) => tab.last && seqOf(tab.last) === expectedHead && tab.connects >= 2), 30_000, `user ${u}: every tab caught up`);
+    for (const [i, tab] of userTabs.entries()) {
+      tab.stop();
+      assert.equal(tab.error, undefined);
+      assertContiguous(tab.events, `user ${u} tab ${i}`);
+      for (const event of tab.events) assert.deepEqual(event.data, byPosition.get(event.position), `user ${u} tab ${i} at ${event.position}`);
+      assert.ok(tab.connects >= 2, 'every tab resumed at least once (the restart)');
+    }
+    // Only this user's events: the titles name the user.
+    const titles = log.filter((e) => e.data.type === 'story:create').map((e) => e.data.story.title);
+    assert.equal(titles.length, Math.ceil((MUTATIONS_PER_USER * 2) / 3));
+    assert.ok(titles.every((t) => t.startsWith(`u${u} `)), `user ${u} saw only its own stories`);
+  }
+  const resumed = tabs.flat().reduce((n, tab) => n + tab.connects - 1, 0);
+  console.log(`# ${resumed} resumes over ${USERS * TABS_PER_USER} tabs`);
+}
 
 test('a position older than the retention gets one channel:reset, then the live events', { timeout: 60_000 }, async () => {
   await Server.with({ args: ['--event-retention', '5,24h'] }, async (server) => {
