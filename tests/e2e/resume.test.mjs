@@ -266,3 +266,32 @@ test('a position older than the retention gets one channel:reset, then the live 
     }
   });
 });
+
+test('positions survive the eviction of both actors: a resume after it is exact, and the sequence goes on', { timeout: 60_000 }, async () => {
+  await Server.with({ args: ['--idle-timeout', '300ms'] }, async (server) => {
+    const { token } = await server.signUp('evicted@example.com');
+    const tab = new ResumingTab(server, token);
+    await until(() => tab.connects > 0, 10_000, 'subscribed');
+    await sleep(200);
+    await mutate(server, token, 'mutation { createStory(input: {url: "https://example.com", title: "one"}) { story { id } } }');
+    await until(() => tab.events.length === 2, 10_000, 'two events');
+    tab.stop();
+
+    // Both of the user's actors are evicted while nobody is connected; events keep coming.
+    await sleep(1200);
+    const live = (m, c) => m[`realtime_live_instances{component="${c}"}`];
+    let metrics = await server.metrics();
+    assert.deepEqual([live(metrics, 'library'), live(metrics, 'user-channel')], [0, 0], 'evicted');
+    await mutate(server, token, 'mutation { createStory(input: {url: "https://example.com", title: "two"}) { story { id } } }');
+    await sleep(1200);
+    metrics = await server.metrics();
+    assert.deepEqual([live(metrics, 'library'), live(metrics, 'user-channel')], [0, 0], 'evicted again');
+
+    const back = new ResumingTab(server, token, tab.last);
+    await until(() => back.events.length === 2, 10_000, 'the missed events');
+    assertContiguous([...tab.events, ...back.events], 'across the evictions');
+    assert.deepEqual(back.events.map((e) => e.data.type), ['story:create', 'library:change']);
+    assert.equal(back.events[0].data.story.title, 'two');
+    back.stop();
+  });
+});

@@ -4,9 +4,10 @@
 //! log starts, so a log that was lost and started again is told apart from the old one.
 //!
 //! A position is `<epoch>:<seq>`, opaque to clients. The newest `max-events` events, none
-//! older than `max-age-ms` (the host's `--event-retention`), are kept; the newest event is
-//! always kept, as the log's head. Pruning never scans the log: the count bound is a range
-//! delete on the primary key, the age bound looks only at the oldest few rows.
+//! older than `max-age-ms` (the host's `--event-retention`), are kept (pruned every 16
+//! appends, so up to 15 more between two prunes); the newest event is always kept, as the
+//! log's head. Pruning never scans the log: the count bound is a range delete on the primary
+//! key, the age bound looks only at the oldest few rows.
 //!
 //! `eventsAfter {after}` answers a resuming subscription: every retained event after that
 //! position, in order, or the reason it cannot (`reset`).
@@ -18,8 +19,11 @@ use std::cell::RefCell;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 const EPOCH_KEY: &str = "library/log-epoch";
-/// The age bound is applied on every this many appends, to this many of the oldest rows.
-const AGE_PRUNE_EVERY: i64 = 16;
+/// Retention is applied on every this many appends (so the log holds up to this many events
+/// more than `max-events` between two prunes); the age bound to this many of the oldest rows.
+#[cfg_attr(feature = "bench-without-log", allow(dead_code))]
+const PRUNE_EVERY: i64 = 16;
+#[cfg_attr(feature = "bench-without-log", allow(dead_code))]
 const AGE_PRUNE_ROWS: i64 = 32;
 
 pub const MIGRATION: &[&str] = &[
@@ -96,6 +100,15 @@ pub fn with_position(position: &str, event: &str) -> String {
 }
 
 /// Append `event` to the log; returns the text to publish (the event with its position).
+#[cfg(feature = "bench-without-log")]
+pub fn append(event: &str) -> Result<String, String> {
+    thread_local! { static SEQ: std::cell::Cell<i64> = const { std::cell::Cell::new(0) }; }
+    let seq = SEQ.with(|s| { s.set(s.get() + 1); s.get() });
+    Ok(with_position(&position(&epoch()?, seq), event))
+}
+
+/// Append `event` to the log; returns the text to publish (the event with its position).
+#[cfg(not(feature = "bench-without-log"))]
 pub fn append(event: &str) -> Result<String, String> {
     let epoch = epoch()?;
     let seq = db::insert("INSERT INTO event_log (at, event) VALUES (?, ?)", &[db::int(now_ms()), db::text(event)])?;
@@ -103,17 +116,16 @@ pub fn append(event: &str) -> Result<String, String> {
     Ok(with_position(&position(&epoch, seq), event))
 }
 
-/// Apply the retention after the append of `head`.
+/// Apply the retention after the append of `head`, every [`PRUNE_EVERY`] appends.
 fn prune(head: i64) -> Result<(), String> {
-    let retention = settings::event_retention();
-    let keep = i64::from(retention.max_events.max(1));
+    if head % PRUNE_EVERY != 0 {
+        return Ok(());
+    }
+    let keep = i64::from(settings::event_retention().max_events.max(1));
     if head > keep {
         db::execute("DELETE FROM event_log WHERE seq <= ?", &[db::int(head - keep)])?;
     }
-    if head % AGE_PRUNE_EVERY == 0 {
-        prune_by_age(head, Some(AGE_PRUNE_ROWS))?;
-    }
-    Ok(())
+    prune_by_age(head, Some(AGE_PRUNE_ROWS))
 }
 
 /// Delete events older than the age bound, except the head; looking at the oldest `rows`
@@ -169,7 +181,9 @@ pub fn events_after(after: &str) -> Result<Json, String> {
     if seq > newest {
         return reset("that position is ahead of the event log");
     }
-    if seq < oldest - 1 {
+    // Pruning runs every few appends: the count bound is applied here exactly.
+    let keep = i64::from(settings::event_retention().max_events.max(1));
+    if seq < oldest.max(newest - keep + 1) - 1 {
         return reset("that position is older than the events kept for resuming");
     }
     let rows = db::query("SELECT seq, event FROM event_log WHERE seq > ? ORDER BY seq", &[db::int(seq)])?;
