@@ -21,9 +21,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 const EPOCH_KEY: &str = "library/log-epoch";
 /// Retention is applied on every this many appends (so the log holds up to this many events
 /// more than `max-events` between two prunes); the age bound to this many of the oldest rows.
-#[cfg_attr(feature = "bench-without-log", allow(dead_code))]
 const PRUNE_EVERY: i64 = 16;
-#[cfg_attr(feature = "bench-without-log", allow(dead_code))]
 const AGE_PRUNE_ROWS: i64 = 32;
 
 pub const MIGRATION: &[&str] = &[
@@ -34,9 +32,16 @@ pub const MIGRATION: &[&str] = &[
     )",
 ];
 
+/// Rows written by one INSERT at most.
+const FLUSH_ROWS: usize = 64;
+
 thread_local! {
     /// This instance's log epoch, once read or drawn.
     static EPOCH: RefCell<Option<String>> = const { RefCell::new(None) };
+    /// The sequence number given last (committed or in this call), once read.
+    static LAST_SEQ: std::cell::Cell<Option<i64>> = const { std::cell::Cell::new(None) };
+    /// This call's events, written by [`flush`].
+    static PENDING: RefCell<Vec<(i64, String)>> = const { RefCell::new(Vec::new()) };
 }
 
 fn now_ms() -> i64 {
@@ -66,9 +71,12 @@ fn epoch() -> Result<String, String> {
     Ok(epoch)
 }
 
-/// Forget the cached epoch (a call that drew one rolled back, or a test starts afresh).
-pub fn forget_cached_epoch() {
+/// A call rolled back: forget what it drew or counted (the epoch, sequence numbers) and the
+/// events it did not write.
+pub fn forget_call() {
     EPOCH.with(|e| *e.borrow_mut() = None);
+    LAST_SEQ.set(None);
+    PENDING.with(|pending| pending.borrow_mut().clear());
 }
 
 pub fn position(epoch: &str, seq: i64) -> String {
@@ -100,27 +108,47 @@ pub fn with_position(position: &str, event: &str) -> String {
 }
 
 /// Append `event` to the log; returns the text to publish (the event with its position).
-#[cfg(feature = "bench-without-log")]
-pub fn append(event: &str) -> Result<String, String> {
-    thread_local! { static SEQ: std::cell::Cell<i64> = const { std::cell::Cell::new(0) }; }
-    let seq = SEQ.with(|s| { s.set(s.get() + 1); s.get() });
-    Ok(with_position(&position(&epoch()?, seq), event))
-}
-
-/// Append `event` to the log; returns the text to publish (the event with its position).
-#[cfg(not(feature = "bench-without-log"))]
+/// The events of one call are written together by [`flush`], before the call commits.
 pub fn append(event: &str) -> Result<String, String> {
     let epoch = epoch()?;
-    let seq = db::insert("INSERT INTO event_log (at, event) VALUES (?, ?)", &[db::int(now_ms()), db::text(event)])?;
-    prune(seq)?;
+    let seq = next_seq()?;
+    #[cfg(not(feature = "bench-without-log"))]
+    PENDING.with(|pending| pending.borrow_mut().push((seq, event.to_owned())));
     Ok(with_position(&position(&epoch, seq), event))
 }
 
-/// Apply the retention after the append of `head`, every [`PRUNE_EVERY`] appends.
-fn prune(head: i64) -> Result<(), String> {
-    if head % PRUNE_EVERY != 0 {
+/// The sequence number of the next event: one past the log's newest (never deleted, so a
+/// number is never given twice), read once per instance and counted on from there.
+fn next_seq() -> Result<i64, String> {
+    let last = match LAST_SEQ.get() {
+        Some(last) => last,
+        None => db::query_int("SELECT COALESCE(MAX(seq), 0) FROM event_log", &[])?,
+    };
+    LAST_SEQ.set(Some(last + 1));
+    Ok(last + 1)
+}
+
+/// Write this call's events, in one statement, and apply the retention.
+pub fn flush() -> Result<(), String> {
+    let pending = PENDING.with(|pending| std::mem::take(&mut *pending.borrow_mut()));
+    let Some(&(head, _)) = pending.last() else {
         return Ok(());
+    };
+    let at = now_ms();
+    for chunk in pending.chunks(FLUSH_ROWS) {
+        let statement = format!("INSERT INTO event_log (seq, at, event) VALUES {}", vec!["(?, ?, ?)"; chunk.len()].join(", "));
+        let params: Vec<_> = chunk.iter().flat_map(|(seq, event)| [db::int(*seq), db::int(at), db::text(event)]).collect();
+        db::execute(&statement, &params)?;
     }
+    let crossed = (head - pending.len() as i64) / PRUNE_EVERY != head / PRUNE_EVERY;
+    if crossed {
+        prune(head)?;
+    }
+    Ok(())
+}
+
+/// Apply the retention after the append of `head` (every [`PRUNE_EVERY`] appends).
+fn prune(head: i64) -> Result<(), String> {
     let keep = i64::from(settings::event_retention().max_events.max(1));
     if head > keep {
         db::execute("DELETE FROM event_log WHERE seq <= ?", &[db::int(head - keep)])?;

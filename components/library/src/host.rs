@@ -15,7 +15,11 @@ pub mod fake {
     use std::cell::RefCell;
 
     thread_local! {
-        static DB: rusqlite::Connection = rusqlite::Connection::open_in_memory().expect("in-memory sqlite");
+        static DB: rusqlite::Connection = {
+            let db = rusqlite::Connection::open_in_memory().expect("in-memory sqlite");
+            db.set_prepared_statement_cache_capacity(48);
+            db
+        };
         static EVENTS: RefCell<Vec<(String, String)>> = const { RefCell::new(Vec::new()) };
     }
 
@@ -78,7 +82,7 @@ pub mod fake {
 
         pub fn query(statement: &str, params: &[Value]) -> Result<Rows, String> {
             super::DB.with(|db| {
-                let mut stmt = db.prepare(statement).map_err(|e| e.to_string())?;
+                let mut stmt = db.prepare_cached(statement).map_err(|e| e.to_string())?;
                 let width = stmt.column_count();
                 let rows = stmt
                     .query_map(rusqlite::params_from_iter(params), |row| {

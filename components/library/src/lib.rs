@@ -38,7 +38,9 @@ impl Guest for Component {
             schema::ensure()?;
             ids::ensure_namespace()?;
             let args = args::parse(&args)?;
-            dispatch(&method, &args)
+            let result = dispatch(&method, &args)?;
+            event_log::flush()?;
+            Ok(result)
         })();
         match result {
             Ok(result) => {
@@ -48,7 +50,7 @@ impl Guest for Component {
             Err(e) => {
                 // The call rolls back: so do an id namespace or a log epoch it drew.
                 ids::forget_namespace();
-                event_log::forget_cached_epoch();
+                event_log::forget_call();
                 Err(e)
             }
         }
