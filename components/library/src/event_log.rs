@@ -6,8 +6,8 @@
 //! A position is `<epoch>:<seq>`, opaque to clients. The newest `max-events` events, none
 //! older than `max-age-ms` (the host's `--event-retention`), are kept (pruned every 16
 //! appends, so up to 15 more between two prunes); the newest event is always kept, as the
-//! log's head. Pruning never scans the log: the count bound is a range delete on the primary
-//! key, the age bound looks only at the oldest few rows.
+//! log's head. Pruning on the write path never scans the log: the count bound is a range delete on the primary
+//! key, the age bound looks only at the oldest few rows (a resume applies it to the whole, bounded, log).
 //!
 //! `eventsAfter {after}` answers a resuming subscription: every retained event after that
 //! position, in order, or the reason it cannot (`reset`).
