@@ -4,10 +4,11 @@
 //! log starts, so a log that was lost and started again is told apart from the old one.
 //!
 //! A position is `<epoch>:<seq>`, opaque to clients. The newest `max-events` events, none
-//! older than `max-age-ms` (the host's `--event-retention`), are kept (pruned every 16
-//! appends, so up to 15 more between two prunes); the newest event is always kept, as the
-//! log's head. Pruning on the write path never scans the log: the count bound is a range delete on the primary
-//! key, the age bound looks only at the oldest few rows (a resume applies it to the whole, bounded, log).
+//! older than `max-age-ms` (the host's `--event-retention`), are kept: the log is a ring of
+//! `max-events` slots (event `seq` in slot `seq % max-events`), so a new event overwrites the
+//! one `max-events` before it and nothing is pruned on the write path; a resume first drops
+//! the rows past the age bound (at most `max-events` rows to look at). The newest event is
+//! always kept, as the log's head.
 //!
 //! `eventsAfter {after}` answers a resuming subscription: every retained event after that
 //! position, in order, or the reason it cannot (`reset`).
@@ -19,11 +20,9 @@ use std::cell::RefCell;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 const EPOCH_KEY: &str = "library/log-epoch";
-/// Retention is applied on every this many appends (so the log holds up to this many events
-/// more than `max-events` between two prunes); the age bound to this many of the oldest rows.
-const PRUNE_EVERY: i64 = 16;
-const AGE_PRUNE_ROWS: i64 = 32;
 
+/// Migration 3: the first form of the log (a table that grew at one end and was pruned at
+/// the other), replaced by migration 4.
 pub const MIGRATION: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS event_log (
         seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -31,6 +30,27 @@ pub const MIGRATION: &[&str] = &[
         event TEXT NOT NULL
     )",
 ];
+
+/// Migration 4: the log as a ring of `max-events` slots, event `seq` in slot `seq % max-events`.
+/// Its pages are allocated once and then rewritten in place: a table that grew at one end and
+/// was pruned at the other freed and took pages every few commits, which cost two more page
+/// writes per commit (the freelist and the header) than the row itself. The old log's events
+/// are dropped, and with them its epoch, so no old position can name a new event.
+pub const RING_MIGRATION: &[&str] = &[
+    "DROP TABLE IF EXISTS event_log",
+    "CREATE TABLE IF NOT EXISTS event_ring (
+        slot INTEGER PRIMARY KEY,
+        seq INTEGER NOT NULL,
+        at INTEGER NOT NULL,
+        event TEXT NOT NULL
+    )",
+];
+
+/// Called by the migration to version 4: the log starts again under a new epoch.
+pub fn forget_epoch() {
+    kv::delete(EPOCH_KEY);
+    forget_call();
+}
 
 /// Rows written by one INSERT at most.
 const FLUSH_ROWS: usize = 64;
@@ -122,58 +142,50 @@ pub fn append(event: &str) -> Result<String, String> {
 fn next_seq() -> Result<i64, String> {
     let last = match LAST_SEQ.get() {
         Some(last) => last,
-        None => db::query_int("SELECT COALESCE(MAX(seq), 0) FROM event_log", &[])?,
+        None => db::query_int("SELECT COALESCE(MAX(seq), 0) FROM event_ring", &[])?,
     };
     LAST_SEQ.set(Some(last + 1));
     Ok(last + 1)
 }
 
-/// Write this call's events, in one statement, and apply the retention.
+/// Write this call's events into their slots, in one statement.
 pub fn flush() -> Result<(), String> {
     let pending = PENDING.with(|pending| std::mem::take(&mut *pending.borrow_mut()));
-    let Some(&(head, _)) = pending.last() else {
+    if pending.is_empty() {
         return Ok(());
-    };
+    }
+    let slots = i64::from(settings::event_retention().max_events.max(1));
     let at = now_ms();
     for chunk in pending.chunks(FLUSH_ROWS) {
-        let statement = format!("INSERT INTO event_log (seq, at, event) VALUES {}", vec!["(?, ?, ?)"; chunk.len()].join(", "));
-        let params: Vec<_> = chunk.iter().flat_map(|(seq, event)| [db::int(*seq), db::int(at), db::text(event)]).collect();
+        let statement = format!(
+            "INSERT OR REPLACE INTO event_ring (slot, seq, at, event) VALUES {}",
+            vec!["(?, ?, ?, ?)"; chunk.len()].join(", ")
+        );
+        let params: Vec<_> =
+            chunk.iter().flat_map(|(seq, event)| [db::int(seq % slots), db::int(*seq), db::int(at), db::text(event)]).collect();
         db::execute(&statement, &params)?;
-    }
-    let crossed = (head - pending.len() as i64) / PRUNE_EVERY != head / PRUNE_EVERY;
-    if crossed {
-        prune(head)?;
     }
     Ok(())
 }
 
-/// Apply the retention after the append of `head` (every [`PRUNE_EVERY`] appends).
-fn prune(head: i64) -> Result<(), String> {
-    let keep = i64::from(settings::event_retention().max_events.max(1));
-    if head > keep {
-        db::execute("DELETE FROM event_log WHERE seq <= ?", &[db::int(head - keep)])?;
-    }
-    prune_by_age(head, Some(AGE_PRUNE_ROWS))
-}
-
-/// Delete events older than the age bound, except the head; looking at the oldest `rows`
-/// only, or at every row (at most `max-events` of them) when `None`.
-fn prune_by_age(head: i64, rows: Option<i64>) -> Result<(), String> {
-    let max_age = i64::try_from(settings::event_retention().max_age_ms).unwrap_or(i64::MAX);
+/// Before a resume: drop what is past the retention (older than the age bound, but the head;
+/// outside the count bound, if the host's retention shrank). The ring holds at most
+/// `max-events` rows, so this looks at no more than that.
+fn apply_retention(head: i64) -> Result<(), String> {
+    let retention = settings::event_retention();
+    let keep = i64::from(retention.max_events.max(1));
+    let max_age = i64::try_from(retention.max_age_ms).unwrap_or(i64::MAX);
     let cutoff = now_ms().saturating_sub(max_age);
-    match rows {
-        Some(rows) => db::execute(
-            "DELETE FROM event_log WHERE seq IN (SELECT seq FROM event_log WHERE seq < ? ORDER BY seq LIMIT ?) AND at <= ?",
-            &[db::int(head), db::int(rows), db::int(cutoff)],
-        )?,
-        None => db::execute("DELETE FROM event_log WHERE seq < ? AND at <= ?", &[db::int(head), db::int(cutoff)])?,
-    };
+    db::execute(
+        "DELETE FROM event_ring WHERE seq < ? AND (at <= ? OR seq <= ?)",
+        &[db::int(head), db::int(cutoff), db::int(head - keep)],
+    )?;
     Ok(())
 }
 
 /// `(oldest, newest)` sequence numbers in the log, if it holds any event.
 fn bounds() -> Result<Option<(i64, i64)>, String> {
-    let row = db::query_row("SELECT MIN(seq), MAX(seq) FROM event_log", &[])?;
+    let row = db::query_row("SELECT MIN(seq), MAX(seq) FROM event_ring", &[])?;
     match row {
         Some(row) => match (row.opt_int(0)?, row.opt_int(1)?) {
             (Some(oldest), Some(newest)) => Ok(Some((oldest, newest))),
@@ -189,7 +201,7 @@ fn bounds() -> Result<Option<(i64, i64)>, String> {
 pub fn events_after(after: &str) -> Result<Json, String> {
     let head = bounds()?.map(|(_, newest)| newest);
     if let Some(head) = head {
-        prune_by_age(head, None)?;
+        apply_retention(head)?;
     }
     let epoch = stored_epoch();
     let head_position = match (&epoch, head) {
@@ -209,12 +221,10 @@ pub fn events_after(after: &str) -> Result<Json, String> {
     if seq > newest {
         return reset("that position is ahead of the event log");
     }
-    // Pruning runs every few appends: the count bound is applied here exactly.
-    let keep = i64::from(settings::event_retention().max_events.max(1));
-    if seq < oldest.max(newest - keep + 1) - 1 {
+    if seq < oldest - 1 {
         return reset("that position is older than the events kept for resuming");
     }
-    let rows = db::query("SELECT seq, event FROM event_log WHERE seq > ? ORDER BY seq", &[db::int(seq)])?;
+    let rows = db::query("SELECT seq, event FROM event_ring WHERE seq > ? ORDER BY seq", &[db::int(seq)])?;
     let events = rows
         .iter()
         .map(|row| Ok(Json::String(with_position(&position(&epoch, row.int(0)?), &row.text(1)?))))

@@ -111,6 +111,10 @@ pub mod fake {
         pub fn put(key: &str, value: &[u8]) {
             MAP.with(|m| m.borrow_mut().insert(key.to_owned(), value.to_vec()));
         }
+
+        pub fn delete(key: &str) -> bool {
+            MAP.with(|m| m.borrow_mut().remove(key).is_some())
+        }
     }
 
     pub mod channel {

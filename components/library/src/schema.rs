@@ -45,7 +45,7 @@ pub(crate) const MIGRATIONS: &[&[&str]] = &[&[
         BEGIN UPDATE totals SET n = n + 1 WHERE name = 'tag'; END",
     "CREATE TRIGGER IF NOT EXISTS tag_removed AFTER DELETE ON tag
         BEGIN UPDATE totals SET n = n - 1 WHERE name = 'tag'; END",
-], crate::event_log::MIGRATION];
+], crate::event_log::MIGRATION, crate::event_log::RING_MIGRATION];
 
 thread_local! {
     /// Set once a call that found the schema current has committed (see [`mark_committed`]):
@@ -66,6 +66,9 @@ pub fn ensure() -> Result<(), String> {
     for (version, statements) in MIGRATIONS.iter().enumerate().skip(from) {
         for statement in *statements {
             db::execute(statement, &[])?;
+        }
+        if version + 1 == 4 {
+            crate::event_log::forget_epoch();
         }
         log::log(log::Level::Info, &format!("library schema migrated to version {}", version + 1));
     }
