@@ -4,6 +4,7 @@ import { graphql, useMutation } from "react-relay/hooks";
 import * as library from "../live/libraryStore.js";
 import { errorMessage, FieldError } from "./FieldError.jsx";
 import { useLibraryId } from "./LibraryContext.js";
+import { TagPicker } from "./TagPicker.jsx";
 
 const mutation = graphql`
   mutation AddStoryFormMutation($input: CreateStoryInput!) {
@@ -49,7 +50,6 @@ export function AddStoryForm({ tags }) {
       },
     });
   };
-  const toggle = (id) => setTagIds((all) => (all.includes(id) ? all.filter((x) => x !== id) : [...all, id]));
 
   return (
     <form aria-label="Add story" onSubmit={submit} className="story-form add-story">
@@ -69,17 +69,7 @@ export function AddStoryForm({ tags }) {
       <input id={ids.title} value={title} onChange={(e) => setTitle(e.target.value)} required />
       <label htmlFor={ids.description}>Description</label>
       <textarea id={ids.description} value={description} onChange={(e) => setDescription(e.target.value)} />
-      {tags.length > 0 ? (
-        <fieldset>
-          <legend>Tags</legend>
-          {tags.map((t) => (
-            <label key={t.id} className="check">
-              <input type="checkbox" checked={tagIds.includes(t.id)} onChange={() => toggle(t.id)} />
-              {t.name}
-            </label>
-          ))}
-        </fieldset>
-      ) : null}
+      <TagPicker tags={tags} selected={tagIds} onChange={setTagIds} />
       <FieldError id={ids.formError} message={errors.form} />
       <button type="submit" disabled={saving}>
         Add story

@@ -5,6 +5,7 @@ import { graphql, useFragment, useMutation } from "react-relay/hooks";
 import * as library from "../live/libraryStore.js";
 import { errorMessage, FieldError } from "./FieldError.jsx";
 import { useLibraryId } from "./LibraryContext.js";
+import { TagPicker } from "./TagPicker.jsx";
 import { TagChip } from "./TagChip.jsx";
 
 const updateMutation = graphql`
@@ -156,24 +157,13 @@ function EditStoryForm({ story, tags, onDone }) {
       onError: (e) => setError(errorMessage(e)),
     });
   };
-  const toggle = (id) => setTagIds((ids) => (ids.includes(id) ? ids.filter((x) => x !== id) : [...ids, id]));
   return (
     <form aria-label="Edit story" onSubmit={submit} className="story-form">
       <label htmlFor={titleId}>Title</label>
       <input id={titleId} value={title} onChange={(e) => setTitle(e.target.value)} required aria-describedby={errorId} />
       <label htmlFor={descriptionId}>Description</label>
       <textarea id={descriptionId} value={description} onChange={(e) => setDescription(e.target.value)} />
-      {tags.length > 0 ? (
-        <fieldset>
-          <legend>Tags</legend>
-          {tags.map((t) => (
-            <label key={t.id} className="check">
-              <input type="checkbox" checked={tagIds.includes(t.id)} onChange={() => toggle(t.id)} />
-              {t.name}
-            </label>
-          ))}
-        </fieldset>
-      ) : null}
+      <TagPicker tags={tags} selected={tagIds} onChange={setTagIds} />
       <FieldError id={errorId} message={error} />
       <div className="form-actions">
         <button type="submit" disabled={saving}>
