@@ -33,3 +33,6 @@ bench/run.sh --short --debug
 # bench/web/tab-latency.mjs on the release build, recorded in BENCHMARKS.md).
 (cd bench/web && npm ci --no-audit --no-fund)
 node bench/web/tab-latency.mjs --bin target/debug/realtime-host --changes 6
+# The resume scenario as a smoke check: every tab gets exactly what it missed after a restart.
+(cd bench/resume && npm ci --no-audit --no-fund)
+node bench/resume/resume.mjs --bin target/debug/realtime-host --users 10 --tabs 30 --behind 10 --timeout 120

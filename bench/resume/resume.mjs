@@ -7,7 +7,7 @@
 //             (the first 10 stories and the total over POST /graphql); caught up when both are in.
 //
 //   node bench/resume/resume.mjs [--bin target/release/realtime-host] [--users 200] [--tabs 1000]
-//        [--behind 100] [--mode resume|refetch|both] [--json FILE]
+//        [--behind 100] [--mode resume|refetch|both] [--json FILE] [--timeout 300]
 //
 // Prints, per mode, the time from the first reconnect to the last tab caught up, and the
 // p50 / p99 of each tab's own catch-up time.
@@ -180,10 +180,20 @@ async function run(mode) {
       `all caught up in ${result.all_caught_up_ms} ms (per tab p50 ${result.tab_p50_ms} ms, p99 ${result.tab_p99_ms} ms)` +
       (mode === 'resume' ? `, ${replayed} events replayed, ${result.resets} resets` : ''));
     if (args.json) appendFileSync(args.json, `${JSON.stringify(result)}\n`);
+    if (mode === 'resume' && (result.resets !== 0 || replayed !== TABS * BEHIND)) {
+      console.error(`resume bench: expected ${TABS * BEHIND} events replayed and no reset`);
+      process.exitCode = 1;
+    }
   } finally {
     await server.stop();
     rmSync(server.dataDir, { recursive: true, force: true });
   }
 }
 
+// A run that does not finish, or a resume that is not exact, fails (the smoke check in
+// scripts/test.sh relies on it).
+setTimeout(() => {
+  console.error('resume bench: timed out');
+  process.exit(1);
+}, Number(args.timeout ?? 300) * 1000).unref();
 for (const mode of MODES) await run(mode);
