@@ -47,6 +47,8 @@ test('the page: index.html revalidated, same-origin CSP, gzip, client routes', a
   assert.equal((await get('/assets/no-such-file.js')).status, 404);
   assert.equal((await fetch(`${server.url}/`, { method: 'HEAD' })).status, 200);
   assert.equal((await get('/healthz')).status, 200, 'the API keeps its routes');
+  const health = await fetch(`${server.url}/healthz`, { method: 'HEAD' });
+  assert.equal(health.headers.get('content-type'), 'text/plain; charset=utf-8', 'HEAD /healthz is the health check, not the page');
 });
 
 test('hashed assets are immutable; the JavaScript shipped fits the budget', async () => {

@@ -35,7 +35,7 @@ pub async fn route(host: Arc<Host>, request: Request<Incoming>) -> Result<Respon
         (&Method::GET, "/graphql") => graphql::get(host, request).await,
         (_, "/graphql") => method_not_allowed("GET, POST"),
         (&Method::GET, "/graphql/schema") => graphql::schema(host.runtime.clone()).await,
-        (&Method::GET, "/healthz") => text(StatusCode::OK, "ok\n"),
+        (&Method::GET | &Method::HEAD, "/healthz") => text(StatusCode::OK, "ok\n"),
         (&Method::GET, "/metrics") => {
             let mut response = text(StatusCode::OK, host.runtime.metrics.render(host.runtime.sockets.queue_limits().queued.load(std::sync::atomic::Ordering::Relaxed)));
             response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4"));
