@@ -83,9 +83,7 @@ fn epoch() -> Result<String, String> {
     if let Some(epoch) = stored_epoch() {
         return Ok(epoch);
     }
-    let mut bytes = [0u8; 8];
-    getrandom::fill(&mut bytes).map_err(|e| format!("no randomness for the event log's epoch: {e}"))?;
-    let epoch: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let epoch = crate::ids::random_hex16("the event log's epoch")?;
     kv::put(EPOCH_KEY, epoch.as_bytes());
     EPOCH.with(|e| *e.borrow_mut() = Some(epoch.clone()));
     Ok(epoch)

@@ -35,15 +35,20 @@ pub fn ensure_namespace() -> Result<(), String> {
     let namespace = match stored {
         Some(namespace) => namespace,
         None => {
-            let mut bytes = [0u8; 8];
-            getrandom::fill(&mut bytes).map_err(|e| format!("no randomness for the library's id namespace: {e}"))?;
-            let namespace: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+            let namespace = random_hex16("the library's id namespace")?;
             kv::put(NAMESPACE_KEY, namespace.as_bytes());
             namespace
         }
     };
     set_namespace(namespace);
     Ok(())
+}
+
+/// 16 random lowercase hex digits (64 bits): an id namespace or a log epoch.
+pub fn random_hex16(what: &str) -> Result<String, String> {
+    let mut bytes = [0u8; 8];
+    getrandom::fill(&mut bytes).map_err(|e| format!("no randomness for {what}: {e}"))?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 /// Forget the cached namespace: the call that drew it rolled back, and so did its `kv` write.

@@ -291,8 +291,12 @@ pub fn write_next_at(out: &mut String, id: &str, payload: &str, position: Option
 pub fn event_position(event: &str) -> Option<(&str, u64)> {
     let rest = event.strip_prefix("{\"position\":\"")?;
     let position = &rest[..rest.find('"')?];
-    let seq = position.rsplit_once(':')?.1.parse().ok()?;
-    Some((position, seq))
+    Some((position, position_seq(position)?))
+}
+
+/// The sequence number in a log position (`<epoch>:<seq>`).
+pub fn position_seq(position: &str) -> Option<u64> {
+    position.rsplit_once(':')?.1.parse().ok()
 }
 
 pub fn complete(id: &str) -> String {

@@ -33,17 +33,13 @@ pub fn replay(socket: SocketId, id: &str, request: &str, after: &str) -> u64 {
             EventsAfter { events: Vec::new(), reset: Some("the event log could not be read".into()), head: None }
         }
     };
-    let head_seq = answer.head.as_deref().and_then(seq_of).unwrap_or(0);
+    let head_seq = answer.head.as_deref().and_then(protocol::position_seq).unwrap_or(0);
     let events = match &answer.reset {
         Some(reason) => vec![reset_event(answer.head.as_deref(), reason)],
         None => answer.events,
     };
     send_resolved(socket, id, request, &events);
     head_seq
-}
-
-fn seq_of(position: &str) -> Option<u64> {
-    position.rsplit_once(':')?.1.parse().ok()
 }
 
 /// `channel:reset`, at the log's head when it has one (so a client that stores it resumes
@@ -92,6 +88,6 @@ mod tests {
             r#"{"position":"e:9","type":"channel:reset","reason":"too old"}"#
         );
         assert_eq!(reset_event(None, "x"), r#"{"type":"channel:reset","reason":"x"}"#);
-        assert_eq!(seq_of("0123:42"), Some(42));
+        assert_eq!(protocol::position_seq("0123:42"), Some(42));
     }
 }
