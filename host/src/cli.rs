@@ -195,6 +195,26 @@ pub struct ServeArgs {
     /// 1008 at its next message, and sockets that keep up are not touched.
     #[arg(long, env = "REALTIME_MAX_QUEUED_BYTES", default_value = "512MiB", value_parser = parse_size)]
     pub max_queued_bytes: usize,
+
+    /// Join a cluster of nodes on NATS JetStream at this URL (e.g. nats://127.0.0.1:4222):
+    /// accounts, each user's data and component versions live in JetStream, and each user's
+    /// library runs on one node at a time. Without it the node stands alone and needs no NATS.
+    #[arg(long, env = "REALTIME_CLUSTER")]
+    pub cluster: Option<String>,
+
+    /// This node's name in the cluster (letters, digits, '-' and '_'); needed with --cluster.
+    #[arg(long, env = "REALTIME_NODE_ID")]
+    pub node_id: Option<String>,
+
+    /// In a cluster: a node that has not refreshed its lease for this long loses its users to
+    /// the other nodes (the failover time after a crash).
+    #[arg(long, env = "REALTIME_LEASE_TTL", default_value = "2s", value_parser = humantime::parse_duration)]
+    pub lease_ttl: Duration,
+
+    /// In a cluster: store a snapshot of a user's database after this many entries of its log,
+    /// so a new owner replays at most that many (0: never).
+    #[arg(long, env = "REALTIME_SNAPSHOT_EVERY", default_value_t = 1000)]
+    pub snapshot_every: u64,
 }
 
 /// `--event-retention`: how many events, and for how long.

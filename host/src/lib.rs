@@ -9,9 +9,12 @@
 //!   instances, the call transaction, the shared graphql instances; no HTTP;
 //! - [`imports`]: the host side of every WIT import;
 //! - [`storage`]: accounts and sessions, and each actor's SQLite database;
+//! - [`cluster`]: cluster mode on NATS JetStream (`--cluster`): ownership, the user log,
+//!   routed calls, events, accounts and component versions across nodes;
 //! - [`memory`]: hands memory freed by evicted instances back to the OS.
 
 pub mod cli;
+pub mod cluster;
 pub mod deploy;
 pub mod http;
 pub mod imports;

@@ -13,6 +13,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 
 use crate::cli::ServeArgs;
+use crate::cluster::{Cluster, ClusterSettings};
 use crate::http::web::WebApp;
 use crate::storage;
 use crate::runtime::components::{self, ComponentStore};
@@ -117,6 +118,7 @@ pub fn start(args: &ServeArgs) -> Result<Arc<Host>> {
 /// requests in flight, close every socket with 1001.
 pub async fn serve(args: ServeArgs) -> Result<()> {
     let host = start(&args)?;
+    let cluster = join_cluster(&args, &host.runtime).await?;
     let listener = TcpListener::bind(args.listen).await.with_context(|| format!("binding {}", args.listen))?;
     tracing::info!("serving on http://{}", listener.local_addr()?);
     host.runtime.start();
@@ -154,8 +156,23 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     host.runtime.close_databases().await;
+    if let Some(cluster) = cluster {
+        cluster.leave().await;
+    }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// With `--cluster`: join the cluster before serving (the runtime must know it before its
+/// first actor starts).
+async fn join_cluster(args: &ServeArgs, runtime: &Arc<Runtime>) -> Result<Option<Arc<Cluster>>> {
+    let Some(url) = args.cluster.clone().filter(|url| !url.is_empty()) else { return Ok(None) };
+    let node_id = args.node_id.clone().context("--cluster needs --node-id (or REALTIME_NODE_ID)")?;
+    let settings = ClusterSettings { url, node_id, lease_ttl: args.lease_ttl.max(Duration::from_millis(400)), snapshot_every: args.snapshot_every };
+    let cluster = Cluster::join(settings).await?;
+    let _ = runtime.cluster.set(cluster.clone());
+    cluster.start(runtime).await?;
+    Ok(Some(cluster))
 }
 
 /// Over `--max-connections`: answer 503 (Retry-After: 1) and close, without reading.

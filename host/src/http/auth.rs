@@ -9,13 +9,15 @@ use crate::runtime::call::CallContext;
 use crate::storage::accounts::Accounts;
 
 /// The caller's context, `Ok(default)` when the request carries no `Authorization`.
-pub fn caller(accounts: &Accounts, headers: &HeaderMap) -> Result<CallContext, Response<Body>> {
+pub async fn caller(accounts: &Accounts, headers: &HeaderMap) -> Result<CallContext, Response<Body>> {
     let Some(value) = headers.get(AUTHORIZATION) else {
         return Ok(CallContext::default());
     };
-    let token = value.to_str().ok().and_then(bearer_token);
-    match token.and_then(|t| accounts.authenticate(t).map(|user| (t, user))) {
-        Some((token, user)) => Ok(CallContext { user: Some(user), session_token: Some(token.to_string()), client: None }),
+    let Some(token) = value.to_str().ok().and_then(bearer_token) else {
+        return Err(unauthorized());
+    };
+    match accounts.authenticate(token).await {
+        Some(user) => Ok(CallContext { user: Some(user), session_token: Some(token.to_string()), client: None }),
         None => Err(unauthorized()),
     }
 }

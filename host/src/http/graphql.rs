@@ -71,7 +71,7 @@ pub async fn post(host: Arc<Host>, request: HttpRequest<Incoming>) -> Response<B
     let Some(media) = negotiate(request.headers().get(ACCEPT).and_then(|v| v.to_str().ok())) else {
         return text(StatusCode::NOT_ACCEPTABLE, "accept application/graphql-response+json or application/json\n");
     };
-    let context = match auth::caller(&host.runtime.accounts, request.headers()) {
+    let context = match auth::caller(&host.runtime.accounts, request.headers()).await {
         Ok(context) => CallContext { client: request.extensions().get::<ClientAddr>().map(|c| c.0), ..context },
         Err(response) => return response,
     };
@@ -96,7 +96,7 @@ pub async fn get(host: Arc<Host>, request: HttpRequest<Incoming>) -> Response<Bo
     let Some(media) = negotiate(request.headers().get(ACCEPT).and_then(|v| v.to_str().ok())) else {
         return text(StatusCode::NOT_ACCEPTABLE, "accept application/graphql-response+json or application/json\n");
     };
-    let context = match auth::caller(&host.runtime.accounts, request.headers()) {
+    let context = match auth::caller(&host.runtime.accounts, request.headers()).await {
         Ok(context) => CallContext { client: request.extensions().get::<ClientAddr>().map(|c| c.0), ..context },
         Err(response) => return response,
     };

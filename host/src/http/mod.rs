@@ -30,14 +30,18 @@ pub async fn route(host: Arc<Host>, request: Request<Incoming>) -> Result<Respon
     host.runtime.metrics.http_requests.fetch_add(1, Relaxed);
     let path = request.uri().path().to_string();
     let response = match (request.method(), path.as_str()) {
-        (_, "/graphql") if websocket::is_upgrade(&request) => websocket::upgrade(host, request),
+        (_, "/graphql") if websocket::is_upgrade(&request) => websocket::upgrade(host, request).await,
         (&Method::POST, "/graphql") => graphql::post(host, request).await,
         (&Method::GET, "/graphql") => graphql::get(host, request).await,
         (_, "/graphql") => method_not_allowed("GET, POST"),
         (&Method::GET, "/graphql/schema") => graphql::schema(host.runtime.clone()).await,
         (&Method::GET | &Method::HEAD, "/healthz") => text(StatusCode::OK, "ok\n"),
         (&Method::GET, "/metrics") => {
-            let mut response = text(StatusCode::OK, host.runtime.metrics.render(host.runtime.sockets.queue_limits().queued.load(std::sync::atomic::Ordering::Relaxed)));
+            let mut metrics = host.runtime.metrics.render(host.runtime.sockets.queue_limits().queued.load(std::sync::atomic::Ordering::Relaxed));
+            if let Some(cluster) = host.runtime.cluster.get() {
+                metrics.push_str(&cluster.metrics.render(&cluster.node, cluster.ownership.owned_count()));
+            }
+            let mut response = text(StatusCode::OK, metrics);
             response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4"));
             response
         }

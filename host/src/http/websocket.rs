@@ -35,7 +35,7 @@ fn offers_subprotocol(request: &Request<Incoming>) -> bool {
         .any(|p| p.trim() == SUBPROTOCOL)
 }
 
-pub fn upgrade(host: Arc<Host>, mut request: Request<Incoming>) -> Response<Body> {
+pub async fn upgrade(host: Arc<Host>, mut request: Request<Incoming>) -> Response<Body> {
     if host.runtime.is_stopping() {
         return text(StatusCode::SERVICE_UNAVAILABLE, "shutting down\n");
     }
@@ -53,7 +53,7 @@ pub fn upgrade(host: Arc<Host>, mut request: Request<Incoming>) -> Response<Body
     if request.method() != hyper::Method::GET || !connection_upgrade || !version_13 {
         return text(StatusCode::BAD_REQUEST, "not a WebSocket version 13 handshake\n");
     }
-    let context = match auth::caller(&host.runtime.accounts, headers) {
+    let context = match auth::caller(&host.runtime.accounts, headers).await {
         Ok(context) => context,
         Err(response) => return response,
     };

@@ -40,7 +40,8 @@ impl Host for ActorState {
         match self.call.context.session_token.take() {
             Some(token) => {
                 self.call.context.user = None;
-                let signed_out = self.runtime.accounts.sign_out(&token);
+                let accounts = self.runtime.accounts.clone();
+                let signed_out = accounts.sign_out(&token).await;
                 let closed = self.runtime.sockets.revoke_session(store::session_tag(&token));
                 tracing::debug!(closed, "signed out");
                 signed_out

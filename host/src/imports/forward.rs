@@ -18,16 +18,21 @@ impl ActorState {
 
     /// The user this call acts for: the caller's (a graphql call), else the actor's own
     /// (a user-channel actor).
-    fn acting_user(&self) -> Option<crate::storage::accounts::User> {
-        self.call.context.user.clone().or_else(|| {
-            let id = self.key.principal.user()?;
-            self.runtime.accounts.user_by_id(id)
-        })
+    fn acting_user(&self) -> impl std::future::Future<Output = Option<crate::storage::accounts::User>> + Send + 'static {
+        let known = self.call.context.user.clone();
+        let id = self.key.principal.user().cloned();
+        let accounts = self.runtime.accounts.clone();
+        async move {
+            match known {
+                Some(user) => Some(user),
+                None => accounts.user_by_id(&id?).await,
+            }
+        }
     }
 
     /// Call the shared graphql instances for this actor's user.
     async fn graphql(&mut self, request: Request) -> Result<Response, CallError> {
-        let user = self.acting_user();
+        let user = self.acting_user().await;
         let runtime = self.runtime.clone();
         self.waiting(GraphqlPool::call(&runtime, request, CallContext { user, session_token: None, client: None })).await
     }
@@ -78,7 +83,7 @@ impl graphql::Host for ActorState {
 
 impl library::Host for ActorState {
     async fn call(&mut self, method: String, args: String) -> Result<String, String> {
-        let Some(user) = self.acting_user() else {
+        let Some(user) = self.acting_user().await else {
             return Err("Not signed in".into());
         };
         let max = self.runtime.settings.max_library_calls;

@@ -89,7 +89,7 @@ impl Host for ActorState {
             Some(token) => {
                 // Tagged before the check, so a sign-out that the check misses finds the socket.
                 self.runtime.sockets.set_init_session(socket, session_tag(&token));
-                let user = self.runtime.accounts.authenticate(&token).ok_or(AuthError::InvalidToken)?;
+                let user = self.runtime.accounts.authenticate(&token).await.ok_or(AuthError::InvalidToken)?;
                 if header_user.as_ref().is_some_and(|h| *h != user.id) {
                     return Err(AuthError::InvalidToken);
                 }

@@ -180,6 +180,7 @@ impl Actor {
         };
         let component = self.key.component.name();
         let runtime = self.runtime.clone();
+        let user = self.key.principal.user().cloned();
         let metrics = runtime.metrics.component(self.key.component);
         runtime.actors.touch(&self.key);
         let instance = self.instance().await?;
@@ -191,13 +192,47 @@ impl Actor {
         let call = std::mem::take(&mut state.call);
         metrics.calls.fetch_add(1, Relaxed);
         match result {
-            Ok(response) if !response.is_error() => match state.db.finish(true) {
-                Ok(()) => {
-                    effects::apply(&self.runtime, &self.key, call, is_publish);
-                    Ok(response)
+            Ok(response) if !response.is_error() => {
+                // In a cluster, the writes go to the user log first: only what the log took
+                // commits here (and so is answered and published).
+                let writes = state.db.take_writes();
+                let mut logged = None;
+                if let (Some(cluster), Some(user), false) = (runtime.cluster.get(), &user, writes.is_empty()) {
+                    let appended = match cluster.append(user, &writes).await {
+                        Ok(seq) => state.db.record_position(seq).map(|()| seq).map_err(CallError::Commit),
+                        Err(crate::cluster::log::AppendError::Fenced) => Err(CallError::Moved),
+                        Err(e) => Err(CallError::Refused(e.to_string())),
+                    };
+                    match appended {
+                        Ok(seq) => logged = Some((cluster, user, seq)),
+                        Err(e) => {
+                            let _ = state.db.finish(false);
+                            if matches!(e, CallError::Moved) {
+                                cluster.ownership.release(cluster, user);
+                                self.evict();
+                            }
+                            return Err(e);
+                        }
+                    }
                 }
-                Err(e) => Err(CallError::Commit(e)),
-            },
+                match state.db.finish(true) {
+                    Ok(()) => {
+                        effects::apply(&self.runtime, &self.key, call, is_publish);
+                        if let Some((cluster, user, seq)) = logged {
+                            crate::cluster::catch_up::after_commit(cluster, user, seq);
+                        }
+                        Ok(response)
+                    }
+                    Err(e) => {
+                        if let Some((cluster, user, _)) = logged {
+                            // The log holds an entry this file does not: let a take-over replay it.
+                            cluster.ownership.release(cluster, user);
+                            self.evict();
+                        }
+                        Err(CallError::Commit(e))
+                    }
+                }
+            }
             Ok(response) => {
                 let _ = state.db.finish(false);
                 Ok(response)

@@ -106,6 +106,9 @@ pub enum CallError {
     Busy,
     #[error("{0}")]
     Refused(String),
+    /// In a cluster: the user's library is owned by another node now (the caller routes again).
+    #[error("this user's library moved to another node")]
+    Moved,
 }
 
 /// A request in an actor's mailbox, with where to send the answer.

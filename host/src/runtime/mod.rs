@@ -21,11 +21,12 @@ pub mod state;
 pub mod watcher;
 
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use tokio::sync::watch;
 
+use crate::cluster::Cluster;
 use crate::metrics::Metrics;
 use crate::sockets::{QueueLimits, SocketHub};
 use crate::storage::accounts::Accounts;
@@ -35,7 +36,7 @@ use alarms::Alarms;
 use call::{CallContext, CallError, Envelope, Request, Response};
 use components::ComponentStore;
 use graphql_pool::GraphqlPool;
-use key::ActorKey;
+use key::{ActorKey, ComponentKind};
 
 /// How long a shutdown waits for busy actors to evict.
 const CLOSE_WAIT: Duration = Duration::from_secs(5);
@@ -93,6 +94,8 @@ pub struct Runtime {
     pub sockets: SocketHub,
     pub accounts: Arc<Accounts>,
     pub metrics: Metrics,
+    /// In cluster mode (`--cluster`): the node's membership; library calls route through it.
+    pub cluster: OnceLock<Arc<Cluster>>,
     /// Flips to true when the runtime begins to stop.
     stopping: watch::Sender<bool>,
 }
@@ -124,6 +127,7 @@ impl Runtime {
             sockets,
             accounts,
             metrics: Metrics::default(),
+            cluster: OnceLock::new(),
             stopping: watch::channel(false).0,
         })
     }
@@ -142,8 +146,12 @@ impl Runtime {
         self.actors.send(self, key, envelope)
     }
 
-    /// Call actor `key` and wait for the answer.
+    /// Call actor `key` and wait for the answer. In a cluster, a user's library is called
+    /// on the node that owns the user.
     pub async fn call(self: &Arc<Self>, key: ActorKey, request: Request, context: CallContext) -> Result<Response, CallError> {
+        if let (ComponentKind::Library, Some(cluster)) = (key.component, self.cluster.get()) {
+            return crate::cluster::routing::call(cluster, self, key, request, context).await;
+        }
         self.actors.call(self, key, request, context).await
     }
 

@@ -3,11 +3,16 @@
 //! without use (sliding). Validated tokens and users are cached in memory, boundedly. A
 //! sign-in takes as long for an unknown e-mail as for a wrong password, and repeated failures
 //! for one e-mail or from one client address are paused (see `throttle`).
+//!
+//! In a cluster, a shared [`AccountDirectory`] is the truth and the local database a cache
+//! of it: what is not known here is looked up there, and what changes is written there.
 
 use std::net::IpAddr;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
+
+use futures::future::BoxFuture;
 
 use anyhow::Context;
 use base64::Engine as _;
@@ -36,6 +41,27 @@ pub struct Session {
     pub user: User,
 }
 
+/// A session as the shared directory keeps it.
+#[derive(Clone, Debug)]
+pub struct DirectorySession {
+    pub user_id: UserId,
+    pub last_used_ms: u64,
+}
+
+/// Accounts and sessions shared by every node of a cluster (see `cluster::accounts`).
+pub trait AccountDirectory: Send + Sync {
+    /// Record a new user under its e-mail; false when the e-mail is taken.
+    fn claim_email<'a>(&'a self, user: &'a User, password_hash: &'a str) -> BoxFuture<'a, Result<bool, String>>;
+    /// A user and its password hash, by e-mail.
+    fn find_by_email<'a>(&'a self, email: &'a str) -> BoxFuture<'a, Option<(User, String)>>;
+    /// A user and its password hash, by id.
+    fn user<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Option<(User, String)>>;
+    fn save_session<'a>(&'a self, hash: &'a str, session: DirectorySession) -> BoxFuture<'a, Result<(), String>>;
+    fn session<'a>(&'a self, hash: &'a str) -> BoxFuture<'a, Option<DirectorySession>>;
+    /// Delete a session and tell every node (which close its sockets, `tag`).
+    fn end_session<'a>(&'a self, hash: &'a str, tag: u64) -> BoxFuture<'a, ()>;
+}
+
 /// Passwords shorter than this are refused at sign-up.
 pub const MIN_PASSWORD_CHARS: usize = 8;
 const MAX_PASSWORD_CHARS: usize = 1024;
@@ -61,6 +87,8 @@ pub struct Accounts {
     throttle: SignInThrottle,
     /// A session unused this long is expired.
     session_ttl_ms: u64,
+    /// In a cluster: the accounts every node shares.
+    directory: OnceLock<Arc<dyn AccountDirectory>>,
 }
 
 impl Accounts {
@@ -99,7 +127,33 @@ impl Accounts {
             passwords: Passwords::default(),
             throttle: SignInThrottle::default(),
             session_ttl_ms: session_ttl.as_millis().max(1) as u64,
+            directory: OnceLock::new(),
         }))
+    }
+
+    /// Join a cluster's shared accounts (once, at start).
+    pub fn set_directory(&self, directory: Arc<dyn AccountDirectory>) {
+        let _ = self.directory.set(directory);
+    }
+
+    fn directory(&self) -> Option<&Arc<dyn AccountDirectory>> {
+        self.directory.get()
+    }
+
+    /// Keep a user from the directory here (its e-mail is unique there, so a row here with
+    /// the same e-mail is an older copy).
+    fn cache_user(&self, user: &User, password_hash: &str) {
+        let _ = self.db.lock().execute(
+            "INSERT OR REPLACE INTO users (id, email, name, password_hash, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![&*user.id, &user.email, &user.name, password_hash, now_ms() as i64],
+        );
+    }
+
+    /// Forget a session signed out on another node.
+    pub fn forget_session(&self, hash: &str) {
+        let db = self.db.lock();
+        let _ = db.execute("DELETE FROM sessions WHERE token_hash = ?1", params![hash]);
+        self.sessions.lock().remove(hash);
     }
 
     /// How often a session's use is written down: often enough for expiry to be off by at
@@ -123,11 +177,16 @@ impl Accounts {
         if name.as_ref().is_some_and(|n| n.chars().count() > MAX_NAME_CHARS) {
             return Err(format!("Name must be at most {MAX_NAME_CHARS} characters"));
         }
-        if self.find_by_email(&email).is_some() {
+        if self.find_by_email(&email).await.is_some() {
             return Err("Email already registered".into());
         }
         let hash = self.passwords.hash(password.to_string()).await?;
         let user = User { id: new_user_id().into(), email, name };
+        if let Some(directory) = self.directory() {
+            if !directory.claim_email(&user, &hash).await? {
+                return Err("Email already registered".into());
+            }
+        }
         {
             let db = self.db.lock();
             let inserted = db.execute(
@@ -144,7 +203,7 @@ impl Accounts {
                 Err(e) => return Err(format!("Could not create the account: {e}")),
             }
         }
-        self.new_session(user)
+        self.new_session(user).await
     }
 
     /// Check credentials and create a session. Every failure says only "Invalid credentials",
@@ -154,7 +213,7 @@ impl Accounts {
         if let Err(wait_s) = self.throttle.check(email, client, now_ms()) {
             return Err(format!("Too many failed sign-ins; try again in {wait_s} s"));
         }
-        let found = self.find_by_email(email.trim());
+        let found = self.find_by_email(email.trim()).await;
         let matches = match &found {
             Some((_, stored)) => self.passwords.verify(password.to_string(), stored.clone()).await,
             None => self.passwords.verify_unknown_user(password.to_string()).await,
@@ -162,7 +221,7 @@ impl Accounts {
         match found {
             Some((user, _)) if matches => {
                 self.throttle.succeeded(email);
-                self.new_session(user)
+                self.new_session(user).await
             }
             _ => {
                 self.throttle.failed(email, client, now_ms());
@@ -174,17 +233,23 @@ impl Accounts {
     /// End a session; false when the token named none. The row and the cached entry go
     /// together under the database's lock, which [`Accounts::authenticate`] also holds while
     /// it caches a session it read: a check racing with a sign-out cannot bring it back.
-    pub fn sign_out(&self, token: &str) -> bool {
+    pub async fn sign_out(&self, token: &str) -> bool {
         let hash = token_hash(token);
-        let db = self.db.lock();
-        let deleted = db.execute("DELETE FROM sessions WHERE token_hash = ?1", params![hash]).map(|n| n > 0).unwrap_or(false);
-        self.sessions.lock().remove(&hash);
+        let deleted = {
+            let db = self.db.lock();
+            let deleted = db.execute("DELETE FROM sessions WHERE token_hash = ?1", params![hash]).map(|n| n > 0).unwrap_or(false);
+            self.sessions.lock().remove(&hash);
+            deleted
+        };
+        if let Some(directory) = self.directory() {
+            directory.end_session(&hash, session_tag(token)).await;
+        }
         deleted
     }
 
     /// The user a session token belongs to, unless it expired (unused for the time to live;
     /// it is deleted then). Each use moves the expiry forward.
-    pub fn authenticate(&self, token: &str) -> Option<User> {
+    pub async fn authenticate(&self, token: &str) -> Option<User> {
         let hash = token_hash(token);
         let now = now_ms();
         {
@@ -195,6 +260,31 @@ impl Accounts {
                     if now.saturating_sub(cached.stored_ms) < self.touch_every_ms() {
                         return Some(cached.user.clone());
                     }
+                }
+            }
+        }
+        // In a cluster, a session not known here, or due to be written, is looked up in the
+        // directory (another node may have made it, or signed it out).
+        if let Some(directory) = self.directory() {
+            match directory.session(&hash).await {
+                Some(shared) => {
+                    let (user, password_hash) = match self.local_user(&shared.user_id) {
+                        Some(found) => found,
+                        None => directory.user(&shared.user_id).await?,
+                    };
+                    self.cache_user(&user, &password_hash);
+                    let last_used = self.sessions.lock().get(&hash).map_or(shared.last_used_ms, |c| c.last_used_ms.max(shared.last_used_ms));
+                    if now.saturating_sub(last_used) <= self.session_ttl_ms {
+                        let _ = directory.save_session(&hash, DirectorySession { user_id: user.id.clone(), last_used_ms: now }).await;
+                    }
+                    let _ = self.db.lock().execute(
+                        "INSERT OR REPLACE INTO sessions (token_hash, user_id, created_at, last_used_at) VALUES (?1, ?2, ?3, ?4)",
+                        params![hash, &*user.id, now as i64, last_used as i64],
+                    );
+                }
+                None => {
+                    self.forget_session(&hash);
+                    return None;
                 }
             }
         }
@@ -231,24 +321,45 @@ impl Accounts {
     }
 
     /// A user by id (cached: a user's id, email and name do not change here).
-    pub fn user_by_id(&self, id: &str) -> Option<User> {
+    pub async fn user_by_id(&self, id: &str) -> Option<User> {
         if let Some(user) = self.users.lock().get(id) {
             return Some(user.clone());
         }
-        let user = self
-            .db
-            .lock()
-            .query_row("SELECT id, email, name FROM users WHERE id = ?1", params![id], |row| {
-                Ok(User { id: row.get::<_, String>(0)?.into(), email: row.get(1)?, name: row.get(2)? })
-            })
-            .optional()
-            .ok()
-            .flatten()?;
+        let user = match self.local_user(id) {
+            Some((user, _)) => user,
+            None => {
+                let (user, password_hash) = self.directory()?.user(id).await?;
+                self.cache_user(&user, &password_hash);
+                user
+            }
+        };
         self.users.lock().insert(user.id.clone(), user.clone());
         Some(user)
     }
 
-    fn find_by_email(&self, email: &str) -> Option<(User, String)> {
+    /// A user and its password hash, from this node's database.
+    fn local_user(&self, id: &str) -> Option<(User, String)> {
+        self.db
+            .lock()
+            .query_row("SELECT id, email, name, password_hash FROM users WHERE id = ?1", params![id], |row| {
+                Ok((User { id: row.get::<_, String>(0)?.into(), email: row.get(1)?, name: row.get(2)? }, row.get::<_, String>(3)?))
+            })
+            .optional()
+            .ok()
+            .flatten()
+    }
+
+    /// A user and its password hash by e-mail: here, else (in a cluster) in the directory.
+    async fn find_by_email(&self, email: &str) -> Option<(User, String)> {
+        if let Some(found) = self.local_user_by_email(email) {
+            return Some(found);
+        }
+        let (user, password_hash) = self.directory()?.find_by_email(email).await?;
+        self.cache_user(&user, &password_hash);
+        Some((user, password_hash))
+    }
+
+    fn local_user_by_email(&self, email: &str) -> Option<(User, String)> {
         self.db
             .lock()
             .query_row(
@@ -266,9 +377,12 @@ impl Accounts {
             .flatten()
     }
 
-    fn new_session(&self, user: User) -> Result<Session, String> {
+    async fn new_session(&self, user: User) -> Result<Session, String> {
         let token = new_token();
         let hash = token_hash(&token);
+        if let Some(directory) = self.directory() {
+            directory.save_session(&hash, DirectorySession { user_id: user.id.clone(), last_used_ms: now_ms() }).await?;
+        }
         self.db
             .lock()
             .execute(
@@ -334,7 +448,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let accounts = Accounts::open(dir.path(), Duration::from_secs(3600)).unwrap();
         let session = accounts.sign_up("Ada@example.com", "correct horse", Some("Ada".into())).await.unwrap();
-        assert_eq!(accounts.authenticate(&session.token), Some(session.user.clone()));
+        assert_eq!(accounts.authenticate(&session.token).await, Some(session.user.clone()));
         assert_eq!(
             accounts.sign_up("ada@EXAMPLE.com", "another password", None).await.unwrap_err(),
             "Email already registered"
@@ -343,10 +457,10 @@ mod tests {
         assert_eq!(accounts.sign_in("nobody@example.com", "whatever1", None).await.unwrap_err(), INVALID_CREDENTIALS);
         let again = accounts.sign_in("ada@example.com", "correct horse", None).await.unwrap();
         assert_eq!(again.user, session.user);
-        assert!(accounts.sign_out(&session.token));
-        assert!(accounts.authenticate(&session.token).is_none());
-        assert!(!accounts.sign_out(&session.token));
-        assert!(accounts.authenticate(&again.token).is_some());
+        assert!(accounts.sign_out(&session.token).await);
+        assert!(accounts.authenticate(&session.token).await.is_none());
+        assert!(!accounts.sign_out(&session.token).await);
+        assert!(accounts.authenticate(&again.token).await.is_some());
         assert_eq!(accounts.sign_up("short@example.com", "short", None).await.unwrap_err(), "Password must be at least 8 characters");
         assert_eq!(accounts.sign_up("no-at-sign", "long enough", None).await.unwrap_err(), "Invalid email address");
     }
@@ -358,11 +472,11 @@ mod tests {
         let session = accounts.sign_up("eve@example.com", "correct horse", None).await.unwrap();
         for _ in 0..4 {
             std::thread::sleep(Duration::from_millis(150));
-            assert!(accounts.authenticate(&session.token).is_some(), "each use slides the expiry");
+            assert!(accounts.authenticate(&session.token).await.is_some(), "each use slides the expiry");
         }
         std::thread::sleep(Duration::from_millis(400));
-        assert!(accounts.authenticate(&session.token).is_none(), "unused for longer than the time to live");
+        assert!(accounts.authenticate(&session.token).await.is_none(), "unused for longer than the time to live");
         let reopened = Accounts::open(dir.path(), Duration::from_secs(3600)).unwrap();
-        assert!(reopened.authenticate(&session.token).is_none(), "and deleted, not only forgotten");
+        assert!(reopened.authenticate(&session.token).await.is_none(), "and deleted, not only forgotten");
     }
 }

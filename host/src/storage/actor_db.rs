@@ -22,12 +22,42 @@ pub struct ActorDb {
     in_transaction: bool,
     /// Where the connection goes when the actor is evicted, and comes from when it wakes.
     cache: Option<Arc<ConnectionCache>>,
+    /// In a cluster: the writes of the call in progress, for the user log (`None`: not kept).
+    writes: Option<Vec<Write>>,
 }
+
+/// One statement that may have changed the database, as the user log keeps it.
+#[derive(Clone, Debug)]
+pub struct Write {
+    pub sql: String,
+    pub params: Vec<Value>,
+}
+
+/// The host's table (in a cluster) saying which entry of the user log the file holds.
+const POSITION_TABLE: &str = "CREATE TABLE IF NOT EXISTS _rt_log_position (id INTEGER PRIMARY KEY CHECK (id = 1), seq INTEGER NOT NULL)";
 
 impl ActorDb {
     /// A database at `path`; `None` for actors that may not have one (anonymous ones).
     pub fn new(path: Option<PathBuf>, cache: Option<Arc<ConnectionCache>>) -> Self {
-        Self { path, conn: None, in_transaction: false, cache }
+        Self { path, conn: None, in_transaction: false, cache, writes: None }
+    }
+
+    /// Keep each call's writes for the user log (cluster mode); non-deterministic SQL
+    /// functions are refused, so that replaying the writes gives the same database.
+    pub fn replicated(mut self) -> Self {
+        self.writes = Some(Vec::new());
+        self
+    }
+
+    /// The writes of the call in progress (taken before it commits).
+    pub fn take_writes(&mut self) -> Vec<Write> {
+        self.writes.as_mut().map(std::mem::take).unwrap_or_default()
+    }
+
+    /// Record, in the call's transaction, that the database now holds user-log entry `seq`.
+    pub fn record_position(&mut self, seq: u64) -> Result<(), String> {
+        let conn = self.connection()?;
+        write_position(conn, seq).map_err(|e| e.to_string())
     }
 
     fn connection(&mut self) -> Result<&Connection, String> {
@@ -39,7 +69,7 @@ impl ActorDb {
             if let Some(dir) = path.parent() {
                 std::fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
             }
-            self.conn = Some(open(path)?);
+            self.conn = Some(open(path, self.writes.is_some())?);
         }
         let conn = self.conn.as_ref().expect("opened above");
         if !self.in_transaction {
@@ -50,12 +80,24 @@ impl ActorDb {
     }
 
     pub fn execute(&mut self, statement: &str, params: Vec<Value>) -> Result<ExecResult, String> {
+        let keep = self.writes.is_some().then(|| params.clone());
         let conn = self.connection()?;
         let mut stmt = conn.prepare_cached(statement).map_err(|e| e.to_string())?;
+        let schema_before = (keep.is_some() && is_schema_statement(statement)).then(|| schema_version(conn));
+        let readonly = stmt.readonly();
         let changes = stmt
             .execute(rusqlite::params_from_iter(params.into_iter().map(to_sql)))
             .map_err(|e| e.to_string())?;
-        Ok(ExecResult { changes: changes as u64, last_insert_rowid: conn.last_insert_rowid() })
+        let result = ExecResult { changes: changes as u64, last_insert_rowid: conn.last_insert_rowid() };
+        drop(stmt);
+        if let Some(params) = keep {
+            // A `CREATE ... IF NOT EXISTS` that found its table changed nothing: not kept.
+            let unchanged_schema = schema_before.is_some_and(|before| before == schema_version(conn));
+            if !readonly && !unchanged_schema {
+                self.writes.as_mut().expect("kept").push(Write { sql: statement.to_string(), params });
+            }
+        }
+        Ok(result)
     }
 
     pub fn query(&mut self, statement: &str, params: Vec<Value>) -> Result<Rows, String> {
@@ -86,6 +128,9 @@ impl ActorDb {
 
     /// End the call's transaction: commit when `commit`, else roll back.
     pub fn finish(&mut self, commit: bool) -> Result<(), String> {
+        if let Some(writes) = &mut self.writes {
+            writes.clear();
+        }
         if !self.in_transaction {
             return Ok(());
         }
@@ -123,7 +168,7 @@ impl Drop for ActorDb {
 /// Prepared statements kept per actor database.
 const STATEMENT_CACHE: usize = 48;
 
-fn open(path: &std::path::Path) -> Result<Connection, String> {
+pub(crate) fn open(path: &std::path::Path, replicated: bool) -> Result<Connection, String> {
     let conn = Connection::open(path).map_err(|e| format!("opening the database: {e}"))?;
     let mut persist: std::ffi::c_int = 1;
     // SAFETY: a valid handle, the main database's name as a C string, and an int for
@@ -143,12 +188,68 @@ fn open(path: &std::path::Path) -> Result<Connection, String> {
     .and_then(|()| conn.execute_batch(super::sqlite::synchronous_pragma()))
     .map_err(|e| e.to_string())?;
     let mut conn = conn;
-    conn.authorizer(Some(authorize)).map_err(|e| e.to_string())?;
+    if replicated {
+        conn.authorizer(Some(authorize_replicated)).map_err(|e| e.to_string())?;
+    } else {
+        conn.authorizer(Some(authorize)).map_err(|e| e.to_string())?;
+    }
     // A component's working set of statements (the library's busiest calls use about 20),
     // kept prepared: past rusqlite's default of 16 each call re-prepared some of them, and
     // every prepare also runs the authorizer.
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     Ok(conn)
+}
+
+/// Statements that change the schema (whose `IF NOT EXISTS` form may change nothing).
+fn is_schema_statement(sql: &str) -> bool {
+    let first = sql.trim_start().split(|c: char| c.is_whitespace()).next().unwrap_or("");
+    ["CREATE", "DROP", "ALTER"].iter().any(|word| first.eq_ignore_ascii_case(word))
+}
+
+fn schema_version(conn: &Connection) -> i64 {
+    HOST_STATEMENT.set(true);
+    let version = conn.query_row("PRAGMA schema_version", [], |row| row.get(0)).unwrap_or(-1);
+    HOST_STATEMENT.set(false);
+    version
+}
+
+fn write_position(conn: &Connection, seq: u64) -> rusqlite::Result<()> {
+    HOST_STATEMENT.set(true);
+    let result = write_position_inner(conn, seq);
+    HOST_STATEMENT.set(false);
+    result
+}
+
+/// Which user-log entry a database file holds (0: none, or not a cluster's file).
+pub fn read_position(conn: &Connection) -> u64 {
+    HOST_STATEMENT.set(true);
+    let seq = conn.query_row("SELECT seq FROM _rt_log_position WHERE id = 1", [], |row| row.get::<_, i64>(0)).unwrap_or(0);
+    HOST_STATEMENT.set(false);
+    seq.max(0) as u64
+}
+
+/// Apply one user-log entry's writes (a catch-up), with the position, in one transaction.
+pub fn apply_writes(conn: &Connection, seq: u64, writes: &[Write]) -> Result<(), String> {
+    HOST_STATEMENT.set(true);
+    let result = (|| -> rusqlite::Result<()> {
+        conn.execute_batch("BEGIN IMMEDIATE")?;
+        for write in writes {
+            let mut stmt = conn.prepare_cached(&write.sql)?;
+            stmt.execute(rusqlite::params_from_iter(write.params.iter().cloned().map(to_sql)))?;
+        }
+        write_position_inner(conn, seq)?;
+        conn.execute_batch("COMMIT")
+    })();
+    if result.is_err() {
+        let _ = conn.execute_batch("ROLLBACK");
+    }
+    HOST_STATEMENT.set(false);
+    result.map_err(|e| e.to_string())
+}
+
+fn write_position_inner(conn: &Connection, seq: u64) -> rusqlite::Result<()> {
+    conn.execute_batch(POSITION_TABLE)?;
+    conn.prepare_cached("INSERT OR REPLACE INTO _rt_log_position (id, seq) VALUES (1, ?1)")?.execute([seq as i64]).map(|_| ())
 }
 
 thread_local! {
@@ -174,6 +275,24 @@ fn authorize(context: AuthContext<'_>) -> Authorization {
     }
 }
 
+/// The authorizer of a database whose writes are replayed from the user log (cluster mode):
+/// as [`authorize`], and a component may not use SQL functions whose result is not given by
+/// the database and the parameters (a replay would write something else).
+fn authorize_replicated(context: AuthContext<'_>) -> Authorization {
+    let nondeterministic = matches!(&context.action, AuthAction::Function { function_name }
+        if NONDETERMINISTIC_FUNCTIONS.iter().any(|f| function_name.eq_ignore_ascii_case(f)));
+    if HOST_STATEMENT.get() || (component_may(&context.action) && !nondeterministic) {
+        Authorization::Allow
+    } else {
+        Authorization::Deny
+    }
+}
+
+/// SQL functions that may answer differently on a replay (`date('now')` and its kin: the
+/// date and time functions are refused whole, the arguments are not visible here).
+const NONDETERMINISTIC_FUNCTIONS: &[&str] =
+    &["random", "randomblob", "date", "time", "datetime", "julianday", "unixepoch", "strftime", "timediff", "current_date", "current_time", "current_timestamp"];
+
 /// What a component's statement may do: read and write its own tables, and create, alter and
 /// drop them. Refused, with SQLite's "not authorized": attaching or detaching a database
 /// (another user's file), transaction and savepoint control (a `COMMIT` or `ROLLBACK` in the
@@ -181,7 +300,13 @@ fn authorize(context: AuthContext<'_>) -> Authorization {
 /// (journal mode, `writable_schema`, ...), and virtual tables. `VACUUM` (and `VACUUM INTO`)
 /// cannot run inside the call's transaction in any case.
 fn component_may(action: &AuthAction<'_>) -> bool {
-    !matches!(
+    let host_table = |table: &str| table.starts_with("_rt_");
+    let writes_host_table = match action {
+        AuthAction::Insert { table_name } | AuthAction::Delete { table_name } | AuthAction::DropTable { table_name } => host_table(table_name),
+        AuthAction::Update { table_name, .. } | AuthAction::AlterTable { table_name, .. } => host_table(table_name),
+        _ => false,
+    };
+    !writes_host_table && !matches!(
         action,
         AuthAction::Attach { .. }
             | AuthAction::Detach { .. }

@@ -1,0 +1,122 @@
+//! Accounts and sessions across nodes: the `rt_accounts` KV bucket is the directory every
+//! node's `Accounts` consults when its own database does not know an e-mail, a user or a
+//! session (and writes through to on sign-up, sign-in, use and sign-out). An e-mail is
+//! claimed with a create (`email.<sha256 of the lowercased e-mail>`), so two nodes cannot
+//! sign up the same address. A sign-out deletes the session and is broadcast on
+//! `rt.signout`: every node forgets the session and closes its sockets (4403).
+
+use std::sync::Arc;
+
+use anyhow::{anyhow, Result};
+use async_nats::jetstream::{self, kv};
+use bytes::Bytes;
+use futures::future::BoxFuture;
+use futures::StreamExt;
+use serde_json::{json, Value as Json};
+use sha2::{Digest, Sha256};
+
+use super::Cluster;
+use crate::storage::accounts::{AccountDirectory, DirectorySession, User};
+
+const ACCOUNTS: &str = "rt_accounts";
+const SIGN_OUTS: &str = "rt.signout";
+
+pub use crate::storage::accounts::now_ms;
+
+pub struct SharedAccounts {
+    kv: kv::Store,
+}
+
+impl SharedAccounts {
+    pub async fn open(js: &jetstream::Context) -> Result<Self> {
+        let kv = super::buckets::open_bucket(js, kv::Config { bucket: ACCOUNTS.into(), history: 1, ..Default::default() }).await?;
+        Ok(Self { kv })
+    }
+}
+
+fn email_key(email: &str) -> String {
+    let digest = Sha256::digest(email.trim().to_lowercase().as_bytes());
+    format!("email.{}", digest.iter().map(|b| format!("{b:02x}")).collect::<String>())
+}
+
+fn user_json(user: &User, password_hash: &str) -> Bytes {
+    Bytes::from(json!({ "id": &*user.id, "email": user.email, "name": user.name, "hash": password_hash }).to_string())
+}
+
+fn user_from(bytes: &[u8]) -> Option<(User, String)> {
+    let value: Json = serde_json::from_slice(bytes).ok()?;
+    let user = User {
+        id: value.get("id")?.as_str()?.into(),
+        email: value.get("email")?.as_str()?.to_string(),
+        name: value.get("name").and_then(Json::as_str).map(str::to_string),
+    };
+    Some((user, value.get("hash")?.as_str()?.to_string()))
+}
+
+/// The directory as `Accounts` sees it: this node's cluster.
+pub struct Directory(pub Arc<Cluster>);
+
+impl AccountDirectory for Directory {
+    fn claim_email<'a>(&'a self, user: &'a User, password_hash: &'a str) -> BoxFuture<'a, Result<bool, String>> {
+        Box::pin(async move {
+            let kv = &self.0.accounts.kv;
+            let record = user_json(user, password_hash);
+            match kv.create(email_key(&user.email), record.clone()).await {
+                Ok(_) => {}
+                Err(e) if e.kind() == kv::CreateErrorKind::AlreadyExists => return Ok(false),
+                Err(e) => return Err(format!("Could not create the account: {e}")),
+            }
+            kv.put(format!("user.{}", user.id), record).await.map_err(|e| format!("Could not create the account: {e}"))?;
+            Ok(true)
+        })
+    }
+
+    fn find_by_email<'a>(&'a self, email: &'a str) -> BoxFuture<'a, Option<(User, String)>> {
+        Box::pin(async move { user_from(&self.0.accounts.kv.get(email_key(email)).await.ok()??) })
+    }
+
+    fn user<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Option<(User, String)>> {
+        Box::pin(async move { user_from(&self.0.accounts.kv.get(format!("user.{id}")).await.ok()??) })
+    }
+
+    fn save_session<'a>(&'a self, hash: &'a str, session: DirectorySession) -> BoxFuture<'a, Result<(), String>> {
+        Box::pin(async move {
+            let record = json!({ "user": &*session.user_id, "last_used": session.last_used_ms });
+            self.0.accounts.kv.put(format!("session.{hash}"), Bytes::from(record.to_string())).await.map(|_| ()).map_err(|e| format!("Could not save the session: {e}"))
+        })
+    }
+
+    fn session<'a>(&'a self, hash: &'a str) -> BoxFuture<'a, Option<DirectorySession>> {
+        Box::pin(async move {
+            let bytes = self.0.accounts.kv.get(format!("session.{hash}")).await.ok()??;
+            let value: Json = serde_json::from_slice(&bytes).ok()?;
+            Some(DirectorySession { user_id: value.get("user")?.as_str()?.into(), last_used_ms: value.get("last_used")?.as_u64()? })
+        })
+    }
+
+    fn end_session<'a>(&'a self, hash: &'a str, tag: u64) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            let _ = self.0.accounts.kv.delete(format!("session.{hash}")).await;
+            let notice = json!({ "hash": hash, "tag": tag.to_string() });
+            let _ = self.0.client.publish(SIGN_OUTS, Bytes::from(notice.to_string())).await;
+            let _ = self.0.client.flush().await;
+        })
+    }
+}
+
+/// Follow other nodes' sign-outs: forget the session, close its sockets here.
+pub async fn serve(cluster: Arc<Cluster>) -> Result<()> {
+    let mut notices = cluster.client.subscribe(SIGN_OUTS).await.map_err(|e| anyhow!("subscribing to sign-outs: {e}"))?;
+    tokio::spawn(async move {
+        while let Some(notice) = notices.next().await {
+            let Some(runtime) = cluster.runtime() else { return };
+            let Ok(notice) = serde_json::from_slice::<Json>(&notice.payload) else { continue };
+            let hash = notice.get("hash").and_then(Json::as_str).unwrap_or_default();
+            let tag = notice.get("tag").and_then(Json::as_str).and_then(|t| t.parse::<u64>().ok()).unwrap_or(0);
+            runtime.accounts.forget_session(hash);
+            let closed = runtime.sockets.revoke_session(tag);
+            tracing::debug!(closed, "a session signed out on another node");
+        }
+    });
+    Ok(())
+}

@@ -1,0 +1,172 @@
+//! Bringing a user's local database up to a sequence of its log (a take-over), and the
+//! snapshots that bound that replay.
+//!
+//! The local file records the log entry it holds (`_rt_log_position`, written in the same
+//! transaction as the entry's writes). A catch-up replays the entries after it; a node
+//! with no file (a new node, or its data dir lost) first restores the user's newest
+//! snapshot from the `rt_snapshots` object store. The owner stores a snapshot after every
+//! `--snapshot-every` entries: a consistent copy of its file (`VACUUM INTO` on a second
+//! connection, which reads the last commit), named `<user>`, its position inside it.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+
+use anyhow::{anyhow, Context as _, Result};
+use async_nats::jetstream::{self, object_store};
+use parking_lot::Mutex;
+use rusqlite::Connection;
+
+use super::log::Entry;
+use super::Cluster;
+use crate::runtime::key::{ActorKey, ComponentKind, Principal, UserId};
+use crate::storage::actor_db::{self, apply_writes, read_position};
+
+const SNAPSHOTS: &str = "rt_snapshots";
+
+pub struct Snapshots {
+    store: object_store::ObjectStore,
+    /// Users whose snapshot is being taken now, with the position of their last one.
+    taken: Mutex<std::collections::HashMap<UserId, u64>>,
+}
+
+impl Snapshots {
+    pub async fn open(js: &jetstream::Context) -> Result<Self> {
+        let store = super::buckets::open_object_store(js, SNAPSHOTS).await?;
+        Ok(Self { store, taken: Mutex::default() })
+    }
+}
+
+fn library_path(cluster: &Cluster, user: &UserId) -> Result<PathBuf> {
+    let runtime = cluster.runtime().ok_or_else(|| anyhow!("the node is shutting down"))?;
+    runtime
+        .actor_db_path(&ActorKey::new(ComponentKind::Library, Principal::User(user.clone())))
+        .ok_or_else(|| anyhow!("a user's library has a database"))
+}
+
+/// Bring the user's local database to log entry `through`; how many entries it applied.
+pub async fn run(cluster: &Arc<Cluster>, user: &UserId, through: u64) -> Result<u64> {
+    let runtime = cluster.runtime().ok_or_else(|| anyhow!("the node is shutting down"))?;
+    let path = library_path(cluster, user)?;
+    let mut conn = match runtime.connections.take(&path) {
+        Some(conn) => conn,
+        None => open(&path)?,
+    };
+    let mut local = read_position(&conn);
+    if local > through {
+        // The file is ahead of the log: the log was lost or replaced. The log is the truth.
+        tracing::warn!(%user, local, through, "the local database is ahead of the log; starting it again");
+        drop(conn);
+        remove_database(&path);
+        conn = open(&path)?;
+        local = 0;
+    }
+    if local == 0 && through > 0 {
+        if let Some(restored) = restore_snapshot(cluster, user, &path, through).await? {
+            conn = restored;
+            local = read_position(&conn);
+        }
+    }
+    let conn = Mutex::new(conn);
+    let mut applied = 0;
+    cluster
+        .log
+        .read(user, local, through, |seq, entry| {
+            let conn = conn.lock();
+            match entry {
+                Entry::Owner(_) => apply_writes(&conn, seq, &[]),
+                Entry::Writes(writes) => apply_writes(&conn, seq, &writes),
+            }
+            .map_err(|e| anyhow!("replaying entry {seq} of {user}'s log: {e}"))?;
+            applied += 1;
+            Ok(())
+        })
+        .await?;
+    runtime.connections.give_back(path, conn.into_inner());
+    Ok(applied)
+}
+
+fn open(path: &Path) -> Result<Connection> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    actor_db::open(path, true).map_err(|e| anyhow!("{}: {e}", path.display()))
+}
+
+fn remove_database(path: &Path) {
+    for suffix in ["", "-wal", "-shm"] {
+        let mut name = path.as_os_str().to_owned();
+        name.push(suffix);
+        let _ = std::fs::remove_file(PathBuf::from(name));
+    }
+}
+
+/// Put the user's newest snapshot (if any, and not past `through`) in place of its file.
+async fn restore_snapshot(cluster: &Cluster, user: &UserId, path: &Path, through: u64) -> Result<Option<Connection>> {
+    let snapshots = &cluster.snapshots;
+    let Ok(info) = snapshots.store.info(&**user).await else { return Ok(None) };
+    let seq: u64 = info.metadata.get("seq").and_then(|s| s.parse().ok()).unwrap_or(0);
+    if seq == 0 || seq > through {
+        return Ok(None);
+    }
+    let mut object = snapshots.store.get(&**user).await.map_err(|e| anyhow!("reading the snapshot of {user}: {e}"))?;
+    let mut bytes = Vec::with_capacity(info.size);
+    tokio::io::AsyncReadExt::read_to_end(&mut object, &mut bytes).await.context("reading a snapshot")?;
+    remove_database(path);
+    std::fs::write(path, &bytes).with_context(|| format!("writing {}", path.display()))?;
+    let conn = open(path)?;
+    anyhow::ensure!(read_position(&conn) == seq, "the snapshot of {user} does not hold the entry it is named for");
+    cluster.metrics.snapshots_restored.fetch_add(1, Relaxed);
+    tracing::info!(%user, seq, bytes = bytes.len(), "restored a snapshot");
+    Ok(Some(conn))
+}
+
+/// After the owner committed entry `seq`: store a snapshot if `--snapshot-every` entries
+/// went by since the last one (in the background; one at a time per user).
+pub fn after_commit(cluster: &Arc<Cluster>, user: &UserId, seq: u64) {
+    let every = cluster.settings.snapshot_every;
+    if every == 0 {
+        return;
+    }
+    {
+        let mut taken = cluster.snapshots.taken.lock();
+        let last = taken.entry(user.clone()).or_insert(seq);
+        if seq < *last + every || *last == u64::MAX {
+            return;
+        }
+        *last = u64::MAX; // one at a time
+    }
+    let (cluster, user) = (cluster.clone(), user.clone());
+    tokio::spawn(async move {
+        let stored = store_snapshot(&cluster, &user).await;
+        let position = match stored {
+            Ok(position) => position,
+            Err(e) => {
+                tracing::warn!(%user, "could not store a snapshot: {e:#}");
+                seq
+            }
+        };
+        cluster.snapshots.taken.lock().insert(user, position);
+    });
+}
+
+async fn store_snapshot(cluster: &Cluster, user: &UserId) -> Result<u64> {
+    let path = library_path(cluster, user)?;
+    let copy = path.with_extension("snapshot");
+    let (source, target) = (path.clone(), copy.clone());
+    let seq = tokio::task::spawn_blocking(move || -> Result<u64> {
+        let _ = std::fs::remove_file(&target);
+        let conn = Connection::open_with_flags(&source, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+        conn.execute("VACUUM INTO ?1", [target.to_string_lossy()])?;
+        Ok(read_position(&Connection::open_with_flags(&target, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?))
+    })
+    .await??;
+    let mut file = tokio::fs::File::open(&copy).await?;
+    let mut meta = object_store::ObjectMetadata::from(&**user);
+    meta.metadata.insert("seq".into(), seq.to_string());
+    cluster.snapshots.store.put(meta, &mut file).await.map_err(|e| anyhow!("storing the snapshot of {user}: {e}"))?;
+    let _ = tokio::fs::remove_file(&copy).await;
+    cluster.metrics.snapshots_stored.fetch_add(1, Relaxed);
+    tracing::debug!(%user, seq, "stored a snapshot");
+    Ok(seq)
+}

@@ -1,0 +1,147 @@
+//! Cluster mode (`--cluster nats://…`): several realtime-host nodes share users through NATS
+//! JetStream. Without `--cluster` none of this runs and no NATS is needed.
+//!
+//! - [`ownership`]: one owner per user. A user's library (the only actor with a database)
+//!   runs on exactly one node at a time: the owner named in the `rt_owners` bucket, whose
+//!   liveness key in `rt_nodes` lapses when it stops refreshing it.
+//! - [`log`]: each committed library call's writes, appended to the user's subject of the
+//!   `RT_LOG` stream before the call commits locally (and so before its response and events
+//!   leave), at the sequence the owner expects: the fencing. A node's SQLite file is a cache
+//!   of that log at a known sequence; a new owner catches up from it.
+//! - [`routing`]: library calls for a user owned elsewhere go to the owner (NATS
+//!   request/reply); stateless work (graphql, sockets) runs where the request landed.
+//! - [`events`]: what a library publishes reaches every node holding that user's sockets, in
+//!   order, with gaps (core NATS may drop) filled from the owner.
+//! - [`accounts`]: users and sessions in the `rt_accounts` bucket, and sign-outs broadcast.
+//! - [`swaps`]: component versions in the `rt_components` object store, installed everywhere.
+
+pub mod accounts;
+pub mod buckets;
+pub mod catch_up;
+pub mod events;
+pub mod log;
+pub mod metrics;
+pub mod ownership;
+pub mod routing;
+pub mod swaps;
+
+use std::sync::{Arc, OnceLock, Weak};
+use std::time::Duration;
+
+use anyhow::{Context as _, Result};
+use async_nats::jetstream;
+
+use crate::runtime::Runtime;
+use metrics::ClusterMetrics;
+
+/// What `--cluster`, `--node-id` and `--lease-ttl` say.
+#[derive(Clone, Debug)]
+pub struct ClusterSettings {
+    pub url: String,
+    pub node_id: String,
+    /// A node that has not refreshed its liveness key for this long has lost its users.
+    pub lease_ttl: Duration,
+    /// A snapshot of a user's database is stored after this many log entries (0: never).
+    pub snapshot_every: u64,
+}
+
+/// This node's membership: the NATS connection, the buckets and streams, and what it owns.
+pub struct Cluster {
+    pub node: Arc<str>,
+    pub settings: ClusterSettings,
+    pub(crate) client: async_nats::Client,
+    pub(crate) log: log::UserLog,
+    pub(crate) ownership: ownership::Ownership,
+    pub(crate) accounts: accounts::SharedAccounts,
+    pub(crate) components: swaps::SharedComponents,
+    pub(crate) snapshots: catch_up::Snapshots,
+    /// What this node's libraries publish, on its way to the other nodes.
+    pub(crate) events: events::EventSender,
+    pub metrics: ClusterMetrics,
+    runtime: OnceLock<Weak<Runtime>>,
+}
+
+/// Whether `node` is a valid node id (it is part of NATS subjects and KV keys).
+pub fn valid_node_id(node: &str) -> bool {
+    !node.is_empty() && node.len() <= 64 && node.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
+impl Cluster {
+    /// Connect to NATS and make sure the streams and buckets exist.
+    pub async fn join(settings: ClusterSettings) -> Result<Arc<Self>> {
+        anyhow::ensure!(valid_node_id(&settings.node_id), "--node-id must be 1 to 64 letters, digits, '-' or '_'");
+        let client = async_nats::ConnectOptions::new()
+            .name(format!("realtime-host {}", settings.node_id))
+            .no_echo()
+            .connection_timeout(Duration::from_secs(5))
+            .connect(settings.url.as_str())
+            .await
+            .with_context(|| format!("connecting to the cluster at {}", settings.url))?;
+        let js = jetstream::new(client.clone());
+        let log = log::UserLog::open(&js).await?;
+        let ownership = ownership::Ownership::open(&js, &settings).await?;
+        let accounts = accounts::SharedAccounts::open(&js).await?;
+        let components = swaps::SharedComponents::open(&js).await?;
+        let snapshots = catch_up::Snapshots::open(&js).await?;
+        let events = events::EventSender::start(client.clone());
+        tracing::info!(node = %settings.node_id, url = %settings.url, "joined the cluster");
+        Ok(Arc::new(Self {
+            node: settings.node_id.as_str().into(),
+            settings,
+            client,
+            log,
+            ownership,
+            accounts,
+            components,
+            snapshots,
+            events,
+            metrics: ClusterMetrics::default(),
+            runtime: OnceLock::new(),
+        }))
+    }
+
+    /// Serve `runtime` as this node: take part in liveness, answer routed calls, deliver
+    /// other nodes' events to local sockets, follow sign-outs and component versions.
+    pub async fn start(self: &Arc<Self>, runtime: &Arc<Runtime>) -> Result<()> {
+        let _ = self.runtime.set(Arc::downgrade(runtime));
+        runtime.accounts.set_directory(Arc::new(accounts::Directory(self.clone())));
+        self.ownership.register(self).await?;
+        ownership::spawn_heartbeat(self.clone());
+        routing::serve(self.clone()).await?;
+        events::serve(self.clone()).await?;
+        accounts::serve(self.clone()).await?;
+        swaps::serve(self.clone()).await?;
+        Ok(())
+    }
+
+    /// The runtime this node serves (gone once it shut down).
+    pub(crate) fn runtime(&self) -> Option<Arc<Runtime>> {
+        self.runtime.get()?.upgrade()
+    }
+
+    /// Append a committed call's writes for `user`, whom this node owns: the entry's
+    /// sequence. Refused (`Fenced`) when another node took the user over.
+    pub async fn append(&self, user: &crate::runtime::key::UserId, writes: &[crate::storage::actor_db::Write]) -> Result<u64, log::AppendError> {
+        let Some(expected) = self.ownership.owned_at(user) else { return Err(log::AppendError::Fenced) };
+        let started = std::time::Instant::now();
+        let appended = self.log.append(user, expected, log::encode_writes(writes)).await;
+        match &appended {
+            Ok(seq) => {
+                self.metrics.log_appends.record(started.elapsed());
+                self.ownership.advance(user, *seq);
+            }
+            Err(log::AppendError::Fenced) => {
+                self.metrics.appends_fenced.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+            Err(_) => {}
+        }
+        appended
+    }
+
+    /// Leave: give up liveness at once, so other nodes take this node's users without
+    /// waiting for the lease to lapse.
+    pub async fn leave(&self) {
+        self.ownership.leave(self).await;
+        let _ = self.client.flush().await;
+    }
+}

@@ -1,0 +1,261 @@
+//! One owner per user: who runs a user's library, and taking a user over.
+//!
+//! - `rt_nodes` (a KV bucket whose entries lapse after `--lease-ttl`): each node's liveness
+//!   key, refreshed every quarter of the TTL with an update at the revision it last wrote.
+//!   A node whose refresh fails (paused or cut off until its key lapsed) has lost every
+//!   user it held: it forgets them before serving anything more, and registers again.
+//! - `rt_owners`: user → node. A node owns a user while it names the node and that node's
+//!   liveness key stands; the lease is that pair.
+//! - Taking a user over: set `rt_owners` at the revision read (create when absent), only if
+//!   the named node is this one or no longer live; append an `owner` marker to the user's log
+//!   at the last sequence read (so any append the old owner still tries is refused); bring the
+//!   local database up to that sequence from the log (see `catch_up`).
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, Result};
+use async_nats::jetstream::{self, kv};
+use bytes::Bytes;
+use parking_lot::Mutex;
+
+use super::{catch_up, log, Cluster, ClusterSettings};
+use crate::runtime::call::{CallContext, Request};
+use crate::runtime::key::{ActorKey, ComponentKind, Principal, UserId};
+use crate::storage::bounded::BoundedMap;
+
+const OWNERS: &str = "rt_owners";
+const NODES: &str = "rt_nodes";
+/// Other nodes' users remembered (where to route), at most.
+const KNOWN_OWNERS: usize = 100_000;
+/// Tries at a take-over racing with other nodes before giving up.
+const TAKE_OVER_TRIES: usize = 8;
+
+/// Why this node did not take a user.
+#[derive(Debug, thiserror::Error)]
+pub enum TakeError {
+    #[error("owned by live node {0}")]
+    OwnedBy(Arc<str>),
+    #[error(transparent)]
+    Failed(#[from] anyhow::Error),
+}
+
+struct Liveness {
+    /// The revision of this node's liveness key last written.
+    revision: u64,
+    /// When that write was acknowledged.
+    confirmed: Instant,
+}
+
+pub struct Ownership {
+    owners: kv::Store,
+    nodes: kv::Store,
+    ttl: Duration,
+    /// Users this node owns, each with the sequence of its log's last entry.
+    owned: Mutex<HashMap<UserId, u64>>,
+    /// One take-over at a time per user on this node.
+    taking: Mutex<HashMap<UserId, Arc<tokio::sync::Mutex<()>>>>,
+    /// Where other nodes' users were last seen.
+    known: Mutex<BoundedMap<UserId, Arc<str>>>,
+    liveness: Mutex<Liveness>,
+    /// One liveness refresh at a time.
+    refreshing: tokio::sync::Mutex<()>,
+}
+
+impl Ownership {
+    pub async fn open(js: &jetstream::Context, settings: &ClusterSettings) -> Result<Self> {
+        let owners = super::buckets::open_bucket(js, kv::Config { bucket: OWNERS.into(), history: 1, ..Default::default() }).await?;
+        let nodes = super::buckets::open_bucket(js, kv::Config { bucket: NODES.into(), history: 1, max_age: settings.lease_ttl, ..Default::default() }).await?;
+        Ok(Self {
+            owners,
+            nodes,
+            ttl: settings.lease_ttl,
+            owned: Mutex::default(),
+            taking: Mutex::default(),
+            known: Mutex::new(BoundedMap::new(KNOWN_OWNERS)),
+            liveness: Mutex::new(Liveness { revision: 0, confirmed: Instant::now() - settings.lease_ttl * 2 }),
+            refreshing: tokio::sync::Mutex::new(()),
+        })
+    }
+
+    /// Write this node's liveness key (at start, and after it lapsed).
+    pub async fn register(&self, cluster: &Cluster) -> Result<()> {
+        let started = Instant::now();
+        let revision = self.nodes.put(&*cluster.node, Bytes::from(format!("{}", super::accounts::now_ms()))).await
+            .map_err(|e| anyhow!("registering node {}: {e}", cluster.node))?;
+        *self.liveness.lock() = Liveness { revision, confirmed: started };
+        Ok(())
+    }
+
+    /// Drop this node's liveness key (a clean shutdown).
+    pub async fn leave(&self, cluster: &Cluster) {
+        let _ = self.nodes.purge(&*cluster.node).await;
+    }
+
+    /// Refresh the liveness key; if it had lapsed, forget every user first and register again.
+    async fn refresh(&self, cluster: &Arc<Cluster>) {
+        let _one = self.refreshing.lock().await;
+        let started = Instant::now();
+        let revision = self.liveness.lock().revision;
+        let value = Bytes::from(format!("{}", super::accounts::now_ms()));
+        match self.nodes.update(&*cluster.node, value, revision).await {
+            Ok(revision) => {
+                *self.liveness.lock() = Liveness { revision, confirmed: started };
+                cluster.metrics.leases_renewed.fetch_add(1, Relaxed);
+            }
+            Err(e) => {
+                tracing::warn!(node = %cluster.node, "this node's lease lapsed ({e}); giving up its users");
+                self.lose_all(cluster).await;
+                if let Err(e) = self.register(cluster).await {
+                    tracing::warn!("could not register again: {e:#}");
+                }
+            }
+        }
+    }
+
+    /// Whether this node's lease is known to stand now; if not, refresh it first (a node
+    /// that was paused finds out here, before it serves a user it may have lost).
+    pub async fn confirm_live(&self, cluster: &Arc<Cluster>) {
+        let confirmed = self.liveness.lock().confirmed;
+        if confirmed.elapsed() >= self.ttl / 2 {
+            self.refresh(cluster).await;
+        }
+    }
+
+    /// The sequence of the user's last log entry, if this node owns the user.
+    pub fn owned_at(&self, user: &str) -> Option<u64> {
+        self.owned.lock().get(user).copied()
+    }
+
+    /// After an append: the user's log now ends at `seq`.
+    pub fn advance(&self, user: &str, seq: u64) {
+        if let Some(last) = self.owned.lock().get_mut(user) {
+            *last = seq;
+        }
+    }
+
+    pub fn owned_count(&self) -> usize {
+        self.owned.lock().len()
+    }
+
+    /// The node that owns `user`, as last seen or as `rt_owners` says (`None`: nobody yet).
+    pub async fn owner_of(&self, user: &UserId) -> Result<Option<Arc<str>>> {
+        if let Some(node) = self.known.lock().get(user) {
+            return Ok(Some(node.clone()));
+        }
+        let entry = self.owners.entry(&**user).await.map_err(|e| anyhow!("reading the owner of {user}: {e}"))?;
+        Ok(entry.filter(|e| e.operation == kv::Operation::Put).map(|e| Arc::from(String::from_utf8_lossy(&e.value).as_ref())))
+    }
+
+    pub fn remember_owner(&self, user: &UserId, node: Arc<str>) {
+        self.known.lock().insert(user.clone(), node);
+    }
+
+    pub fn forget_owner(&self, user: &str) {
+        self.known.lock().remove(user);
+    }
+
+    /// Whether `node`'s liveness key stands.
+    pub async fn is_live(&self, node: &str) -> Result<bool> {
+        let entry = self.nodes.entry(node).await.map_err(|e| anyhow!("reading the liveness of {node}: {e}"))?;
+        Ok(entry.is_some_and(|e| e.operation == kv::Operation::Put))
+    }
+
+    /// Take `user` over (see the module's doc); the sequence of its log's last entry.
+    pub async fn take(&self, cluster: &Arc<Cluster>, user: &UserId) -> Result<u64, TakeError> {
+        let lock = self.taking.lock().entry(user.clone()).or_default().clone();
+        let _one = lock.lock().await;
+        if let Some(last) = self.owned_at(user) {
+            return Ok(last);
+        }
+        self.confirm_live(cluster).await;
+        self.take_lease(cluster, user).await?;
+        let started = Instant::now();
+        let mut last = cluster.log.last(user).await?;
+        let marker = loop {
+            match cluster.log.append(user, last, log::encode_owner(&cluster.node)).await {
+                Ok(marker) => break marker,
+                Err(log::AppendError::Fenced) => last = cluster.log.last(user).await?,
+                Err(e) => return Err(anyhow!(e).into()),
+            }
+        };
+        let replayed = catch_up::run(cluster, user, last).await?;
+        cluster.metrics.catch_ups.record(started.elapsed());
+        cluster.metrics.entries_replayed.fetch_add(replayed, Relaxed);
+        cluster.metrics.leases_taken.fetch_add(1, Relaxed);
+        self.owned.lock().insert(user.clone(), marker);
+        self.forget_owner(user);
+        self.taking.lock().remove(user);
+        tracing::info!(%user, node = %cluster.node, replayed, "took the user over");
+        Ok(marker)
+    }
+
+    /// Name this node in `rt_owners` for `user`, if no other live node is named.
+    async fn take_lease(&self, cluster: &Cluster, user: &UserId) -> Result<(), TakeError> {
+        let me: &str = &cluster.node;
+        for _ in 0..TAKE_OVER_TRIES {
+            let entry = self.owners.entry(&**user).await.map_err(|e| anyhow!("reading the owner of {user}: {e}"))?;
+            let written = match entry {
+                Some(entry) if entry.operation == kv::Operation::Put => {
+                    let holder = String::from_utf8_lossy(&entry.value).to_string();
+                    if holder != me && self.is_live(&holder).await? {
+                        let holder: Arc<str> = holder.into();
+                        self.remember_owner(user, holder.clone());
+                        return Err(TakeError::OwnedBy(holder));
+                    }
+                    self.owners.update(&**user, Bytes::from(me.to_string()), entry.revision).await.is_ok()
+                }
+                _ => self.owners.create(&**user, Bytes::from(me.to_string())).await.is_ok(),
+            };
+            if written {
+                return Ok(());
+            }
+        }
+        Err(anyhow!("could not take {user} over: other nodes kept changing its owner").into())
+    }
+
+    /// This node no longer owns `user`: forget it (its library instance must go too; the
+    /// caller sees to that).
+    pub fn release(&self, cluster: &Cluster, user: &UserId) {
+        if self.owned.lock().remove(user).is_some() {
+            cluster.metrics.leases_lost.fetch_add(1, Relaxed);
+            tracing::warn!(%user, node = %cluster.node, "lost the user");
+        }
+        self.forget_owner(user);
+    }
+
+    /// Release `user` and drop its library instance, whose caches may be stale.
+    pub async fn lose(&self, cluster: &Cluster, user: &UserId) {
+        self.release(cluster, user);
+        if let Some(runtime) = cluster.runtime() {
+            let key = ActorKey::new(ComponentKind::Library, Principal::User(user.clone()));
+            let _ = runtime.actors.call(&runtime, key, Request::Evict, CallContext::default()).await;
+        }
+    }
+
+    async fn lose_all(&self, cluster: &Cluster) {
+        let users: Vec<UserId> = self.owned.lock().keys().cloned().collect();
+        for user in users {
+            self.lose(cluster, &user).await;
+        }
+    }
+}
+
+
+
+/// Refresh this node's liveness every quarter of the lease's time to live.
+pub fn spawn_heartbeat(cluster: Arc<Cluster>) {
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(cluster.ownership.ttl / 4);
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            every.tick().await;
+            match cluster.runtime() {
+                Some(runtime) if !runtime.is_stopping() => cluster.ownership.refresh(&cluster).await,
+                _ => return,
+            }
+        }
+    });
+}

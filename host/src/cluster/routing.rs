@@ -1,0 +1,161 @@
+//! Library calls across nodes: a call for a user this node owns runs here; a user owned by
+//! another live node is asked over NATS request/reply (`rt.call.<node>`); a user nobody
+//! live owns is taken over. The owner answers `moved` for a user it no longer owns (the
+//! caller looks again), and a caller whose owner stopped answering waits for that node's
+//! lease to lapse, then takes the user over.
+//!
+//! Request: `{"user", "method", "args"}`. Answer: `{"ok": <json>}`, `{"err": <json>}` (the
+//! library's own error), `{"moved": true}` or `{"failed": <message>}`.
+
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, Result};
+use async_nats::RequestErrorKind;
+use bytes::Bytes;
+use futures::StreamExt;
+use serde_json::{json, Value as Json};
+
+use super::ownership::TakeError;
+use super::Cluster;
+use crate::runtime::call::{CallContext, CallError, Request, Response};
+use crate::runtime::key::{ActorKey, ComponentKind, Principal, UserId};
+use crate::runtime::Runtime;
+
+/// How long a routed call may take before the owner counts as unreachable.
+const CALL_TIMEOUT: Duration = Duration::from_secs(10);
+
+fn subject(node: &str) -> String {
+    format!("rt.call.{node}")
+}
+
+/// Why a routed call did not get an answer from the owner.
+enum Remote {
+    Moved,
+    Unreachable,
+}
+
+/// Call the library of `key`'s user wherever its owner is.
+pub async fn call(cluster: &Arc<Cluster>, runtime: &Arc<Runtime>, key: ActorKey, request: Request, context: CallContext) -> Result<Response, CallError> {
+    let Request::Library { method, args } = request else {
+        return runtime.actors.call(runtime, key, request, context).await;
+    };
+    let user = key.principal.user().cloned().ok_or(CallError::Refused("an anonymous caller has no library".into()))?;
+    // Long enough for a dead owner's lease to lapse, and a take-over to finish.
+    let deadline = Instant::now() + cluster.settings.lease_ttl * 2 + Duration::from_secs(5);
+    while Instant::now() < deadline {
+        if runtime.is_stopping() {
+            return Err(CallError::ShuttingDown);
+        }
+        cluster.ownership.confirm_live(cluster).await;
+        if cluster.ownership.owned_at(&user).is_some() {
+            let request = Request::Library { method: method.clone(), args: args.clone() };
+            match runtime.actors.call(runtime, key.clone(), request, context.clone()).await {
+                Err(CallError::Moved) => continue,
+                answer => return answer,
+            }
+        }
+        let owner = cluster.ownership.owner_of(&user).await.map_err(unavailable)?;
+        match owner {
+            Some(node) if *node != *cluster.node => {
+                let started = Instant::now();
+                match ask(cluster, &node, &user, &method, &args).await {
+                    Ok(answer) => {
+                        cluster.metrics.routed_calls.record(started.elapsed());
+                        cluster.ownership.remember_owner(&user, node);
+                        return answer;
+                    }
+                    Err(Remote::Moved) => cluster.ownership.forget_owner(&user),
+                    Err(Remote::Unreachable) => {
+                        cluster.ownership.forget_owner(&user);
+                        if cluster.ownership.is_live(&node).await.map_err(unavailable)? {
+                            tokio::time::sleep(Duration::from_millis(100)).await;
+                            continue;
+                        }
+                        take(cluster, &user).await?;
+                    }
+                }
+            }
+            _ => take(cluster, &user).await?,
+        }
+    }
+    Err(CallError::Refused("this user's library is unavailable: no node could serve it in time".into()))
+}
+
+/// Take the user over; another live owner is not an error (the caller routes there).
+async fn take(cluster: &Arc<Cluster>, user: &UserId) -> Result<(), CallError> {
+    match cluster.ownership.take(cluster, user).await {
+        Ok(_) => Ok(()),
+        Err(TakeError::OwnedBy(_)) => Ok(()),
+        Err(TakeError::Failed(e)) => {
+            tracing::warn!(%user, "could not take the user over: {e:#}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            Ok(())
+        }
+    }
+}
+
+fn unavailable(e: anyhow::Error) -> CallError {
+    CallError::Refused(format!("the cluster is unavailable: {e:#}"))
+}
+
+/// Send the call to `node`.
+async fn ask(cluster: &Cluster, node: &str, user: &str, method: &str, args: &str) -> Result<Result<Response, CallError>, Remote> {
+    let payload = Bytes::from(json!({ "user": user, "method": method, "args": args }).to_string());
+    let request = async_nats::Request::new().payload(payload).timeout(Some(CALL_TIMEOUT));
+    let reply = match cluster.client.send_request(subject(node), request).await {
+        Ok(reply) => reply,
+        Err(e) if matches!(e.kind(), RequestErrorKind::NoResponders | RequestErrorKind::TimedOut) => return Err(Remote::Unreachable),
+        Err(e) => return Ok(Err(CallError::Refused(format!("the cluster is unavailable: {e}")))),
+    };
+    let answer: Json = serde_json::from_slice(&reply.payload).map_err(|_| Remote::Unreachable)?;
+    if answer.get("moved").is_some() {
+        return Err(Remote::Moved);
+    }
+    let text = |field: &str| answer.get(field).and_then(Json::as_str).map(str::to_string);
+    Ok(if let Some(ok) = text("ok") {
+        Ok(Response::Library(Ok(ok)))
+    } else if let Some(err) = text("err") {
+        Ok(Response::Library(Err(err)))
+    } else {
+        Err(CallError::Refused(text("failed").unwrap_or_else(|| "the owner's answer was not understood".into())))
+    })
+}
+
+/// Answer the calls other nodes route to this one.
+pub async fn serve(cluster: Arc<Cluster>) -> Result<()> {
+    let mut requests = cluster.client.subscribe(subject(&cluster.node)).await.map_err(|e| anyhow!("subscribing to routed calls: {e}"))?;
+    tokio::spawn(async move {
+        while let Some(message) = requests.next().await {
+            let Some(reply) = message.reply.clone() else { continue };
+            let cluster = cluster.clone();
+            tokio::spawn(async move {
+                let answer = answer(&cluster, &message.payload).await;
+                let _ = cluster.client.publish(reply, Bytes::from(answer.to_string())).await;
+            });
+        }
+    });
+    Ok(())
+}
+
+async fn answer(cluster: &Arc<Cluster>, payload: &[u8]) -> Json {
+    let Some(runtime) = cluster.runtime() else { return json!({ "failed": "the node is shutting down" }) };
+    let Ok(request) = serde_json::from_slice::<Json>(payload) else { return json!({ "failed": "a routed call that is not JSON" }) };
+    let field = |name: &str| request.get(name).and_then(Json::as_str).unwrap_or_default().to_string();
+    let user: UserId = field("user").into();
+    cluster.ownership.confirm_live(cluster).await;
+    if cluster.ownership.owned_at(&user).is_none() {
+        return json!({ "moved": true });
+    }
+    cluster.metrics.served_calls.fetch_add(1, Relaxed);
+    let key = ActorKey::new(ComponentKind::Library, Principal::User(user));
+    let request = Request::Library { method: field("method"), args: field("args") };
+    match runtime.actors.call(&runtime, key, request, CallContext::default()).await {
+        Ok(Response::Library(Ok(ok))) => json!({ "ok": ok }),
+        Ok(Response::Library(Err(err))) => json!({ "err": err }),
+        Ok(_) => json!({ "failed": "unexpected answer from the library" }),
+        Err(CallError::Moved) => json!({ "moved": true }),
+        Err(e) => json!({ "failed": e.to_string() }),
+    }
+}
