@@ -30,6 +30,8 @@ export function sleep(ms) {
 /** A running server. `stop()` sends SIGTERM and waits; `kill()` sends SIGKILL. */
 export class Server {
   static async start(options = {}) {
+    // E2E_CLUSTER=N: the suite runs against N nodes of a cluster instead (see ClusterServer).
+    if (CLUSTER_NODES > 0 && !options.standalone) return ClusterServer.start({ ...options, nodes: CLUSTER_NODES });
     const server = new Server(options);
     await server.launch();
     return server;
@@ -136,6 +138,106 @@ export class Server {
       values[name] = Number(value);
     }
     return values;
+  }
+}
+
+/** With E2E_CLUSTER=N, `Server.start` starts a cluster of N nodes (see ClusterServer). */
+export const CLUSTER_NODES = Number(process.env.E2E_CLUSTER ?? 0);
+export const NATS_BIN = process.env.NATS_SERVER_BIN ?? 'nats-server';
+
+/** A `nats-server -js` on a free loopback port with a store of its own. */
+export class NatsServer {
+  static async start() {
+    const nats = new NatsServer();
+    await nats.launch();
+    return nats;
+  }
+
+  constructor() {
+    this.dir = mkdtempSync(join(tmpdir(), 'realtime-nats-'));
+    this.logs = '';
+  }
+
+  get url() { return `nats://127.0.0.1:${this.port}`; }
+
+  async launch() {
+    this.port ??= await freePort();
+    this.proc = spawn(NATS_BIN, ['-js', '-a', '127.0.0.1', '-p', String(this.port), '-sd', this.dir], { stdio: ['ignore', 'ignore', 'pipe'] });
+    this.proc.stderr.on('data', (d) => { this.logs += d; });
+    this.exited = new Promise((resolve) => this.proc.once('exit', resolve));
+    const deadline = Date.now() + 10_000;
+    while (Date.now() < deadline) {
+      if (this.logs.includes('Server is ready')) return;
+      if (this.proc.exitCode !== null) break;
+      await sleep(20);
+    }
+    throw new Error(`nats-server did not start:\n${this.logs}`);
+  }
+
+  async stop() {
+    if (this.proc.exitCode === null && this.proc.signalCode === null) this.proc.kill('SIGTERM');
+    await this.exited;
+  }
+
+  cleanup() { rmSync(this.dir, { recursive: true, force: true }); }
+}
+
+/**
+ * N realtime-host nodes on one NATS server, looking like one `Server` to a suite: each
+ * request and each socket goes to a node picked at random; restart, stop and kill act on
+ * every node; metrics are summed over the nodes.
+ */
+export class ClusterServer {
+  static async start({ nodes = 3, args = [], env = {}, leaseTtl = '1s' } = {}) {
+    const nats = await NatsServer.start();
+    const cluster = new ClusterServer(nats, [...Array(nodes).keys()].map((i) => new Server({
+      args: ['--cluster', nats.url, '--node-id', `node-${i + 1}`, '--lease-ttl', leaseTtl, ...args],
+      env,
+    })));
+    await Promise.all(cluster.nodes.map((node) => node.launch()));
+    return cluster;
+  }
+
+  constructor(nats, nodes) {
+    this.nats = nats;
+    this.nodes = nodes;
+  }
+
+  pick() { return this.nodes[Math.floor(Math.random() * this.nodes.length)]; }
+  get port() { return this.pick().port; }
+  get url() { return this.pick().url; }
+  get wsUrl() { return this.pick().wsUrl; }
+  get logs() { return this.nodes.map((n, i) => `--- node-${i + 1}\n${n.logs}`).join('\n'); }
+
+  gql(...args) { return Server.prototype.gql.apply(this, args); }
+  data(...args) { return Server.prototype.data.apply(this, args); }
+  signUp(...args) { return Server.prototype.signUp.apply(this, args); }
+
+  async metrics() {
+    const sum = {};
+    for (const node of this.nodes) {
+      for (const [name, value] of Object.entries(await node.metrics())) sum[name] = (sum[name] ?? 0) + value;
+    }
+    return sum;
+  }
+
+  async launch() { await Promise.all(this.nodes.map((node) => node.launch())); }
+
+  async stop(signal = 'SIGTERM') {
+    const [first] = await Promise.all(this.nodes.map((node) => node.stop(signal)));
+    return first;
+  }
+
+  kill() { return this.stop('SIGKILL'); }
+
+  async restart() {
+    await this.stop();
+    await this.launch();
+  }
+
+  cleanup() {
+    for (const node of this.nodes) node.cleanup();
+    this.nats.stop().then(() => this.nats.cleanup());
   }
 }
 

@@ -146,7 +146,12 @@ async fn answer(cluster: &Arc<Cluster>, payload: &[u8]) -> Json {
     let user: UserId = field("user").into();
     cluster.ownership.confirm_live(cluster).await;
     if cluster.ownership.owned_at(&user).is_none() {
-        return json!({ "moved": true });
+        // Named the owner but not holding the user (this node restarted): take it up again.
+        cluster.ownership.forget_owner(&user);
+        let named_here = matches!(cluster.ownership.owner_of(&user).await, Ok(Some(node)) if node == cluster.node);
+        if !named_here || cluster.ownership.take(cluster, &user).await.is_err() {
+            return json!({ "moved": true });
+        }
     }
     cluster.metrics.served_calls.fetch_add(1, Relaxed);
     let key = ActorKey::new(ComponentKind::Library, Principal::User(user));
