@@ -56,7 +56,7 @@ pub struct Cluster {
     pub(crate) components: swaps::SharedComponents,
     pub(crate) snapshots: catch_up::Snapshots,
     /// What this node's libraries publish, on its way to the other nodes.
-    pub(crate) events: events::EventSender,
+    pub(crate) events: events::Events,
     pub metrics: ClusterMetrics,
     runtime: OnceLock<Weak<Runtime>>,
 }
@@ -83,7 +83,7 @@ impl Cluster {
         let accounts = accounts::SharedAccounts::open(&js).await?;
         let components = swaps::SharedComponents::open(&js).await?;
         let snapshots = catch_up::Snapshots::open(&js).await?;
-        let events = events::EventSender::start(client.clone());
+        let events = events::Events::start(client.clone());
         tracing::info!(node = %settings.node_id, url = %settings.url, "joined the cluster");
         Ok(Arc::new(Self {
             node: settings.node_id.as_str().into(),

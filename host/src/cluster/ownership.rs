@@ -60,6 +60,8 @@ pub struct Ownership {
     /// Where other nodes' users were last seen.
     known: Mutex<BoundedMap<UserId, Arc<str>>>,
     liveness: Mutex<Liveness>,
+    /// Other nodes last seen live, and when.
+    live_seen: Mutex<HashMap<Arc<str>, Instant>>,
     /// One liveness refresh at a time.
     refreshing: tokio::sync::Mutex<()>,
 }
@@ -76,6 +78,7 @@ impl Ownership {
             taking: Mutex::default(),
             known: Mutex::new(BoundedMap::new(KNOWN_OWNERS)),
             liveness: Mutex::new(Liveness { revision: 0, confirmed: Instant::now() - settings.lease_ttl * 2 }),
+            live_seen: Mutex::default(),
             refreshing: tokio::sync::Mutex::new(()),
         })
     }
@@ -157,6 +160,19 @@ impl Ownership {
         self.known.lock().remove(user);
     }
 
+    /// Whether `node`'s liveness key stood a moment ago (read again after a quarter of the
+    /// lease's time to live).
+    pub async fn is_live_recently(&self, node: &Arc<str>) -> Result<bool> {
+        if self.live_seen.lock().get(node).is_some_and(|seen| seen.elapsed() < self.ttl / 4) {
+            return Ok(true);
+        }
+        let live = self.is_live(node).await?;
+        if live {
+            self.live_seen.lock().insert(node.clone(), Instant::now());
+        }
+        Ok(live)
+    }
+
     /// Whether `node`'s liveness key stands.
     pub async fn is_live(&self, node: &str) -> Result<bool> {
         let entry = self.nodes.entry(node).await.map_err(|e| anyhow!("reading the liveness of {node}: {e}"))?;
@@ -188,6 +204,7 @@ impl Ownership {
         self.owned.lock().insert(user.clone(), marker);
         self.forget_owner(user);
         self.taking.lock().remove(user);
+        cluster.events.took_over(user);
         tracing::info!(%user, node = %cluster.node, replayed, "took the user over");
         Ok(marker)
     }

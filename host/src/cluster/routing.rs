@@ -1,8 +1,10 @@
 //! Library calls across nodes: a call for a user this node owns runs here; a user owned by
 //! another live node is asked over NATS request/reply (`rt.call.<node>`); a user nobody
 //! live owns is taken over. The owner answers `moved` for a user it no longer owns (the
-//! caller looks again), and a caller whose owner stopped answering waits for that node's
-//! lease to lapse, then takes the user over.
+//! caller looks again); a call no node received (no responders: the owner is gone) waits for
+//! that node's lease to lapse, then the user is taken over and the call made here. A call
+//! whose owner's lease lapses while it waits for the answer fails: it may have committed, and
+//! making it again could apply it twice.
 //!
 //! Request: `{"user", "method", "args"}`. Answer: `{"ok": <json>}`, `{"err": <json>}` (the
 //! library's own error), `{"moved": true}` or `{"failed": <message>}`.
@@ -26,13 +28,17 @@ use crate::runtime::Runtime;
 /// How long a routed call may take before the owner counts as unreachable.
 const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 
+const OWNER_LOST: &str = "the node that owns this user stopped during the call; it may or may not have been applied";
+
 fn subject(node: &str) -> String {
     format!("rt.call.{node}")
 }
 
 /// Why a routed call did not get an answer from the owner.
 enum Remote {
+    /// The node does not own the user (any more).
     Moved,
+    /// No node listens on the owner's subject: the call was not delivered.
     Unreachable,
 }
 
@@ -59,6 +65,12 @@ pub async fn call(cluster: &Arc<Cluster>, runtime: &Arc<Runtime>, key: ActorKey,
         let owner = cluster.ownership.owner_of(&user).await.map_err(unavailable)?;
         match owner {
             Some(node) if *node != *cluster.node => {
+                if !cluster.ownership.is_live_recently(&node).await.map_err(unavailable)? {
+                    // Its lease lapsed: the owner is gone (or cut off); take the user.
+                    cluster.ownership.forget_owner(&user);
+                    take(cluster, &user).await?;
+                    continue;
+                }
                 let started = Instant::now();
                 match ask(cluster, &node, &user, &method, &args).await {
                     Ok(answer) => {
@@ -104,9 +116,25 @@ fn unavailable(e: anyhow::Error) -> CallError {
 async fn ask(cluster: &Cluster, node: &str, user: &str, method: &str, args: &str) -> Result<Result<Response, CallError>, Remote> {
     let payload = Bytes::from(json!({ "user": user, "method": method, "args": args }).to_string());
     let request = async_nats::Request::new().payload(payload).timeout(Some(CALL_TIMEOUT));
-    let reply = match cluster.client.send_request(subject(node), request).await {
+    let asked = cluster.client.send_request(subject(node), request);
+    // The owner may die with the call in hand: its lease lapsing ends the wait. Such a call
+    // may or may not have committed, so it is not made again (it fails, unacknowledged).
+    let lapsed = async {
+        loop {
+            tokio::time::sleep(cluster.settings.lease_ttl / 4).await;
+            if !cluster.ownership.is_live(node).await.unwrap_or(true) {
+                return;
+            }
+        }
+    };
+    let reply = tokio::select! {
+        reply = asked => reply,
+        () = lapsed => return Ok(Err(CallError::Refused(OWNER_LOST.into()))),
+    };
+    let reply = match reply {
         Ok(reply) => reply,
-        Err(e) if matches!(e.kind(), RequestErrorKind::NoResponders | RequestErrorKind::TimedOut) => return Err(Remote::Unreachable),
+        Err(e) if e.kind() == RequestErrorKind::NoResponders => return Err(Remote::Unreachable),
+        Err(e) if e.kind() == RequestErrorKind::TimedOut => return Ok(Err(CallError::Refused(OWNER_LOST.into()))),
         Err(e) => return Ok(Err(CallError::Refused(format!("the cluster is unavailable: {e}")))),
     };
     let answer: Json = serde_json::from_slice(&reply.payload).map_err(|_| Remote::Unreachable)?;

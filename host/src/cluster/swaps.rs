@@ -43,20 +43,18 @@ pub async fn share(cluster: &Cluster, kind: ComponentKind, wasm: &[u8]) -> Resul
     Ok(())
 }
 
-/// Install the stored version of `kind` unless this node already runs it.
-async fn follow(cluster: &Cluster, kind: ComponentKind) -> Result<()> {
+/// Install the stored version of `kind`: when announced (a PUT on some node, which installs
+/// even the same bytes again as a new version), or at start unless this node runs it already.
+async fn follow(cluster: &Cluster, kind: ComponentKind, announced: bool) -> Result<()> {
     let Some(runtime) = cluster.runtime() else { return Ok(()) };
     let Ok(info) = cluster.components.store.info(kind.name()).await else { return Ok(()) };
     let current = runtime.components.current(kind).map(|v| v.digest.clone());
-    if info.metadata.get("digest").is_some_and(|d| Some(d) == current.as_ref()) {
+    if !announced && info.metadata.get("digest").is_some_and(|d| Some(d) == current.as_ref()) {
         return Ok(());
     }
     let mut object = cluster.components.store.get(kind.name()).await.map_err(|e| anyhow!("reading the {kind} component: {e}"))?;
     let mut wasm = Vec::with_capacity(info.size);
     tokio::io::AsyncReadExt::read_to_end(&mut object, &mut wasm).await?;
-    if Some(digest(&wasm)) == current {
-        return Ok(());
-    }
     let number = watcher::install(&runtime, kind, wasm).await?;
     tracing::info!(component = %kind, version = number, "installed the cluster's version");
     Ok(())
@@ -66,7 +64,7 @@ async fn follow(cluster: &Cluster, kind: ComponentKind) -> Result<()> {
 pub async fn serve(cluster: Arc<Cluster>) -> Result<()> {
     let mut notices = cluster.client.subscribe(DEPLOYS).await.map_err(|e| anyhow!("subscribing to deploys: {e}"))?;
     for kind in ComponentKind::ALL {
-        if let Err(e) = follow(&cluster, kind).await {
+        if let Err(e) = follow(&cluster, kind, false).await {
             tracing::warn!(component = %kind, "could not install the cluster's version: {e:#}");
         }
     }
@@ -74,7 +72,7 @@ pub async fn serve(cluster: Arc<Cluster>) -> Result<()> {
         while let Some(notice) = notices.next().await {
             let Ok(notice) = serde_json::from_slice::<Json>(&notice.payload) else { continue };
             let Some(kind) = notice.get("component").and_then(Json::as_str).and_then(ComponentKind::from_name) else { continue };
-            if let Err(e) = follow(&cluster, kind).await {
+            if let Err(e) = follow(&cluster, kind, true).await {
                 tracing::warn!(component = %kind, "could not install the cluster's version: {e:#}");
             }
         }

@@ -1,0 +1,261 @@
+// A cluster of three realtime-host nodes on one nats-server (started here on a loopback port
+// with a store of its own). Accounts and sessions are shared, and a sign-out on one node
+// closes that session's sockets on every node. A user's events reach tabs on every node in
+// order with the same positions. Failover: the owner of a user is killed (kill -9) and its
+// data dir deleted under a mutation load; another node serves the user within 5 s, with every
+// acknowledged mutation once, and every tab (those on the dead node reconnecting elsewhere)
+// ends with the whole log. Split brain: an owner paused (SIGSTOP) past its lease loses the
+// user and acknowledges nothing for it after. A swap PUT on one node reaches every node.
+import { afterEach, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync, rmSync } from 'node:fs';
+import { ClusterServer, RawSocket, settled, sleep } from './harness.mjs';
+import { ResumingTab, assertContiguous, until } from './tabs.mjs';
+
+const BUILT = new URL('../../target/wasm32-wasip2/release/', import.meta.url).pathname;
+const ADMIN = 'cluster-admin';
+const CREATE = 'mutation($url: String!, $title: String!) { createStory(input: {url: $url, title: $title}) { story { id title } } }';
+const TITLES = '{ me { library { stories(first: 1000) { totalCount edges { node { title } } } } } }';
+const SIGN_IN = 'mutation($e: String!, $p: String!) { signIn(email: $e, password: $p) { token } }';
+
+afterEach(() => {
+  for (const tab of ResumingTab.all) tab.stop();
+  ResumingTab.all.clear();
+});
+
+async function withCluster(options, body) {
+  const cluster = await ClusterServer.start({ nodes: 3, ...options });
+  try {
+    await body(cluster, ...cluster.nodes);
+  } finally {
+    for (const node of cluster.nodes) if (node.proc.signalCode === null) { try { process.kill(node.proc.pid, 'SIGCONT'); } catch {} }
+    await cluster.stop('SIGKILL');
+    cluster.cleanup();
+  }
+}
+
+/** One metric of one node (0 when absent). */
+async function metric(node, name) {
+  return (await node.metrics())[name] ?? 0;
+}
+
+/** Create a story; the acknowledged title, or null when the request failed (not retried). */
+async function createStory(node, token, title) {
+  try {
+    const { status, body } = await node.gql(CREATE, { url: `https://example.com/${encodeURIComponent(title)}`, title }, token, { connection: 'close' });
+    return status === 200 && !body.errors && body.data.createStory.story?.title === title ? title : null;
+  } catch {
+    return null;
+  }
+}
+
+/** The titles of the user's stories, as a node answers. */
+async function titles(node, token) {
+  return (await node.data(TITLES, {}, token)).me.library.stories.edges.map((e) => e.node.title);
+}
+
+/** The titles of the StoryCreateEvents a tab got. */
+function createdTitles(tab) {
+  return tab.events.filter((e) => e.data.__typename === 'StoryCreateEvent').map((e) => e.data.story.title);
+}
+
+function assertOnce(list, what) {
+  const seen = new Set();
+  for (const item of list) {
+    assert.ok(!seen.has(item), `${what}: ${item} twice`);
+    seen.add(item);
+  }
+}
+
+test('accounts and sessions are shared: sign up on one node, sign in and use the token on others; a sign-out closes its sockets on every node', async () => {
+  await withCluster({}, async (_cluster, a, b, c) => {
+    const { token, user } = await a.signUp('shared@example.com', 'shared password');
+    assert.equal((await c.data('{ me { id email } }', {}, token)).me.id, user.id);
+    const duplicate = await b.gql('mutation { signUp(email: "SHARED@example.com", password: "another password") { token } }');
+    assert.equal(duplicate.body.errors?.[0]?.message, 'Email already registered');
+    const second = (await b.data(SIGN_IN, { e: 'shared@example.com', p: 'shared password' })).signIn.token;
+    const wrong = await c.gql(SIGN_IN, { e: 'shared@example.com', p: 'wrong password' });
+    assert.equal(wrong.body.errors?.[0]?.message, 'Invalid credentials');
+
+    const onA = RawSocket.open(a, { token: second });
+    const onC = RawSocket.open(c, { token: second });
+    for (const socket of [onA, onC]) {
+      await socket.init();
+      socket.subscribe('s', 'subscription { channel(name: "library") { __typename } }');
+      await settled(socket);
+    }
+    const firstOnC = RawSocket.open(c, { token });
+    await firstOnC.init();
+
+    assert.equal((await b.data('mutation { signOut }', {}, second)).signOut, true);
+    for (const socket of [onA, onC]) assert.deepEqual(await socket.closed, { code: 4403, reason: 'Forbidden' });
+    for (const node of [a, b, c]) assert.equal((await node.gql('{ me { id } }', {}, second)).status, 401, 'the signed-out token, everywhere');
+    assert.equal((await a.data('{ me { email } }', {}, token)).me.email, 'shared@example.com', 'the other session lives on');
+    assert.deepEqual(await firstOnC.drain(200), []);
+    firstOnC.close();
+  });
+});
+
+test('a user\'s events reach tabs on every node, in commit order, with the same positions', async () => {
+  await withCluster({}, async (cluster, a, b, c) => {
+    const { token } = await a.signUp('events@example.com');
+    const tabs = [a, b, c, a, b, c].map((node) => new ResumingTab(node, token));
+    await until(() => tabs.every((tab) => tab.connects > 0), 10_000, 'every tab subscribed');
+    await sleep(200);
+    const made = [];
+    for (let i = 0; i < 30; i++) {
+      const title = await createStory(cluster.nodes[i % 3], token, `event ${i}`);
+      assert.equal(title, `event ${i}`);
+      made.push(title);
+    }
+    await until(() => tabs.every((tab) => createdTitles(tab).length === 30), 10_000, 'every tab got every event');
+    for (const [i, tab] of tabs.entries()) {
+      assertContiguous(tab.events, `tab ${i}`);
+      assert.deepEqual(createdTitles(tab), made, `tab ${i}: in commit order`);
+      assert.deepEqual(tab.events.map((e) => e.position), tabs[0].events.map((e) => e.position), `tab ${i}: the same positions`);
+    }
+    assert.deepEqual(await titles(b, token), [...made].reverse());
+  });
+});
+
+test('failover: kill -9 the owner and delete its data dir under load; another node serves the user within 5 s, nothing acknowledged is lost or doubled, every tab resumes', { timeout: 120_000 }, async () => {
+  await withCluster({ args: ['--snapshot-every', '5'] }, async (cluster, a, b, c) => {
+    // The user's first mutation lands on node A, which so takes the user.
+    const { token } = await a.signUp('failover@example.com');
+    assert.equal(await createStory(a, token, 'first'), 'first');
+    assert.equal(await metric(a, 'realtime_cluster_owned_users'), 1, 'A owns the user');
+    const survivors = [b, c];
+    const onA = [new ResumingTab(a, token), new ResumingTab(a, token)];
+    const elsewhere = [new ResumingTab(b, token), new ResumingTab(c, token)];
+    const tabs = [...onA, ...elsewhere];
+    await until(() => tabs.every((tab) => tab.connects > 0), 10_000, 'every tab subscribed');
+    await sleep(200);
+
+    const acknowledged = ['first'];
+    let killedAt = null;
+    let firstAfterKill = null;
+    let loading = true;
+    const load = survivors.map(async (node, n) => {
+      for (let i = 0; loading; i++) {
+        const started = Date.now();
+        const title = await createStory(node, token, `load ${n}-${i}`);
+        if (title) {
+          acknowledged.push(title);
+          if (killedAt !== null && started >= killedAt && firstAfterKill === null) firstAfterKill = Date.now();
+        }
+        await sleep(20);
+      }
+    });
+    await until(() => acknowledged.length >= 15, 20_000, 'load before the kill');
+    await a.kill();
+    killedAt = Date.now();
+    rmSync(a.dataDir, { recursive: true, force: true });
+    // A load balancer sends the dead node's tabs elsewhere.
+    for (const [i, tab] of onA.entries()) tab.server = survivors[i];
+    await until(() => firstAfterKill !== null, 10_000, 'a mutation acknowledged after the kill');
+    const failover = firstAfterKill - killedAt;
+    assert.ok(failover <= 5000, `another node served the user ${failover} ms after the kill`);
+    const countAtFailover = acknowledged.length;
+    await until(() => acknowledged.length >= countAtFailover + 15, 20_000, 'load after the failover');
+    loading = false;
+    await Promise.all(load);
+
+    const stored = await titles(b, token);
+    assertOnce(stored, 'stored stories');
+    for (const title of acknowledged) assert.ok(stored.includes(title), `acknowledged ${title} is stored`);
+    assert.deepEqual(await titles(c, token), stored, 'both survivors answer the same');
+    // The tabs subscribed after the first story.
+    const live = stored.filter((title) => title !== 'first');
+    await until(() => tabs.every((tab) => createdTitles(tab).length === live.length), 15_000, () => `every tab caught up: ${live.length} stored, tabs have ${tabs.map((tab) => createdTitles(tab).length)}; positions ${tabs.map((tab) => tab.events.map((e) => e.position.split(':')[1]).join(','))}`);
+    for (const [i, tab] of tabs.entries()) {
+      assertContiguous(tab.events, `tab ${i}`);
+      assertOnce(createdTitles(tab), `tab ${i}`);
+      assert.deepEqual([...createdTitles(tab)].sort(), [...live].sort(), `tab ${i}: every story, once`);
+    }
+    assert.ok(onA.every((tab) => tab.connects >= 2), 'the dead node\'s tabs reconnected');
+    const taken = (await metric(b, 'realtime_cluster_leases_taken_total')) + (await metric(c, 'realtime_cluster_leases_taken_total'));
+    assert.ok(taken >= 1, 'a survivor took the user');
+    const restored = (await metric(b, 'realtime_cluster_snapshots_restored_total')) + (await metric(c, 'realtime_cluster_snapshots_restored_total'));
+    assert.ok(restored >= 1, 'the new owner started from a snapshot');
+  });
+});
+
+test('split brain: an owner paused past its lease loses the user, and acknowledges nothing for it after', { timeout: 60_000 }, async () => {
+  await withCluster({}, async (_cluster, a, b, c) => {
+    const { token } = await a.signUp('paused@example.com');
+    assert.equal(await createStory(a, token, 'before'), 'before');
+    assert.equal(await metric(a, 'realtime_cluster_owned_users'), 1, 'A owns the user');
+    const tab = new ResumingTab(c, token);
+    await until(() => tab.connects > 0, 10_000, 'tab subscribed');
+    await sleep(200);
+    const appendsBefore = await metric(a, 'realtime_cluster_log_append_seconds_count');
+
+    process.kill(a.proc.pid, 'SIGSTOP');
+    // A request reaches the paused owner: it is read only when the owner runs again.
+    const toPaused = createStory(a, token, 'sent to the paused owner');
+    await sleep(2500); // past the lease (1 s)
+    const acknowledged = ['before'];
+    for (let i = 0; i < 5; i++) {
+      const title = await createStory(b, token, `while paused ${i}`);
+      assert.equal(title, `while paused ${i}`, 'B serves the user while A is paused');
+      acknowledged.push(title);
+    }
+    process.kill(a.proc.pid, 'SIGCONT');
+    const late = await toPaused;
+    if (late) acknowledged.push(late);
+    assert.equal(await createStory(a, token, 'after'), 'after', 'A serves again, routing to the new owner');
+    acknowledged.push('after');
+
+    assert.ok(await metric(a, 'realtime_cluster_leases_lost_total') >= 1, 'A knows it lost the user');
+    assert.equal(await metric(a, 'realtime_cluster_owned_users'), 0);
+    assert.equal(await metric(a, 'realtime_cluster_log_append_seconds_count'), appendsBefore, 'A appended (and acknowledged) nothing after its lease lapsed');
+    const stored = await titles(c, token);
+    assertOnce(stored, 'stored stories');
+    assert.deepEqual([...stored].sort(), [...acknowledged].sort(), 'one history: what was acknowledged, once');
+    const live = stored.filter((title) => title !== 'before'); // the tab subscribed after it
+    await until(() => createdTitles(tab).length === live.length, 10_000, () => `the tab got every event: ${JSON.stringify(tab.events.map((e) => [e.position, e.data.story?.title ?? e.data.__typename]))} of ${JSON.stringify(stored)}`);
+    assertContiguous(tab.events, 'tab');
+  });
+});
+
+test('a swap PUT on one node reaches every node; nothing dropped or failed', { timeout: 120_000 }, async () => {
+  await withCluster({ args: ['--admin-token', ADMIN] }, async (cluster, a, b, c) => {
+    const { token } = await a.signUp('swap@example.com');
+    const tabs = [a, b, c].map((node) => new ResumingTab(node, token));
+    await until(() => tabs.every((tab) => tab.connects > 0), 10_000, 'every tab subscribed');
+    await sleep(200);
+    const made = [];
+    let loading = true;
+    const load = (async () => {
+      for (let i = 0; loading; i++) {
+        const title = await createStory(cluster.nodes[i % 3], token, `swap ${i}`);
+        assert.equal(title, `swap ${i}`, 'no mutation fails during the swap');
+        made.push(title);
+        await sleep(20);
+      }
+    })();
+    await until(() => made.length >= 5, 10_000, 'load before the swap');
+    for (const [name, file] of [['library', 'library.wasm'], ['user-channel', 'user_channel.wasm']]) {
+      const res = await fetch(`${b.url}/admin/components/${name}`, {
+        method: 'PUT', headers: { authorization: `Bearer ${ADMIN}` }, body: readFileSync(`${BUILT}${file}`),
+      });
+      assert.equal(res.status, 200, await res.text());
+    }
+    for (const node of [a, b, c]) {
+      const version = (name) => metric(node, `realtime_component_version{component="${name}"}`);
+      const deadline = Date.now() + 30_000;
+      while (Date.now() < deadline && ((await version('library')) < 2 || (await version('user-channel')) < 2)) await sleep(100);
+      assert.equal(await metric(node, 'realtime_component_version{component="library"}'), 2, 'library version 2 on every node');
+      assert.equal(await metric(node, 'realtime_component_version{component="user-channel"}'), 2, 'user-channel version 2 on every node');
+    }
+    const count = made.length;
+    await until(() => made.length >= count + 5, 10_000, 'load after the swap');
+    loading = false;
+    await load;
+    await until(() => tabs.every((tab) => createdTitles(tab).length === made.length), 10_000, 'every tab got every event');
+    for (const [i, tab] of tabs.entries()) {
+      assertContiguous(tab.events, `tab ${i}`);
+      assert.deepEqual(createdTitles(tab), made, `tab ${i}`);
+    }
+  });
+});
