@@ -17,14 +17,22 @@ scripts/build-web.sh
 if [ ! -x /usr/bin/chromium ]; then
   apt-get install -y -qq chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
 fi
+# The cluster tests' NATS server (Debian's nats-server 2.9), installed when missing.
+if ! command -v nats-server >/dev/null; then
+  apt-get install -y -qq nats-server >/dev/null || { apt-get update -qq && apt-get install -y -qq nats-server >/dev/null; }
+fi
 cargo test -p realtime-host
 # The components' own logic, natively (their wasm builds are tested by host/tests/components).
 (cd components && cargo test --target x86_64-unknown-linux-gnu --lib -p library -p user-channel -p graphql)
-# Coverage-guided fuzzing of what clients send (graphql-ws frames, GraphQL requests), 60 s a target.
-scripts/fuzz.sh 60
+# Coverage-guided fuzzing of what clients send (graphql-ws frames, GraphQL requests), 30 s a target.
+scripts/fuzz.sh 30
 (cd tests && npm ci --no-audit --no-fund)
 export REALTIME_HOST_BIN="$PWD/target/debug/realtime-host"
 (cd tests && node --test --test-concurrency=1 e2e/*.test.mjs)
+# The product, graphql-ws, client, Relay and resume suites again, against a cluster of three
+# nodes on one NATS server: each request and each socket goes to a node picked at random.
+(cd tests && E2E_CLUSTER=3 node --test --test-concurrency=1 e2e/product.test.mjs e2e/protocol.test.mjs \
+  e2e/client.test.mjs e2e/relay.test.mjs e2e/resume.test.mjs)
 # The benchmark harness as a smoke check: every scenario against all three systems with small
 # counts; it fails on a scenario that does not complete or on a lost event, and asserts no
 # timing (BENCHMARKS.md holds the real run, made with the release build).
