@@ -89,6 +89,18 @@ trap 'exit 130' INT TERM
 mkdir -p "$WORK/components" "$WORK/ours-data"
 cp "$TARGET"/wasm32-wasip2/release/{library,user_channel,graphql}.wasm "$WORK/components/"
 
+# OURS_CLUSTER=1: our server runs as one node of a cluster (`--cluster`), on a nats-server
+# started here for the run (bench/cluster-cost.sh compares it with the node standing alone).
+OURS_CLUSTER_FLAGS=()
+if [ "${OURS_CLUSTER:-0}" = 1 ]; then
+  NATS_PORT=$(( ${BENCH_PORT_BASE:-28700} + 222 ))
+  nats-server -js -a 127.0.0.1 -p "$NATS_PORT" -sd "$WORK/nats" >"$WORK/nats.log" 2>&1 &
+  NATS_PID=$!
+  trap 'stop_server; kill "$NATS_PID" 2>/dev/null || true; rm -rf "$WORK"' EXIT
+  for _ in $(seq 1 100); do grep -q "Server is ready" "$WORK/nats.log" && break; sleep 0.05; done
+  OURS_CLUSTER_FLAGS=(--cluster "nats://127.0.0.1:$NATS_PORT" --node-id bench)
+fi
+
 PORT_BASE=${BENCH_PORT_BASE:-28700}
 port_of() { case "$1" in ours) echo $((PORT_BASE + 87));; node) echo $((PORT_BASE + 89));; native) echo $((PORT_BASE + 90));; esac; }
 
@@ -100,7 +112,7 @@ start_server() {
   case "$system" in
     ours)
       "$HOST_BIN" serve --listen "127.0.0.1:$port" --data-dir "$WORK/ours-data" \
-        --components-dir "$WORK/components" "$@" >>"$log" 2>&1 &
+        --components-dir "$WORK/components" "${OURS_CLUSTER_FLAGS[@]}" "$@" >>"$log" 2>&1 &
       ;;
     node)
       (cd bench/peers/node && exec node server.mjs --listen "127.0.0.1:$port") >>"$log" 2>&1 &

@@ -142,6 +142,14 @@ struct LatencyArgs {
     /// seconds from it to every tab subscribed (not counting sign-ups done by this process).
     #[arg(long)]
     restarted_at_ms: Option<u64>,
+    /// Send the mutations (and the priming queries) to this address instead of `--addr`, where
+    /// the tabs are: another node of a cluster, so every event crosses nodes.
+    #[arg(long)]
+    mutate_addr: Option<SocketAddr>,
+    /// Once every tab is subscribed (and primed), say `ready` and wait for this file to exist
+    /// before mutating: load generators in several processes start their loads together.
+    #[arg(long)]
+    start_file: Option<PathBuf>,
 }
 
 #[derive(Args, Clone)]
@@ -335,8 +343,8 @@ const TOUCH_QUERY: &str = "{ me { id library { stories(first: 1) { totalCount } 
 /// One query per user, 16 at a time, so every actor a scenario uses is live before it is
 /// measured (the cold start of many actors at once is the wake scenario's subject).
 /// Returns the seconds it took.
-async fn prime(common: &Common, tokens: &[String]) -> Result<f64> {
-    let seconds = query_each(common.addr, tokens, TOUCH_QUERY).await.context("priming query")?;
+async fn prime(addr: SocketAddr, tokens: &[String]) -> Result<f64> {
+    let seconds = query_each(addr, tokens, TOUCH_QUERY).await.context("priming query")?;
     log(format!("primed {} users in {seconds:.1}s", tokens.len()));
     Ok(seconds)
 }
@@ -539,7 +547,7 @@ async fn fanout(args: FanoutArgs) -> Result<Value> {
     let clock = Instant::now();
     let tabs = open_tabs(common, &tokens, args.tabs, clock, None).await?;
     let sockets = tabs.handles.len();
-    let primed_s = prime(common, &tokens).await?;
+    let primed_s = prime(common.addr, &tokens).await?;
     tokio::time::sleep(Duration::from_millis(500)).await;
 
     let acked: Arc<Vec<AtomicU64>> = Arc::new((0..args.users).map(|_| AtomicU64::new(0)).collect());
@@ -634,23 +642,32 @@ async fn latency(args: LatencyArgs, swaps: Option<SwapPlan>) -> Result<Value> {
     let signing_up = Instant::now();
     let tokens = tokens(common, args.users).await?;
     let signup_s = signing_up.elapsed().as_secs_f64();
+    let mutate_addr = args.mutate_addr.unwrap_or(common.addr);
+    let rss_before_tabs = common.server_pid.and_then(|pid| procfs::rss_bytes(pid).ok());
     let clock = Instant::now();
     // Warm-up counts from when mutations start; the threshold is set once that is known.
     let sink = Arc::new(LatencySink::new(u64::MAX));
     let tabs = open_tabs(common, &tokens, args.tabs, clock, Some(sink.clone())).await?;
     let connect_s = clock.elapsed().as_secs_f64();
+    let rss_subscribed = common.server_pid.and_then(|pid| procfs::rss_bytes(pid).ok());
     // Sign-ups made here (the in-memory peers') are not part of coming back from a restart.
     let restart_to_subscribed_s = args.restarted_at_ms.map(|at| seconds_since_unix_ms(at) - signup_s);
     let sockets = tabs.handles.len();
     let primed_s = match args.no_prime {
         true => None,
         false => {
-            let seconds = prime(common, &tokens).await?;
+            let seconds = prime(mutate_addr, &tokens).await?;
             tokio::time::sleep(Duration::from_millis(1000)).await;
             Some(seconds)
         }
     };
 
+    if let Some(start) = &args.start_file {
+        log("ready".to_string());
+        while !start.exists() {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
     let started = Instant::now();
     let record_from_us = (started - clock + Duration::from_secs_f64(args.warmup)).as_micros() as u64;
     sink.record_from_us.store(record_from_us, Relaxed);
@@ -658,7 +675,7 @@ async fn latency(args: LatencyArgs, swaps: Option<SwapPlan>) -> Result<Value> {
     let acked: Arc<Vec<AtomicU64>> = Arc::new((0..args.users).map(|_| AtomicU64::new(0)).collect());
     let failures = Arc::new(AtomicU64::new(0));
     let in_flight = Arc::new(AtomicU64::new(0));
-    let (senders, workers) = spawn_mutation_workers(common.addr, &tokens, clock, record_from_us, &acked, &failures, &in_flight);
+    let (senders, workers) = spawn_mutation_workers(mutate_addr, &tokens, clock, record_from_us, &acked, &failures, &in_flight);
     let cpu_before = procfs::cpu_seconds(common.server_pid);
     let paced = pace(&args, started, &senders, &in_flight).await;
     let send_elapsed = started.elapsed().as_secs_f64();
@@ -711,6 +728,8 @@ async fn latency(args: LatencyArgs, swaps: Option<SwapPlan>) -> Result<Value> {
         ("other_events".into(), json!(stats.other_events.load(Relaxed))),
         ("sockets_dropped".into(), json!(stats.dropped.load(Relaxed))),
         ("server_cpu_s".into(), json!(cpu)),
+        ("server_rss_before_tabs".into(), json!(rss_before_tabs)),
+        ("server_rss_subscribed".into(), json!(rss_subscribed)),
         ("event_latency".into(), quantiles_ms(&h)),
         ("event_p99_ms_by_second".into(), json!(by_second)),
         ("mutation_http".into(), quantiles_ms(&http_latency)),

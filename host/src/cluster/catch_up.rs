@@ -26,15 +26,22 @@ const SNAPSHOTS: &str = "rt_snapshots";
 
 pub struct Snapshots {
     store: object_store::ObjectStore,
-    /// Users whose snapshot is being taken now, with the position of their last one.
-    taken: Mutex<std::collections::HashMap<UserId, u64>>,
+    /// Per user owned here: entries committed since its last snapshot (as far as this node
+    /// knows), and whether one is being stored now.
+    since: Mutex<std::collections::HashMap<UserId, SinceSnapshot>>,
 }
 
 impl Snapshots {
     pub async fn open(js: &jetstream::Context) -> Result<Self> {
         let store = super::buckets::open_object_store(js, SNAPSHOTS).await?;
-        Ok(Self { store, taken: Mutex::default() })
+        Ok(Self { store, since: Mutex::default() })
     }
+}
+
+#[derive(Default)]
+struct SinceSnapshot {
+    entries: u64,
+    storing: bool,
 }
 
 fn library_path(cluster: &Cluster, user: &UserId) -> Result<PathBuf> {
@@ -83,6 +90,8 @@ pub async fn run(cluster: &Arc<Cluster>, user: &UserId, through: u64) -> Result<
         })
         .await?;
     runtime.connections.give_back(path, conn.into_inner());
+    // The entries replayed are the ones no snapshot holds yet.
+    cluster.snapshots.since.lock().insert(user.clone(), SinceSnapshot { entries: applied, storing: false });
     Ok(applied)
 }
 
@@ -121,32 +130,40 @@ async fn restore_snapshot(cluster: &Cluster, user: &UserId, path: &Path, through
     Ok(Some(conn))
 }
 
-/// After the owner committed entry `seq`: store a snapshot if `--snapshot-every` entries
-/// went by since the last one (in the background; one at a time per user).
-pub fn after_commit(cluster: &Arc<Cluster>, user: &UserId, seq: u64) {
+/// This node gave `user` up: nothing more to count toward its snapshots here.
+pub fn forget(cluster: &Cluster, user: &UserId) {
+    cluster.snapshots.since.lock().remove(user);
+}
+
+/// After the owner committed an entry of `user`'s log: store a snapshot once
+/// `--snapshot-every` of the user's entries went by since the last one (in the background;
+/// one at a time per user).
+pub fn after_commit(cluster: &Arc<Cluster>, user: &UserId) {
     let every = cluster.settings.snapshot_every;
     if every == 0 {
         return;
     }
     {
-        let mut taken = cluster.snapshots.taken.lock();
-        let last = taken.entry(user.clone()).or_insert(seq);
-        if seq < *last + every || *last == u64::MAX {
+        let mut since = cluster.snapshots.since.lock();
+        let state = since.entry(user.clone()).or_default();
+        state.entries += 1;
+        if state.entries < every || state.storing {
             return;
         }
-        *last = u64::MAX; // one at a time
+        state.storing = true;
     }
     let (cluster, user) = (cluster.clone(), user.clone());
     tokio::spawn(async move {
         let stored = store_snapshot(&cluster, &user).await;
-        let position = match stored {
-            Ok(position) => position,
-            Err(e) => {
-                tracing::warn!(%user, "could not store a snapshot: {e:#}");
-                seq
-            }
-        };
-        cluster.snapshots.taken.lock().insert(user, position);
+        if let Err(e) = &stored {
+            tracing::warn!(%user, "could not store a snapshot: {e:#}");
+        }
+        let mut since = cluster.snapshots.since.lock();
+        let state = since.entry(user).or_default();
+        state.storing = false;
+        if stored.is_ok() {
+            state.entries = 0;
+        }
     });
 }
 

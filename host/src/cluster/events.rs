@@ -78,10 +78,11 @@ impl Events {
     }
 }
 
-/// `<epoch>:<seq>` of an event that leads with its position.
+/// `<epoch>:<seq>` of an event that leads with its position (`{"position":"<epoch>:<seq>",…`,
+/// as the library writes it), read without parsing the event.
 fn position(event: &str) -> Option<(String, u64)> {
-    let value: Json = serde_json::from_str(event).ok()?;
-    let (epoch, seq) = value.get("position")?.as_str()?.split_once(':')?;
+    let rest = event.strip_prefix(r#"{"position":""#)?;
+    let (epoch, seq) = rest[..rest.find('"')?].split_once(':')?;
     Some((epoch.to_string(), seq.parse().ok()?))
 }
 
@@ -171,4 +172,16 @@ async fn fetch_after(runtime: &Arc<Runtime>, user: &UserId, after: &str) -> Opti
             .map(|event| ChannelEvent { channel: LIBRARY_CHANNEL.into(), event: event.to_string() })
             .collect(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::position;
+
+    #[test]
+    fn positions_are_read_from_the_front_of_an_event() {
+        assert_eq!(position(r#"{"position":"0123456789abcdef:42","type":"story:create"}"#), Some(("0123456789abcdef".into(), 42)));
+        assert_eq!(position(r#"{"type":"story:create","position":"0123456789abcdef:42"}"#), None);
+        assert_eq!(position(r#"{"position":"nope"}"#), None);
+    }
 }

@@ -106,7 +106,7 @@ impl Cluster {
         let _ = self.runtime.set(Arc::downgrade(runtime));
         runtime.accounts.set_directory(Arc::new(accounts::Directory(self.clone())));
         self.ownership.register(self).await?;
-        ownership::spawn_heartbeat(self.clone());
+        ownership::spawn_heartbeat(self.clone())?;
         routing::serve(self.clone()).await?;
         events::serve(self.clone()).await?;
         accounts::serve(self.clone()).await?;

@@ -64,6 +64,8 @@ pub struct Ownership {
     live_seen: Mutex<HashMap<Arc<str>, Instant>>,
     /// One liveness refresh at a time.
     refreshing: tokio::sync::Mutex<()>,
+    /// The node's own runtime (the heartbeat runs on a thread of its own).
+    main: std::sync::OnceLock<tokio::runtime::Handle>,
 }
 
 impl Ownership {
@@ -80,13 +82,18 @@ impl Ownership {
             liveness: Mutex::new(Liveness { revision: 0, confirmed: Instant::now() - settings.lease_ttl * 2 }),
             live_seen: Mutex::default(),
             refreshing: tokio::sync::Mutex::new(()),
+            main: std::sync::OnceLock::new(),
         })
     }
 
     /// Write this node's liveness key (at start, and after it lapsed).
     pub async fn register(&self, cluster: &Cluster) -> Result<()> {
+        self.register_in(cluster, &self.nodes).await
+    }
+
+    async fn register_in(&self, cluster: &Cluster, nodes: &kv::Store) -> Result<()> {
         let started = Instant::now();
-        let revision = self.nodes.put(&*cluster.node, Bytes::from(format!("{}", super::accounts::now_ms()))).await
+        let revision = nodes.put(&*cluster.node, Bytes::from(format!("{}", super::accounts::now_ms()))).await
             .map_err(|e| anyhow!("registering node {}: {e}", cluster.node))?;
         *self.liveness.lock() = Liveness { revision, confirmed: started };
         Ok(())
@@ -97,25 +104,46 @@ impl Ownership {
         let _ = self.nodes.purge(&*cluster.node).await;
     }
 
-    /// Refresh the liveness key; if it had lapsed, forget every user first and register again.
-    async fn refresh(&self, cluster: &Arc<Cluster>) {
+    /// Refresh the liveness key (through `nodes`: the heartbeat's own connection, or the
+    /// node's); if it had lapsed, forget every user first, register again, and drop the
+    /// users' library instances.
+    async fn refresh(&self, cluster: &Arc<Cluster>, nodes: &kv::Store) {
+        let requested = Instant::now();
         let _one = self.refreshing.lock().await;
+        if self.liveness.lock().confirmed >= requested {
+            return; // refreshed while this one waited for its turn
+        }
         let started = Instant::now();
         let revision = self.liveness.lock().revision;
         let value = Bytes::from(format!("{}", super::accounts::now_ms()));
-        match self.nodes.update(&*cluster.node, value, revision).await {
+        match nodes.update(&*cluster.node, value, revision).await {
             Ok(revision) => {
                 *self.liveness.lock() = Liveness { revision, confirmed: started };
                 cluster.metrics.leases_renewed.fetch_add(1, Relaxed);
             }
             Err(e) => {
                 tracing::warn!(node = %cluster.node, "this node's lease lapsed ({e}); giving up its users");
-                self.lose_all(cluster).await;
-                if let Err(e) = self.register(cluster).await {
+                let lost: Vec<UserId> = self.owned.lock().keys().cloned().collect();
+                for user in &lost {
+                    self.release(cluster, user);
+                }
+                if let Err(e) = self.register_in(cluster, nodes).await {
                     tracing::warn!("could not register again: {e:#}");
                 }
+                self.evict_libraries(cluster, lost);
             }
         }
+    }
+
+    /// Drop the library instances of users this node gave up (on the node's own runtime).
+    fn evict_libraries(&self, cluster: &Arc<Cluster>, users: Vec<UserId>) {
+        let (Some(runtime), Some(main)) = (cluster.runtime(), self.main.get()) else { return };
+        main.spawn(async move {
+            for user in users {
+                let key = ActorKey::new(ComponentKind::Library, Principal::User(user));
+                let _ = runtime.actors.call(&runtime, key, Request::Evict, CallContext::default()).await;
+            }
+        });
     }
 
     /// Whether this node's lease is known to stand now; if not, refresh it first (a node
@@ -123,7 +151,7 @@ impl Ownership {
     pub async fn confirm_live(&self, cluster: &Arc<Cluster>) {
         let confirmed = self.liveness.lock().confirmed;
         if confirmed.elapsed() >= self.ttl / 2 {
-            self.refresh(cluster).await;
+            self.refresh(cluster, &self.nodes).await;
         }
     }
 
@@ -205,7 +233,7 @@ impl Ownership {
         self.forget_owner(user);
         self.taking.lock().remove(user);
         cluster.events.took_over(user);
-        tracing::info!(%user, node = %cluster.node, replayed, "took the user over");
+        tracing::debug!(%user, node = %cluster.node, replayed, "took the user over");
         Ok(marker)
     }
 
@@ -238,41 +266,49 @@ impl Ownership {
     pub fn release(&self, cluster: &Cluster, user: &UserId) {
         if self.owned.lock().remove(user).is_some() {
             cluster.metrics.leases_lost.fetch_add(1, Relaxed);
-            tracing::warn!(%user, node = %cluster.node, "lost the user");
+            tracing::debug!(%user, node = %cluster.node, "gave the user up");
         }
         self.forget_owner(user);
+        catch_up::forget(cluster, user);
     }
 
-    /// Release `user` and drop its library instance, whose caches may be stale.
-    pub async fn lose(&self, cluster: &Cluster, user: &UserId) {
-        self.release(cluster, user);
-        if let Some(runtime) = cluster.runtime() {
-            let key = ActorKey::new(ComponentKind::Library, Principal::User(user.clone()));
-            let _ = runtime.actors.call(&runtime, key, Request::Evict, CallContext::default()).await;
-        }
-    }
-
-    async fn lose_all(&self, cluster: &Cluster) {
-        let users: Vec<UserId> = self.owned.lock().keys().cloned().collect();
-        for user in users {
-            self.lose(cluster, &user).await;
-        }
-    }
 }
 
 
 
-/// Refresh this node's liveness every quarter of the lease's time to live.
-pub fn spawn_heartbeat(cluster: Arc<Cluster>) {
-    tokio::spawn(async move {
-        let mut every = tokio::time::interval(cluster.ownership.ttl / 4);
-        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            every.tick().await;
-            match cluster.runtime() {
-                Some(runtime) if !runtime.is_stopping() => cluster.ownership.refresh(&cluster).await,
-                _ => return,
+/// Refresh this node's liveness every quarter of the lease's time to live, on a thread of
+/// its own with a NATS connection of its own: a node busy with its sockets and calls (or
+/// starved of CPU) must not lose its users for want of a turn on its own runtime.
+pub fn spawn_heartbeat(cluster: Arc<Cluster>) -> Result<()> {
+    let _ = cluster.ownership.main.set(tokio::runtime::Handle::current());
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    std::thread::Builder::new().name("cluster-lease".into()).spawn(move || {
+        runtime.block_on(async move {
+            let nodes = match lease_connection(&cluster).await {
+                Ok(nodes) => nodes,
+                Err(e) => {
+                    tracing::error!("the lease's connection failed ({e:#}); refreshing through the node's own");
+                    cluster.ownership.nodes.clone()
+                }
+            };
+            let mut every = tokio::time::interval(cluster.ownership.ttl / 4);
+            every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                every.tick().await;
+                match cluster.runtime() {
+                    Some(runtime) if !runtime.is_stopping() => cluster.ownership.refresh(&cluster, &nodes).await,
+                    _ => return,
+                }
             }
-        }
-    });
+        })
+    })?;
+    Ok(())
+}
+
+async fn lease_connection(cluster: &Cluster) -> Result<kv::Store> {
+    let client = async_nats::ConnectOptions::new()
+        .name(format!("realtime-host {} (lease)", cluster.node))
+        .connect(cluster.settings.url.as_str())
+        .await?;
+    Ok(jetstream::new(client).get_key_value(NODES).await?)
 }

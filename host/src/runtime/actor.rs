@@ -218,8 +218,8 @@ impl Actor {
                 match state.db.finish(true) {
                     Ok(()) => {
                         effects::apply(&self.runtime, &self.key, call, is_publish);
-                        if let Some((cluster, user, seq)) = logged {
-                            crate::cluster::catch_up::after_commit(cluster, user, seq);
+                        if let Some((cluster, user, _)) = logged {
+                            crate::cluster::catch_up::after_commit(cluster, user);
                         }
                         Ok(response)
                     }
