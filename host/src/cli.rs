@@ -215,6 +215,11 @@ pub struct ServeArgs {
     /// so a new owner replays at most that many (0: never).
     #[arg(long, env = "REALTIME_SNAPSHOT_EVERY", default_value_t = 1000)]
     pub snapshot_every: u64,
+
+    /// In a cluster: copies of each stream and bucket it creates, on as many NATS servers of a
+    /// NATS cluster (3 survives the loss of any one of three); 1 for a single NATS server.
+    #[arg(long, env = "REALTIME_CLUSTER_REPLICAS", default_value_t = 1)]
+    pub cluster_replicas: usize,
 }
 
 /// `--event-retention`: how many events, and for how long.

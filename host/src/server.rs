@@ -168,7 +168,7 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
 async fn join_cluster(args: &ServeArgs, runtime: &Arc<Runtime>) -> Result<Option<Arc<Cluster>>> {
     let Some(url) = args.cluster.clone().filter(|url| !url.is_empty()) else { return Ok(None) };
     let node_id = args.node_id.clone().context("--cluster needs --node-id (or REALTIME_NODE_ID)")?;
-    let settings = ClusterSettings { url, node_id, lease_ttl: args.lease_ttl.max(Duration::from_millis(400)), snapshot_every: args.snapshot_every };
+    let settings = ClusterSettings { url, node_id, lease_ttl: args.lease_ttl.max(Duration::from_millis(400)), snapshot_every: args.snapshot_every, replicas: args.cluster_replicas };
     let cluster = Cluster::join(settings).await?;
     let _ = runtime.cluster.set(cluster.clone());
     cluster.start(runtime).await?;

@@ -47,7 +47,7 @@ fn start_nats() -> Nats {
 async fn a_node_that_lost_the_user_cannot_append() {
     let nats = start_nats();
     let js = async_nats::jetstream::new(async_nats::connect(&nats.url).await.unwrap());
-    let log = UserLog::open(&js).await.unwrap();
+    let log = UserLog::open(&js, 1).await.unwrap();
     let user = "0123abcd";
     assert_eq!(log.last(user).await.unwrap(), 0);
 

@@ -5,11 +5,13 @@
 // data dir deleted under a mutation load; another node serves the user within 5 s, with every
 // acknowledged mutation once, and every tab (those on the dead node reconnecting elsewhere)
 // ends with the whole log. Split brain: an owner paused (SIGSTOP) past its lease loses the
-// user and acknowledges nothing for it after. A swap PUT on one node reaches every node.
+// user and acknowledges nothing for it after. A swap PUT on one node reaches every node. On a
+// NATS cluster of three with `--cluster-replicas 3`, losing a NATS server and the owner (its
+// data dir too) loses nothing acknowledged.
 import { afterEach, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, rmSync } from 'node:fs';
-import { ClusterServer, RawSocket, settled, sleep } from './harness.mjs';
+import { ClusterServer, NatsServer, RawSocket, Server, settled, sleep } from './harness.mjs';
 import { ResumingTab, assertContiguous, until } from './tabs.mjs';
 
 const BUILT = new URL('../../target/wasm32-wasip2/release/', import.meta.url).pathname;
@@ -258,4 +260,33 @@ test('a swap PUT on one node reaches every node; nothing dropped or failed', { t
       assert.deepEqual(createdTitles(tab), made, `tab ${i}`);
     }
   });
+});
+
+test('on a NATS cluster of three with --cluster-replicas 3, losing one NATS server and the owner loses nothing acknowledged', { timeout: 120_000 }, async () => {
+  const nats = await NatsServer.startCluster(3);
+  const urls = nats.map((server) => server.url).join(',');
+  const nodes = ['a', 'b'].map((id) => new Server({ args: ['--cluster', urls, '--node-id', id, '--cluster-replicas', '3', '--lease-ttl', '1s'] }));
+  try {
+    await Promise.all(nodes.map((node) => node.launch()));
+    const [a, b] = nodes;
+    const { token } = await a.signUp('replicated@example.com');
+    const acknowledged = [];
+    for (let i = 0; i < 10; i++) {
+      assert.equal(await createStory(a, token, `replicated ${i}`), `replicated ${i}`);
+      acknowledged.push(`replicated ${i}`);
+    }
+    assert.equal(await metric(a, 'realtime_cluster_owned_users'), 1, 'A owns the user');
+    await nats[0].stop('SIGKILL');
+    await a.kill();
+    rmSync(a.dataDir, { recursive: true, force: true });
+    let served = null;
+    for (let i = 0; served === null && i < 100; i++) served = await createStory(b, token, 'after the losses');
+    assert.equal(served, 'after the losses', 'B serves the user');
+    const stored = await titles(b, token);
+    assert.deepEqual([...stored].sort(), [...acknowledged, 'after the losses'].sort());
+    assert.equal((await b.data('mutation($e: String!, $p: String!) { signIn(email: $e, password: $p) { token } }', { e: 'replicated@example.com', p: 'correct horse battery' })).signIn.token.length > 0, true);
+  } finally {
+    for (const node of nodes) { await node.kill(); node.cleanup(); }
+    for (const server of nats) { await server.stop('SIGKILL'); server.cleanup(); }
+  }
 });

@@ -153,16 +153,31 @@ export class NatsServer {
     return nats;
   }
 
-  constructor() {
+  /** `n` servers forming one NATS cluster (JetStream clustered); resolves once it has a leader. */
+  static async startCluster(n) {
+    const clusterPorts = await Promise.all([...Array(n)].map(() => freePort()));
+    const routes = clusterPorts.map((port) => `nats://127.0.0.1:${port}`).join(',');
+    const servers = clusterPorts.map((clusterPort, i) => new NatsServer({ name: `nats-${i + 1}`, clusterPort, routes }));
+    await Promise.all(servers.map((server) => server.launch()));
+    const deadline = Date.now() + 20_000;
+    while (!servers.some((server) => /metadata leader/.test(server.logs))) {
+      if (Date.now() > deadline) throw new Error(`no JetStream leader:\n${servers.map((s) => s.logs).join('\n')}`);
+      await sleep(50);
+    }
+    return servers;
+  }
+
+  constructor({ name, clusterPort, routes } = {}) {
     this.dir = mkdtempSync(join(tmpdir(), 'realtime-nats-'));
     this.logs = '';
+    this.clusterArgs = name ? ['-n', name, '--cluster_name', 'realtime-e2e', '--cluster', `nats://127.0.0.1:${clusterPort}`, '--routes', routes] : [];
   }
 
   get url() { return `nats://127.0.0.1:${this.port}`; }
 
   async launch() {
     this.port ??= await freePort();
-    this.proc = spawn(NATS_BIN, ['-js', '-a', '127.0.0.1', '-p', String(this.port), '-sd', this.dir], { stdio: ['ignore', 'ignore', 'pipe'] });
+    this.proc = spawn(NATS_BIN, ['-js', '-a', '127.0.0.1', '-p', String(this.port), '-sd', this.dir, ...this.clusterArgs], { stdio: ['ignore', 'ignore', 'pipe'] });
     this.proc.stderr.on('data', (d) => { this.logs += d; });
     this.exited = new Promise((resolve) => this.proc.once('exit', resolve));
     const deadline = Date.now() + 10_000;
@@ -174,8 +189,8 @@ export class NatsServer {
     throw new Error(`nats-server did not start:\n${this.logs}`);
   }
 
-  async stop() {
-    if (this.proc.exitCode === null && this.proc.signalCode === null) this.proc.kill('SIGTERM');
+  async stop(signal = 'SIGTERM') {
+    if (this.proc.exitCode === null && this.proc.signalCode === null) this.proc.kill(signal);
     await this.exited;
   }
 

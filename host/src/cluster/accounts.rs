@@ -28,8 +28,8 @@ pub struct SharedAccounts {
 }
 
 impl SharedAccounts {
-    pub async fn open(js: &jetstream::Context) -> Result<Self> {
-        let kv = super::buckets::open_bucket(js, kv::Config { bucket: ACCOUNTS.into(), history: 1, ..Default::default() }).await?;
+    pub async fn open(js: &jetstream::Context, replicas: usize) -> Result<Self> {
+        let kv = super::buckets::open_bucket(js, kv::Config { bucket: ACCOUNTS.into(), history: 1, ..Default::default() }, replicas).await?;
         Ok(Self { kv })
     }
 }

@@ -32,8 +32,8 @@ pub struct Snapshots {
 }
 
 impl Snapshots {
-    pub async fn open(js: &jetstream::Context) -> Result<Self> {
-        let store = super::buckets::open_object_store(js, SNAPSHOTS).await?;
+    pub async fn open(js: &jetstream::Context, replicas: usize) -> Result<Self> {
+        let store = super::buckets::open_object_store(js, SNAPSHOTS, replicas).await?;
         Ok(Self { store, since: Mutex::default() })
     }
 }

@@ -49,13 +49,15 @@ pub fn subject(user: &str) -> String {
 }
 
 impl UserLog {
-    pub async fn open(js: &jetstream::Context) -> Result<Self> {
+    /// The stream, created when missing with `replicas` copies (on as many NATS servers).
+    pub async fn open(js: &jetstream::Context, replicas: usize) -> Result<Self> {
         let stream = js
             .get_or_create_stream(stream::Config {
                 name: STREAM.into(),
                 description: Some("Library Realtime: each user's committed writes, in order".into()),
                 subjects: vec!["rt.log.>".into()],
                 storage: stream::StorageType::File,
+                num_replicas: replicas.max(1),
                 ..Default::default()
             })
             .await

@@ -43,6 +43,9 @@ pub struct ClusterSettings {
     pub lease_ttl: Duration,
     /// A snapshot of a user's database is stored after this many log entries (0: never).
     pub snapshot_every: u64,
+    /// Copies of each stream and bucket the cluster creates (NATS servers that must fail
+    /// before anything acknowledged is lost; at most the NATS cluster's size).
+    pub replicas: usize,
 }
 
 /// This node's membership: the NATS connection, the buckets and streams, and what it owns.
@@ -61,6 +64,12 @@ pub struct Cluster {
     runtime: OnceLock<Weak<Runtime>>,
 }
 
+/// The NATS servers of `--cluster`: one URL, or several separated by commas (the client
+/// reconnects to another when one fails).
+pub fn servers(urls: &str) -> Result<Vec<async_nats::ServerAddr>> {
+    urls.split(',').map(|url| url.trim().parse().with_context(|| format!("--cluster: `{url}` is not a NATS URL"))).collect()
+}
+
 /// Whether `node` is a valid node id (it is part of NATS subjects and KV keys).
 pub fn valid_node_id(node: &str) -> bool {
     !node.is_empty() && node.len() <= 64 && node.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
@@ -74,15 +83,16 @@ impl Cluster {
             .name(format!("realtime-host {}", settings.node_id))
             .no_echo()
             .connection_timeout(Duration::from_secs(5))
-            .connect(settings.url.as_str())
+            .connect(servers(&settings.url)?)
             .await
             .with_context(|| format!("connecting to the cluster at {}", settings.url))?;
         let js = jetstream::new(client.clone());
-        let log = log::UserLog::open(&js).await?;
+        let replicas = settings.replicas;
+        let log = log::UserLog::open(&js, replicas).await?;
         let ownership = ownership::Ownership::open(&js, &settings).await?;
-        let accounts = accounts::SharedAccounts::open(&js).await?;
-        let components = swaps::SharedComponents::open(&js).await?;
-        let snapshots = catch_up::Snapshots::open(&js).await?;
+        let accounts = accounts::SharedAccounts::open(&js, replicas).await?;
+        let components = swaps::SharedComponents::open(&js, replicas).await?;
+        let snapshots = catch_up::Snapshots::open(&js, replicas).await?;
         let events = events::Events::start(client.clone());
         tracing::info!(node = %settings.node_id, url = %settings.url, "joined the cluster");
         Ok(Arc::new(Self {

@@ -70,8 +70,8 @@ pub struct Ownership {
 
 impl Ownership {
     pub async fn open(js: &jetstream::Context, settings: &ClusterSettings) -> Result<Self> {
-        let owners = super::buckets::open_bucket(js, kv::Config { bucket: OWNERS.into(), history: 1, ..Default::default() }).await?;
-        let nodes = super::buckets::open_bucket(js, kv::Config { bucket: NODES.into(), history: 1, max_age: settings.lease_ttl, ..Default::default() }).await?;
+        let owners = super::buckets::open_bucket(js, kv::Config { bucket: OWNERS.into(), history: 1, ..Default::default() }, settings.replicas).await?;
+        let nodes = super::buckets::open_bucket(js, kv::Config { bucket: NODES.into(), history: 1, max_age: settings.lease_ttl, ..Default::default() }, settings.replicas).await?;
         Ok(Self {
             owners,
             nodes,
@@ -308,7 +308,7 @@ pub fn spawn_heartbeat(cluster: Arc<Cluster>) -> Result<()> {
 async fn lease_connection(cluster: &Cluster) -> Result<kv::Store> {
     let client = async_nats::ConnectOptions::new()
         .name(format!("realtime-host {} (lease)", cluster.node))
-        .connect(cluster.settings.url.as_str())
+        .connect(super::servers(&cluster.settings.url)?)
         .await?;
     Ok(jetstream::new(client).get_key_value(NODES).await?)
 }

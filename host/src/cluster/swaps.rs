@@ -25,8 +25,8 @@ pub struct SharedComponents {
 }
 
 impl SharedComponents {
-    pub async fn open(js: &jetstream::Context) -> Result<Self> {
-        let store = super::buckets::open_object_store(js, COMPONENTS).await?;
+    pub async fn open(js: &jetstream::Context, replicas: usize) -> Result<Self> {
+        let store = super::buckets::open_object_store(js, COMPONENTS, replicas).await?;
         Ok(Self { store })
     }
 }
