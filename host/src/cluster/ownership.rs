@@ -121,6 +121,12 @@ impl Ownership {
                 *self.liveness.lock() = Liveness { revision, confirmed: started };
                 cluster.metrics.leases_renewed.fetch_add(1, Relaxed);
             }
+            // Not a lapse (yet): the key was not changed under us, the write did not happen
+            // (NATS unreachable, a stream electing a leader). The lease stands until its TTL
+            // since the last refresh; the next tick tries again.
+            Err(e) if e.kind() != kv::UpdateErrorKind::WrongLastRevision && self.liveness.lock().confirmed.elapsed() < self.ttl => {
+                tracing::debug!(node = %cluster.node, "could not refresh the lease ({e}); trying again");
+            }
             Err(e) => {
                 tracing::warn!(node = %cluster.node, "this node's lease lapsed ({e}); giving up its users");
                 let lost: Vec<UserId> = self.owned.lock().keys().cloned().collect();
@@ -250,9 +256,17 @@ impl Ownership {
                         self.remember_owner(user, holder.clone());
                         return Err(TakeError::OwnedBy(holder));
                     }
-                    self.owners.update(&**user, Bytes::from(me.to_string()), entry.revision).await.is_ok()
+                    match self.owners.update(&**user, Bytes::from(me.to_string()), entry.revision).await {
+                        Ok(_) => true,
+                        Err(e) if e.kind() == kv::UpdateErrorKind::WrongLastRevision => false,
+                        Err(e) => return Err(anyhow!("writing the owner of {user}: {e}").into()),
+                    }
                 }
-                _ => self.owners.create(&**user, Bytes::from(me.to_string())).await.is_ok(),
+                _ => match self.owners.create(&**user, Bytes::from(me.to_string())).await {
+                    Ok(_) => true,
+                    Err(e) if e.kind() == kv::CreateErrorKind::AlreadyExists => false,
+                    Err(e) => return Err(anyhow!("writing the owner of {user}: {e}").into()),
+                },
             };
             if written {
                 return Ok(());
