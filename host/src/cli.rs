@@ -196,9 +196,10 @@ pub struct ServeArgs {
     #[arg(long, env = "REALTIME_MAX_QUEUED_BYTES", default_value = "512MiB", value_parser = parse_size)]
     pub max_queued_bytes: usize,
 
-    /// Join a cluster of nodes on NATS JetStream at this URL (e.g. nats://127.0.0.1:4222):
-    /// accounts, each user's data and component versions live in JetStream, and each user's
-    /// library runs on one node at a time. Without it the node stands alone and needs no NATS.
+    /// Join a cluster of nodes on NATS JetStream at this URL (e.g. nats://127.0.0.1:4222, or
+    /// several separated by commas, the servers of a NATS cluster): accounts, each user's data
+    /// and component versions live in JetStream, and each user's library runs on one node at a
+    /// time. Without it the node stands alone and needs no NATS.
     #[arg(long, env = "REALTIME_CLUSTER")]
     pub cluster: Option<String>,
 

@@ -5,13 +5,14 @@
 // data dir deleted under a mutation load; another node serves the user within 5 s, with every
 // acknowledged mutation once, and every tab (those on the dead node reconnecting elsewhere)
 // ends with the whole log. Split brain: an owner paused (SIGSTOP) past its lease loses the
-// user and acknowledges nothing for it after. A swap PUT on one node reaches every node. On a
-// NATS cluster of three with `--cluster-replicas 3`, losing a NATS server and the owner (its
-// data dir too) loses nothing acknowledged.
+// user and acknowledges nothing for it after. A swap PUT on one node reaches every node, and a
+// node that joins later runs the cluster's versions. On a NATS cluster of three with
+// `--cluster-replicas 3`, losing a NATS server and the owner (its data dir too) loses nothing
+// acknowledged.
 import { afterEach, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, rmSync } from 'node:fs';
-import { ClusterServer, NatsServer, RawSocket, Server, settled, sleep } from './harness.mjs';
+import { ClusterServer, NatsServer, RawSocket, Server, customSection, settled, sleep } from './harness.mjs';
 import { ResumingTab, assertContiguous, until } from './tabs.mjs';
 
 const BUILT = new URL('../../target/wasm32-wasip2/release/', import.meta.url).pathname;
@@ -220,7 +221,7 @@ test('split brain: an owner paused past its lease loses the user, and acknowledg
   });
 });
 
-test('a swap PUT on one node reaches every node; nothing dropped or failed', { timeout: 120_000 }, async () => {
+test('a swap PUT on one node reaches every node; nothing dropped or failed; a node that joins later runs the cluster\'s versions', { timeout: 120_000 }, async () => {
   await withCluster({ args: ['--admin-token', ADMIN] }, async (cluster, a, b, c) => {
     const { token } = await a.signUp('swap@example.com');
     const tabs = [a, b, c].map((node) => new ResumingTab(node, token));
@@ -237,10 +238,12 @@ test('a swap PUT on one node reaches every node; nothing dropped or failed', { t
       }
     })();
     await until(() => made.length >= 5, 10_000, 'load before the swap');
-    for (const [name, file] of [['library', 'library.wasm'], ['user-channel', 'user_channel.wasm']]) {
-      const res = await fetch(`${b.url}/admin/components/${name}`, {
-        method: 'PUT', headers: { authorization: `Bearer ${ADMIN}` }, body: readFileSync(`${BUILT}${file}`),
-      });
+    // The library's new version has other bytes than the file every node loads at start (a
+    // trailing custom section), so a node that joins later must fetch it; the user-channel's
+    // is the same file again (a PUT installs it anyway, as a new version).
+    const library = Buffer.concat([readFileSync(`${BUILT}library.wasm`), customSection('cluster-swap')]);
+    for (const [name, body] of [['library', library], ['user-channel', readFileSync(`${BUILT}user_channel.wasm`)]]) {
+      const res = await fetch(`${b.url}/admin/components/${name}`, { method: 'PUT', headers: { authorization: `Bearer ${ADMIN}` }, body });
       assert.equal(res.status, 200, await res.text());
     }
     for (const node of [a, b, c]) {
@@ -258,6 +261,23 @@ test('a swap PUT on one node reaches every node; nothing dropped or failed', { t
     for (const [i, tab] of tabs.entries()) {
       assertContiguous(tab.events, `tab ${i}`);
       assert.deepEqual(createdTitles(tab), made, `tab ${i}`);
+    }
+
+    // A fourth node joins after the swap: it installs the stored library (its own file
+    // differs) and keeps its user-channel (the stored one is the same bytes), then serves.
+    const late = new Server({ args: ['--cluster', cluster.nats.url, '--node-id', 'node-4', '--lease-ttl', '1s', '--admin-token', ADMIN] });
+    try {
+      await late.launch();
+      await until(async () => (await metric(late, 'realtime_component_version{component="library"}')) === 2, 10_000, 'the late node installs the stored library');
+      assert.equal(await metric(late, 'realtime_component_version{component="user-channel"}'), 1, 'the late node keeps a user-channel that is the stored one');
+      const lateTab = new ResumingTab(late, token);
+      await until(() => lateTab.connects > 0, 10_000, 'a tab on the late node');
+      await sleep(200);
+      assert.equal(await createStory(late, token, 'after the join'), 'after the join');
+      await until(() => [...tabs, lateTab].every((tab) => createdTitles(tab).at(-1) === 'after the join'), 10_000, 'the late node\'s mutation reaches every tab');
+    } finally {
+      await late.stop('SIGKILL');
+      late.cleanup();
     }
   });
 });

@@ -365,3 +365,12 @@ export async function settled(socket) {
   const pong = await socket.next();
   if (pong.type !== 'pong') throw new Error(`expected pong, got ${JSON.stringify(pong)}`);
 }
+
+/**
+ * A WebAssembly custom section (id 0) with the given name and no payload: appended to a
+ * component, the same code with other bytes (another digest), for swap tests.
+ */
+export function customSection(name) {
+  const nameBytes = Buffer.from(name);
+  return Buffer.concat([Buffer.from([0, nameBytes.length + 1, nameBytes.length]), nameBytes]);
+}

@@ -8,7 +8,7 @@ import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from '
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { BIN, Server, RawSocket, settled, sleep } from './harness.mjs';
+import { BIN, Server, RawSocket, customSection, settled, sleep } from './harness.mjs';
 
 const BUILT = new URL('../../target/wasm32-wasip2/release/', import.meta.url).pathname;
 const ADMIN = 'swap-admin-token';
@@ -157,9 +157,3 @@ test('swapping every component under load drops nothing', async () => {
   assert.ok(sent.every((n) => n > 5), `mutations per user: ${sent}`);
   for (const { tab } of tabs) tab.close();
 });
-
-/** A WebAssembly custom section (id 0) with the given name and no payload. */
-function customSection(name) {
-  const nameBytes = Buffer.from(name);
-  return Buffer.concat([Buffer.from([0, nameBytes.length + 1, nameBytes.length]), nameBytes]);
-}

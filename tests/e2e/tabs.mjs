@@ -72,7 +72,7 @@ export class ResumingTab {
 export async function until(check, ms, what) {
   const deadline = Date.now() + ms;
   while (Date.now() < deadline) {
-    if (check()) return;
+    if (await check()) return;
     await sleep(50);
   }
   assert.fail(`timed out: ${typeof what === 'function' ? what() : what}`);
