@@ -16,11 +16,12 @@ use anyhow::{anyhow, Context as _, Result};
 use async_nats::jetstream::{self, object_store};
 use parking_lot::Mutex;
 use rusqlite::Connection;
+use tokio::sync::mpsc;
 
 use super::log::Entry;
 use super::Cluster;
 use crate::runtime::key::{ActorKey, ComponentKind, Principal, UserId};
-use crate::storage::actor_db::{self, apply_writes, read_position};
+use crate::storage::actor_db::{self, apply_entries, read_position, Write};
 
 const SNAPSHOTS: &str = "rt_snapshots";
 
@@ -51,48 +52,90 @@ fn library_path(cluster: &Cluster, user: &UserId) -> Result<PathBuf> {
         .ok_or_else(|| anyhow!("a user's library has a database"))
 }
 
+/// Entries read from the log ahead of the replay (the channel between them is bounded).
+const READ_AHEAD: usize = 256;
+/// Entries applied in one transaction at most.
+const BATCH: usize = 256;
+
 /// Bring the user's local database to log entry `through`; how many entries it applied.
+///
+/// The SQLite work (opening, restoring, replaying) runs on blocking threads, never on the
+/// runtime's workers: a failover is many users caught up at once, on a node that keeps
+/// serving its sockets. The replay applies what the log has delivered so far in one
+/// transaction (at most [`BATCH`] entries), so it keeps up with the reading.
 pub async fn run(cluster: &Arc<Cluster>, user: &UserId, through: u64) -> Result<u64> {
     let runtime = cluster.runtime().ok_or_else(|| anyhow!("the node is shutting down"))?;
     let path = library_path(cluster, user)?;
-    let mut conn = match runtime.connections.take(&path) {
-        Some(conn) => conn,
-        None => open(&path)?,
+    let cached = runtime.connections.take(&path);
+    let (conn, local) = blocking({
+        let (path, user) = (path.clone(), user.clone());
+        move || open_at_most(cached, &path, &user, through)
+    })
+    .await?;
+    let (conn, local) = match local == 0 && through > 0 {
+        true => match restore_snapshot(cluster, user, &path, through, conn).await? {
+            Restored::Snapshot(conn, seq) => (conn, seq),
+            Restored::Nothing(conn) => (conn, 0),
+        },
+        false => (conn, local),
     };
-    let mut local = read_position(&conn);
-    if local > through {
-        // The file is ahead of the log: the log was lost or replaced. The log is the truth.
-        tracing::warn!(%user, local, through, "the local database is ahead of the log; starting it again");
-        drop(conn);
-        remove_database(&path);
-        conn = open(&path)?;
-        local = 0;
-    }
-    if local == 0 && through > 0 {
-        if let Some(restored) = restore_snapshot(cluster, user, &path, through).await? {
-            conn = restored;
-            local = read_position(&conn);
-        }
-    }
-    let conn = Mutex::new(conn);
-    let mut applied = 0;
-    cluster
-        .log
-        .read(user, local, through, |seq, entry| {
-            let conn = conn.lock();
-            match entry {
-                Entry::Owner(_) => apply_writes(&conn, seq, &[]),
-                Entry::Writes(writes) => apply_writes(&conn, seq, &writes),
+    let (entries, mut received) = mpsc::channel::<(u64, Entry)>(READ_AHEAD);
+    let replay = tokio::task::spawn_blocking({
+        let user = user.clone();
+        move || -> Result<(Connection, u64)> {
+            let mut applied = 0;
+            let mut batch = Vec::with_capacity(BATCH);
+            while let Some(first) = received.blocking_recv() {
+                batch.push(first);
+                while batch.len() < BATCH {
+                    let Ok(next) = received.try_recv() else { break };
+                    batch.push(next);
+                }
+                let writes: Vec<(u64, Vec<Write>)> = batch
+                    .drain(..)
+                    .map(|(seq, entry)| match entry {
+                        Entry::Owner(_) => (seq, Vec::new()),
+                        Entry::Writes(writes) => (seq, writes),
+                    })
+                    .collect();
+                apply_entries(&conn, &writes).map_err(|e| anyhow!("replaying entries {}..={} of {user}'s log: {e}", writes[0].0, writes[writes.len() - 1].0))?;
+                applied += writes.len() as u64;
             }
-            .map_err(|e| anyhow!("replaying entry {seq} of {user}'s log: {e}"))?;
-            applied += 1;
-            Ok(())
-        })
-        .await?;
-    runtime.connections.give_back(path, conn.into_inner());
+            Ok((conn, applied))
+        }
+    });
+    let read = cluster.log.read(user, local, through, &entries).await;
+    drop(entries);
+    // The replay's error, when it failed, is why the reading stopped.
+    let (conn, applied) = replay.await.map_err(|e| anyhow!("the replay of {user}'s log stopped: {e}"))??;
+    read?;
+    runtime.connections.give_back(path, conn);
     // The entries replayed are the ones no snapshot holds yet.
     cluster.snapshots.since.lock().insert(user.clone(), SinceSnapshot { entries: applied, storing: false });
     Ok(applied)
+}
+
+/// Run SQLite and file work on a blocking thread.
+async fn blocking<T: Send + 'static>(work: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+    tokio::task::spawn_blocking(work).await.map_err(|e| anyhow!("a catch-up's blocking task failed: {e}"))?
+}
+
+/// The user's database (the cached connection, or the file opened) and the entry it holds;
+/// started again when it is ahead of `through` (the log was lost or replaced: the log is the
+/// truth).
+fn open_at_most(cached: Option<Connection>, path: &Path, user: &UserId, through: u64) -> Result<(Connection, u64)> {
+    let conn = match cached {
+        Some(conn) => conn,
+        None => open(path)?,
+    };
+    let local = read_position(&conn);
+    if local <= through {
+        return Ok((conn, local));
+    }
+    tracing::warn!(%user, local, through, "the local database is ahead of the log; starting it again");
+    drop(conn);
+    remove_database(path);
+    Ok((open(path)?, 0))
 }
 
 fn open(path: &Path) -> Result<Connection> {
@@ -110,24 +153,41 @@ fn remove_database(path: &Path) {
     }
 }
 
+/// What [`restore_snapshot`] left in place.
+enum Restored {
+    /// The snapshot, holding the entry numbered.
+    Snapshot(Connection, u64),
+    /// No snapshot to restore: the database as it was.
+    Nothing(Connection),
+}
+
 /// Put the user's newest snapshot (if any, and not past `through`) in place of its file.
-async fn restore_snapshot(cluster: &Cluster, user: &UserId, path: &Path, through: u64) -> Result<Option<Connection>> {
+async fn restore_snapshot(cluster: &Cluster, user: &UserId, path: &Path, through: u64, conn: Connection) -> Result<Restored> {
     let snapshots = &cluster.snapshots;
-    let Ok(info) = snapshots.store.info(&**user).await else { return Ok(None) };
+    let Ok(info) = snapshots.store.info(&**user).await else { return Ok(Restored::Nothing(conn)) };
     let seq: u64 = info.metadata.get("seq").and_then(|s| s.parse().ok()).unwrap_or(0);
     if seq == 0 || seq > through {
-        return Ok(None);
+        return Ok(Restored::Nothing(conn));
     }
     let mut object = snapshots.store.get(&**user).await.map_err(|e| anyhow!("reading the snapshot of {user}: {e}"))?;
     let mut bytes = Vec::with_capacity(info.size);
     tokio::io::AsyncReadExt::read_to_end(&mut object, &mut bytes).await.context("reading a snapshot")?;
-    remove_database(path);
-    std::fs::write(path, &bytes).with_context(|| format!("writing {}", path.display()))?;
-    let conn = open(path)?;
-    anyhow::ensure!(read_position(&conn) == seq, "the snapshot of {user} does not hold the entry it is named for");
+    let size = bytes.len();
+    let conn = blocking({
+        let (path, user) = (path.to_path_buf(), user.clone());
+        move || {
+            drop(conn);
+            remove_database(&path);
+            std::fs::write(&path, &bytes).with_context(|| format!("writing {}", path.display()))?;
+            let conn = open(&path)?;
+            anyhow::ensure!(read_position(&conn) == seq, "the snapshot of {user} does not hold the entry it is named for");
+            Ok(conn)
+        }
+    })
+    .await?;
     cluster.metrics.snapshots_restored.fetch_add(1, Relaxed);
-    tracing::info!(%user, seq, bytes = bytes.len(), "restored a snapshot");
-    Ok(Some(conn))
+    tracing::info!(%user, seq, bytes = size, "restored a snapshot");
+    Ok(Restored::Snapshot(conn, seq))
 }
 
 /// This node gave `user` up: nothing more to count toward its snapshots here.

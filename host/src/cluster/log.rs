@@ -14,6 +14,7 @@ use base64::Engine as _;
 use bytes::Bytes;
 use futures::StreamExt;
 use serde_json::{json, Value as Json};
+use tokio::sync::mpsc;
 
 use crate::runtime::bindings::host_api::sql::Value;
 use crate::storage::actor_db::Write;
@@ -86,9 +87,10 @@ impl UserLog {
         }
     }
 
-    /// The user's entries after sequence `after`, through `through`, in order, handed to
-    /// `apply` one at a time.
-    pub async fn read(&self, user: &str, after: u64, through: u64, mut apply: impl FnMut(u64, Entry) -> Result<()>) -> Result<()> {
+    /// The user's entries after sequence `after`, through `through`, sent in order to
+    /// `entries` (a bounded channel: reading waits for its consumer). Stops early, without an
+    /// error, when the consumer is gone (it failed and says why).
+    pub async fn read(&self, user: &str, after: u64, through: u64, entries: &mpsc::Sender<(u64, Entry)>) -> Result<()> {
         if after >= through {
             return Ok(());
         }
@@ -108,7 +110,9 @@ impl UserLog {
             if sequence > through {
                 break;
             }
-            apply(sequence, decode(&message.payload)?)?;
+            if entries.send((sequence, decode(&message.payload)?)).await.is_err() {
+                break;
+            }
             if sequence == through {
                 break;
             }

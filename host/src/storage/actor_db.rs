@@ -228,16 +228,18 @@ pub fn read_position(conn: &Connection) -> u64 {
     seq.max(0) as u64
 }
 
-/// Apply one user-log entry's writes (a catch-up), with the position, in one transaction.
-pub fn apply_writes(conn: &Connection, seq: u64, writes: &[Write]) -> Result<(), String> {
+/// Apply consecutive user-log entries' writes (a catch-up), in order, with the position of
+/// the last, in one transaction: the file holds all of them or none.
+pub fn apply_entries(conn: &Connection, entries: &[(u64, Vec<Write>)]) -> Result<(), String> {
+    let Some(&(last, _)) = entries.last() else { return Ok(()) };
     HOST_STATEMENT.set(true);
     let result = (|| -> rusqlite::Result<()> {
         conn.execute_batch("BEGIN IMMEDIATE")?;
-        for write in writes {
+        for write in entries.iter().flat_map(|(_, writes)| writes) {
             let mut stmt = conn.prepare_cached(&write.sql)?;
             stmt.execute(rusqlite::params_from_iter(write.params.iter().cloned().map(to_sql)))?;
         }
-        write_position_inner(conn, seq)?;
+        write_position_inner(conn, last)?;
         conn.execute_batch("COMMIT")
     })();
     if result.is_err() {
