@@ -1,51 +1,16 @@
-//! The user log's fencing against a real `nats-server -js` (started here on a loopback port
-//! with a temporary store; `NATS_SERVER_BIN` names the binary, default `nats-server`): an
+//! The user log's fencing against a real `nats-server -js` (see `common`): an
 //! append at a stale expected sequence is refused, so a node that lost a user (another node
 //! appended its `owner` marker) cannot append for it; entries read back in order.
 
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+mod common;
 
 use realtime_host::cluster::log::{decode, encode_owner, encode_writes, AppendError, Entry, UserLog};
 use realtime_host::runtime::bindings::host_api::sql::Value;
 use realtime_host::storage::actor_db::Write;
 
-struct Nats {
-    child: Child,
-    _store: tempfile::TempDir,
-    url: String,
-}
-
-impl Drop for Nats {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_nats() -> Nats {
-    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let store = tempfile::tempdir().unwrap();
-    let bin = std::env::var("NATS_SERVER_BIN").unwrap_or_else(|_| "nats-server".into());
-    let child = Command::new(&bin)
-        .args(["-js", "-a", "127.0.0.1", "-p", &port.to_string(), "-sd"])
-        .arg(store.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap_or_else(|e| panic!("starting {bin} (scripts/test.sh installs it): {e}"));
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "nats-server did not start");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    Nats { child, _store: store, url: format!("nats://127.0.0.1:{port}") }
-}
-
 #[tokio::test]
 async fn a_node_that_lost_the_user_cannot_append() {
-    let nats = start_nats();
+    let nats = common::start_nats();
     let js = async_nats::jetstream::new(async_nats::connect(&nats.url).await.unwrap());
     let log = UserLog::open(&js, 1).await.unwrap();
     let user = "0123abcd";

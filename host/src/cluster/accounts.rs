@@ -2,8 +2,10 @@
 //! node's `Accounts` consults when its own database does not know an e-mail, a user or a
 //! session (and writes through to on sign-up, sign-in, use and sign-out). An e-mail is
 //! claimed with a create (`email.<sha256 of the lowercased e-mail>`), so two nodes cannot
-//! sign up the same address. A sign-out deletes the session and is broadcast on
-//! `rt.signout`: every node forgets the session and closes its sockets (4403).
+//! sign up the same address. A session is created with a create and its use written with an
+//! update at the revision read, so a node cannot bring back a session another node deleted. A
+//! sign-out deletes the session and is broadcast on `rt.signout`: every node forgets the
+//! session and closes its sockets (4403).
 
 use std::sync::Arc;
 
@@ -53,13 +55,30 @@ fn user_from(bytes: &[u8]) -> Option<(User, String)> {
     Some((user, value.get("hash")?.as_str()?.to_string()))
 }
 
-/// The directory as `Accounts` sees it: this node's cluster.
-pub struct Directory(pub Arc<Cluster>);
+/// The directory as `Accounts` sees it: the bucket, and the connection sign-outs go out on.
+pub struct Directory {
+    kv: kv::Store,
+    client: async_nats::Client,
+}
+
+impl Directory {
+    pub fn new(accounts: &SharedAccounts, client: async_nats::Client) -> Self {
+        Self { kv: accounts.kv.clone(), client }
+    }
+}
+
+fn session_key(hash: &str) -> String {
+    format!("session.{hash}")
+}
+
+fn session_json(session: &DirectorySession) -> Bytes {
+    Bytes::from(json!({ "user": &*session.user_id, "last_used": session.last_used_ms }).to_string())
+}
 
 impl AccountDirectory for Directory {
     fn claim_email<'a>(&'a self, user: &'a User, password_hash: &'a str) -> BoxFuture<'a, Result<bool, String>> {
         Box::pin(async move {
-            let kv = &self.0.accounts.kv;
+            let kv = &self.kv;
             let record = user_json(user, password_hash);
             match kv.create(email_key(&user.email), record.clone()).await {
                 Ok(_) => {}
@@ -72,34 +91,52 @@ impl AccountDirectory for Directory {
     }
 
     fn find_by_email<'a>(&'a self, email: &'a str) -> BoxFuture<'a, Option<(User, String)>> {
-        Box::pin(async move { user_from(&self.0.accounts.kv.get(email_key(email)).await.ok()??) })
+        Box::pin(async move { user_from(&self.kv.get(email_key(email)).await.ok()??) })
     }
 
     fn user<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Option<(User, String)>> {
-        Box::pin(async move { user_from(&self.0.accounts.kv.get(format!("user.{id}")).await.ok()??) })
+        Box::pin(async move { user_from(&self.kv.get(format!("user.{id}")).await.ok()??) })
     }
 
-    fn save_session<'a>(&'a self, hash: &'a str, session: DirectorySession) -> BoxFuture<'a, Result<(), String>> {
+    fn create_session<'a>(&'a self, hash: &'a str, session: DirectorySession) -> BoxFuture<'a, Result<(), String>> {
         Box::pin(async move {
-            let record = json!({ "user": &*session.user_id, "last_used": session.last_used_ms });
-            self.0.accounts.kv.put(format!("session.{hash}"), Bytes::from(record.to_string())).await.map(|_| ()).map_err(|e| format!("Could not save the session: {e}"))
+            self.kv.create(session_key(hash), session_json(&session)).await.map(|_| ()).map_err(|e| format!("Could not create the session: {e}"))
         })
     }
 
     fn session<'a>(&'a self, hash: &'a str) -> BoxFuture<'a, Option<DirectorySession>> {
         Box::pin(async move {
-            let bytes = self.0.accounts.kv.get(format!("session.{hash}")).await.ok()??;
-            let value: Json = serde_json::from_slice(&bytes).ok()?;
-            Some(DirectorySession { user_id: value.get("user")?.as_str()?.into(), last_used_ms: value.get("last_used")?.as_u64()? })
+            let entry = self.kv.entry(session_key(hash)).await.ok()??;
+            if entry.operation != kv::Operation::Put {
+                return None;
+            }
+            let value: Json = serde_json::from_slice(&entry.value).ok()?;
+            Some(DirectorySession {
+                user_id: value.get("user")?.as_str()?.into(),
+                last_used_ms: value.get("last_used")?.as_u64()?,
+                revision: entry.revision,
+            })
+        })
+    }
+
+    fn touch_session<'a>(&'a self, hash: &'a str, read: &'a DirectorySession, last_used_ms: u64) -> BoxFuture<'a, bool> {
+        Box::pin(async move {
+            let touched = DirectorySession { last_used_ms, ..read.clone() };
+            if self.kv.update(session_key(hash), session_json(&touched), read.revision).await.is_ok() {
+                return true;
+            }
+            // Changed since it was read: another node wrote its use (the session stands), or
+            // it was signed out (deleted: it stays so).
+            self.session(hash).await.is_some()
         })
     }
 
     fn end_session<'a>(&'a self, hash: &'a str, tag: u64) -> BoxFuture<'a, ()> {
         Box::pin(async move {
-            let _ = self.0.accounts.kv.delete(format!("session.{hash}")).await;
+            let _ = self.kv.delete(session_key(hash)).await;
             let notice = json!({ "hash": hash, "tag": tag.to_string() });
-            let _ = self.0.client.publish(SIGN_OUTS, Bytes::from(notice.to_string())).await;
-            let _ = self.0.client.flush().await;
+            let _ = self.client.publish(SIGN_OUTS, Bytes::from(notice.to_string())).await;
+            let _ = self.client.flush().await;
         })
     }
 }

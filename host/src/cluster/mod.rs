@@ -114,7 +114,7 @@ impl Cluster {
     /// other nodes' events to local sockets, follow sign-outs and component versions.
     pub async fn start(self: &Arc<Self>, runtime: &Arc<Runtime>) -> Result<()> {
         let _ = self.runtime.set(Arc::downgrade(runtime));
-        runtime.accounts.set_directory(Arc::new(accounts::Directory(self.clone())));
+        runtime.accounts.set_directory(Arc::new(accounts::Directory::new(&self.accounts, self.client.clone())));
         self.ownership.register(self).await?;
         ownership::spawn_heartbeat(self.clone())?;
         routing::serve(self.clone()).await?;

@@ -46,6 +46,8 @@ pub struct Session {
 pub struct DirectorySession {
     pub user_id: UserId,
     pub last_used_ms: u64,
+    /// The directory's revision of the session when it was read (0 for a new one).
+    pub revision: u64,
 }
 
 /// Accounts and sessions shared by every node of a cluster (see `cluster::accounts`).
@@ -56,8 +58,13 @@ pub trait AccountDirectory: Send + Sync {
     fn find_by_email<'a>(&'a self, email: &'a str) -> BoxFuture<'a, Option<(User, String)>>;
     /// A user and its password hash, by id.
     fn user<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Option<(User, String)>>;
-    fn save_session<'a>(&'a self, hash: &'a str, session: DirectorySession) -> BoxFuture<'a, Result<(), String>>;
+    /// Record a new session.
+    fn create_session<'a>(&'a self, hash: &'a str, session: DirectorySession) -> BoxFuture<'a, Result<(), String>>;
+    /// A session, unless it was signed out (or never was).
     fn session<'a>(&'a self, hash: &'a str) -> BoxFuture<'a, Option<DirectorySession>>;
+    /// Write a session's use, unless it changed since `read`; false when it is gone (signed
+    /// out), in which case it stays gone.
+    fn touch_session<'a>(&'a self, hash: &'a str, read: &'a DirectorySession, last_used_ms: u64) -> BoxFuture<'a, bool>;
     /// Delete a session and tell every node (which close its sockets, `tag`).
     fn end_session<'a>(&'a self, hash: &'a str, tag: u64) -> BoxFuture<'a, ()>;
 }
@@ -89,6 +96,9 @@ pub struct Accounts {
     session_ttl_ms: u64,
     /// In a cluster: the accounts every node shares.
     directory: OnceLock<Arc<dyn AccountDirectory>>,
+    /// Sessions signed out since this node started (their token hashes, the latest
+    /// [`CACHED`]): a check that read a session just before its sign-out must not cache it.
+    signed_out: Mutex<BoundedMap<String, ()>>,
 }
 
 impl Accounts {
@@ -128,6 +138,7 @@ impl Accounts {
             throttle: SignInThrottle::default(),
             session_ttl_ms: session_ttl.as_millis().max(1) as u64,
             directory: OnceLock::new(),
+            signed_out: Mutex::new(BoundedMap::new(CACHED)),
         }))
     }
 
@@ -154,6 +165,7 @@ impl Accounts {
         let db = self.db.lock();
         let _ = db.execute("DELETE FROM sessions WHERE token_hash = ?1", params![hash]);
         self.sessions.lock().remove(hash);
+        self.signed_out.lock().insert(hash.to_string(), ());
     }
 
     /// How often a session's use is written down: often enough for expiry to be off by at
@@ -239,6 +251,7 @@ impl Accounts {
             let db = self.db.lock();
             let deleted = db.execute("DELETE FROM sessions WHERE token_hash = ?1", params![hash]).map(|n| n > 0).unwrap_or(false);
             self.sessions.lock().remove(&hash);
+            self.signed_out.lock().insert(hash.clone(), ());
             deleted
         };
         if let Some(directory) = self.directory() {
@@ -274,8 +287,10 @@ impl Accounts {
                     };
                     self.cache_user(&user, &password_hash);
                     let last_used = self.sessions.lock().get(&hash).map_or(shared.last_used_ms, |c| c.last_used_ms.max(shared.last_used_ms));
-                    if now.saturating_sub(last_used) <= self.session_ttl_ms {
-                        let _ = directory.save_session(&hash, DirectorySession { user_id: user.id.clone(), last_used_ms: now }).await;
+                    if now.saturating_sub(last_used) <= self.session_ttl_ms && !directory.touch_session(&hash, &shared, now).await {
+                        // Signed out on another node between the read and the write.
+                        self.forget_session(&hash);
+                        return None;
                     }
                     let _ = self.db.lock().execute(
                         "INSERT OR REPLACE INTO sessions (token_hash, user_id, created_at, last_used_at) VALUES (?1, ?2, ?3, ?4)",
@@ -289,8 +304,14 @@ impl Accounts {
             }
         }
         // Not cached, expired, or its last use is due to be written: ask the database, under
-        // its lock (see `sign_out`).
+        // its lock (see `sign_out`). A session signed out while it was being read from the
+        // directory (its notice came between the read and the local copy) stays out.
         let db = self.db.lock();
+        if self.signed_out.lock().get(&hash).is_some() {
+            let _ = db.execute("DELETE FROM sessions WHERE token_hash = ?1", params![hash]);
+            self.sessions.lock().remove(&hash);
+            return None;
+        }
         let found = db
             .query_row(
                 "SELECT u.id, u.email, u.name, COALESCE(s.last_used_at, s.created_at) FROM sessions s
@@ -381,7 +402,7 @@ impl Accounts {
         let token = new_token();
         let hash = token_hash(&token);
         if let Some(directory) = self.directory() {
-            directory.save_session(&hash, DirectorySession { user_id: user.id.clone(), last_used_ms: now_ms() }).await?;
+            directory.create_session(&hash, DirectorySession { user_id: user.id.clone(), last_used_ms: now_ms(), revision: 0 }).await?;
         }
         self.db
             .lock()
@@ -478,5 +499,62 @@ mod tests {
         assert!(accounts.authenticate(&session.token).await.is_none(), "unused for longer than the time to live");
         let reopened = Accounts::open(dir.path(), Duration::from_secs(3600)).unwrap();
         assert!(reopened.authenticate(&session.token).await.is_none(), "and deleted, not only forgotten");
+    }
+
+    /// A directory holding one session, whose reads wait at a gate (to let a sign-out notice
+    /// arrive between a node's read and its local copy).
+    struct GatedDirectory {
+        user: User,
+        read_started: tokio::sync::Notify,
+        gate: tokio::sync::Notify,
+    }
+
+    impl AccountDirectory for GatedDirectory {
+        fn claim_email<'a>(&'a self, _: &'a User, _: &'a str) -> BoxFuture<'a, Result<bool, String>> {
+            Box::pin(async { Ok(false) })
+        }
+        fn find_by_email<'a>(&'a self, _: &'a str) -> BoxFuture<'a, Option<(User, String)>> {
+            Box::pin(async { None })
+        }
+        fn user<'a>(&'a self, _: &'a str) -> BoxFuture<'a, Option<(User, String)>> {
+            Box::pin(async { Some((self.user.clone(), "hash".to_string())) })
+        }
+        fn create_session<'a>(&'a self, _: &'a str, _: DirectorySession) -> BoxFuture<'a, Result<(), String>> {
+            Box::pin(async { Ok(()) })
+        }
+        fn session<'a>(&'a self, _: &'a str) -> BoxFuture<'a, Option<DirectorySession>> {
+            Box::pin(async {
+                self.read_started.notify_one();
+                self.gate.notified().await;
+                Some(DirectorySession { user_id: self.user.id.clone(), last_used_ms: now_ms(), revision: 1 })
+            })
+        }
+        fn touch_session<'a>(&'a self, _: &'a str, _: &'a DirectorySession, _: u64) -> BoxFuture<'a, bool> {
+            Box::pin(async { true })
+        }
+        fn end_session<'a>(&'a self, _: &'a str, _: u64) -> BoxFuture<'a, ()> {
+            Box::pin(async {})
+        }
+    }
+
+    #[tokio::test]
+    async fn a_session_signed_out_elsewhere_while_it_was_being_read_is_not_cached() {
+        let dir = tempfile::tempdir().unwrap();
+        let accounts = Accounts::open(dir.path(), Duration::from_secs(3600)).unwrap();
+        let user = User { id: "u1".into(), email: "ada@example.com".into(), name: None };
+        let directory = Arc::new(GatedDirectory { user, read_started: Default::default(), gate: Default::default() });
+        accounts.set_directory(directory.clone());
+        let checking = tokio::spawn({
+            let accounts = accounts.clone();
+            async move { accounts.authenticate("a token").await }
+        });
+        directory.read_started.notified().await;
+        // The sign-out's notice arrives while the directory still answers with the session.
+        accounts.forget_session(&token_hash("a token"));
+        directory.gate.notify_one();
+        assert_eq!(checking.await.unwrap(), None);
+        assert!(accounts.sessions.lock().get(&token_hash("a token")).is_none(), "not cached");
+        let rows: i64 = accounts.db.lock().query_row("SELECT count(*) FROM sessions", [], |row| row.get(0)).unwrap();
+        assert_eq!(rows, 0, "not kept in the local database");
     }
 }
