@@ -9,8 +9,12 @@
 //! filled by asking the owner's library for what follows (`eventsAfter`) before delivering
 //! on; and a new owner, once it took a user over, asks every node (an empty batch) to check
 //! for events it missed the same way. Events already delivered are not delivered again.
+//!
+//! A gap fill is a call to another node, which may wait for a dead owner's lease to lapse; it
+//! runs beside the delivery task, which holds back only that user's later batches until the
+//! fill is in (a failover sends a crowd of checks at once: none waits for another user's).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
@@ -35,6 +39,9 @@ enum Delivery {
     Events(UserId, Vec<ChannelEvent>),
     /// Look for events of this user that were missed (the user changed owner).
     Check(UserId),
+    /// A gap fill ended: the user's events after the last one delivered, as its library has
+    /// them (`None`: it could not be asked).
+    Filled(UserId, Option<Vec<ChannelEvent>>),
 }
 
 /// This node's way in and out for events.
@@ -80,7 +87,7 @@ impl Events {
 
 /// `<epoch>:<seq>` of an event that leads with its position (`{"position":"<epoch>:<seq>",…`,
 /// as the library writes it), read without parsing the event.
-fn position(event: &str) -> Option<(String, u64)> {
+fn position(event: &str) -> Option<Position> {
     let rest = event.strip_prefix(r#"{"position":""#)?;
     let (epoch, seq) = rest[..rest.find('"')?].split_once(':')?;
     Some((epoch.to_string(), seq.parse().ok()?))
@@ -110,51 +117,142 @@ pub async fn serve(cluster: Arc<Cluster>) -> Result<()> {
     Ok(())
 }
 
-async fn deliver_in_order(cluster: Arc<Cluster>, mut deliveries: mpsc::UnboundedReceiver<Delivery>) {
-    // Per user with sockets here: the position of the last event delivered.
-    let mut delivered: HashMap<UserId, (String, u64)> = HashMap::new();
-    while let Some(delivery) = deliveries.recv().await {
-        let Some(runtime) = cluster.runtime() else { return };
-        let (user, events) = match delivery {
-            Delivery::Events(user, events) => (user, Some(events)),
-            Delivery::Check(user) => (user, None),
-        };
-        let principal = Principal::User(user.clone());
-        if runtime.sockets.list(&principal).is_empty() {
-            delivered.remove(&user);
-            continue;
+/// `<epoch>:<seq>` of an event's position.
+type Position = (String, u64);
+
+/// What the delivery task does for a user, as [`UserDelivery`] decides.
+enum Action {
+    /// Hand these events to the user's channel actor on this node.
+    Deliver(Vec<ChannelEvent>),
+    /// Ask the user's library for its events after this position, and hand the answer to
+    /// [`UserDelivery::filled`].
+    Fill(String),
+}
+
+/// The order of one user's events on this node: which to deliver, which were delivered
+/// already, and when a gap must be filled first (no I/O here: it says what to do).
+#[derive(Default)]
+struct UserDelivery {
+    /// The position of the last event delivered.
+    last: Option<Position>,
+    /// A gap fill is under way: what arrives meanwhile waits in `held`, in order (a batch,
+    /// or `None` for a check).
+    filling: bool,
+    held: VecDeque<Option<Vec<ChannelEvent>>>,
+}
+
+impl UserDelivery {
+    /// A batch of events (`Some`) or a check for missed ones (`None`) arrived.
+    fn arrive(&mut self, batch: Option<Vec<ChannelEvent>>) -> Vec<Action> {
+        let mut actions = Vec::new();
+        if self.filling {
+            self.held.push_back(batch);
+        } else {
+            self.take(batch, true, &mut actions);
         }
-        let last = delivered.get(&user).cloned();
-        let first = events.as_ref().and_then(|events| events.first()).and_then(|e| position(&e.event));
-        let gap = match (&last, &first, &events) {
+        actions
+    }
+
+    /// The fill ended with the library's events after the last one delivered (`None`: it
+    /// could not be asked; what was held then goes through as the owner sent it, rather than
+    /// asking again and again).
+    fn filled(&mut self, fetched: Option<Vec<ChannelEvent>>) -> Vec<Action> {
+        let mut actions = Vec::new();
+        self.filling = false;
+        let answered = fetched.is_some();
+        if let Some(missed) = fetched {
+            self.deliver(missed, &mut actions);
+        }
+        let mut may_fill = answered;
+        while !self.filling {
+            let Some(next) = self.held.pop_front() else { break };
+            if answered && next.is_none() {
+                continue; // a check: the fill just looked
+            }
+            self.take(next, may_fill, &mut actions);
+            may_fill = true;
+        }
+        actions
+    }
+
+    /// Deliver a batch, or start a fill before it when it is further on than the next event
+    /// (or is a check) and `may_fill`.
+    fn take(&mut self, batch: Option<Vec<ChannelEvent>>, may_fill: bool, actions: &mut Vec<Action>) {
+        let first = batch.as_ref().and_then(|events| events.first()).and_then(|e| position(&e.event));
+        let gap = match (&self.last, &first, &batch) {
             (Some(_), _, None) => true,
             (Some((last_epoch, last)), Some((epoch, seq)), Some(_)) => epoch == last_epoch && *seq > last + 1,
             _ => false,
         };
-        let mut events = events.unwrap_or_default();
-        if gap {
-            let (epoch, seq) = last.clone().expect("a gap follows a delivered event");
-            if let Some(missed) = fetch_after(&runtime, &user, &format!("{epoch}:{seq}")).await {
-                if !events.is_empty() || !missed.is_empty() {
-                    cluster.metrics.event_gaps.fetch_add(u64::from(!missed.is_empty()), Relaxed);
+        match (gap && may_fill, &self.last) {
+            (true, Some((epoch, seq))) => {
+                actions.push(Action::Fill(format!("{epoch}:{seq}")));
+                self.filling = true;
+                if batch.is_some() {
+                    // After the fill (whose answer holds these too when they committed before it).
+                    self.held.push_front(batch);
                 }
-                // The answer holds the batch's own events too (they committed before it was sent).
-                let newest_fetched = missed.iter().rev().find_map(|e| position(&e.event)).map(|(_, seq)| seq).unwrap_or(seq);
-                events.retain(|e| position(&e.event).is_none_or(|(_, s)| s > newest_fetched));
-                events.splice(0..0, missed);
             }
+            _ => self.deliver(batch.unwrap_or_default(), actions),
         }
-        if let Some((epoch, already)) = &last {
+    }
+
+    /// Deliver the events not delivered yet.
+    fn deliver(&mut self, mut events: Vec<ChannelEvent>, actions: &mut Vec<Action>) {
+        if let Some((epoch, already)) = &self.last {
             events.retain(|e| position(&e.event).is_none_or(|(event_epoch, seq)| event_epoch != *epoch || seq > *already));
         }
         if let Some(newest) = events.iter().rev().find_map(|e| position(&e.event)) {
-            delivered.insert(user.clone(), newest);
+            self.last = Some(newest);
         }
-        if events.is_empty() {
+        if !events.is_empty() {
+            actions.push(Action::Deliver(events));
+        }
+    }
+}
+
+async fn deliver_in_order(cluster: Arc<Cluster>, mut deliveries: mpsc::UnboundedReceiver<Delivery>) {
+    let mut users: HashMap<UserId, UserDelivery> = HashMap::new();
+    while let Some(delivery) = deliveries.recv().await {
+        let Some(runtime) = cluster.runtime() else { return };
+        let user = match &delivery {
+            Delivery::Events(user, _) | Delivery::Check(user) | Delivery::Filled(user, _) => user.clone(),
+        };
+        let principal = Principal::User(user.clone());
+        if !runtime.sockets.holds(&principal) {
+            // No socket of this user here (every node hears every user's events); a fill's
+            // answer finds nothing to deliver to.
+            users.remove(&user);
             continue;
         }
-        let channel_actor = ActorKey::new(ComponentKind::UserChannel, principal);
-        runtime.send(channel_actor, Envelope { request: Request::Publish(events), context: CallContext::default(), reply: None });
+        let state = users.entry(user.clone()).or_default();
+        let actions = match delivery {
+            Delivery::Events(_, events) => state.arrive(Some(events)),
+            Delivery::Check(_) => state.arrive(None),
+            Delivery::Filled(_, fetched) if state.filling => {
+                if fetched.as_ref().is_some_and(|missed| !missed.is_empty()) {
+                    cluster.metrics.event_gaps.fetch_add(1, Relaxed);
+                }
+                state.filled(fetched)
+            }
+            // The answer of a fill started before the user's sockets here all closed.
+            Delivery::Filled(..) => Vec::new(),
+        };
+        for action in actions {
+            match action {
+                Action::Deliver(events) => {
+                    let channel_actor = ActorKey::new(ComponentKind::UserChannel, principal.clone());
+                    runtime.send(channel_actor, Envelope { request: Request::Publish(events), context: CallContext::default(), reply: None });
+                }
+                Action::Fill(after) => {
+                    let (runtime, user, to_delivery) = (runtime.clone(), user.clone(), cluster.events.deliveries.clone());
+                    tokio::spawn(async move {
+                        let fetched = fetch_after(&runtime, &user, &after).await;
+                        let _ = to_delivery.send(Delivery::Filled(user, fetched));
+                    });
+                }
+            }
+        }
     }
 }
 
@@ -176,7 +274,74 @@ async fn fetch_after(runtime: &Arc<Runtime>, user: &UserId, after: &str) -> Opti
 
 #[cfg(test)]
 mod tests {
-    use super::position;
+    use super::{position, Action, ChannelEvent, UserDelivery};
+
+    const EPOCH: &str = "0123456789abcdef";
+
+    /// Events at these seqs, as a library writes them.
+    fn batch(seqs: &[u64]) -> Vec<ChannelEvent> {
+        seqs.iter().map(|seq| ChannelEvent { channel: "library".into(), event: format!(r#"{{"position":"{EPOCH}:{seq}","type":"story:create"}}"#) }).collect()
+    }
+
+    /// What the actions say, short: `deliver 1,2` or `fill after 3`.
+    fn said(actions: Vec<Action>) -> Vec<String> {
+        actions
+            .into_iter()
+            .map(|action| match action {
+                Action::Deliver(events) => {
+                    let seqs: Vec<String> = events.iter().map(|e| position(&e.event).unwrap().1.to_string()).collect();
+                    format!("deliver {}", seqs.join(","))
+                }
+                Action::Fill(after) => format!("fill after {}", after.rsplit(':').next().unwrap()),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn in_order_batches_are_delivered_and_repeats_dropped() {
+        let mut user = UserDelivery::default();
+        assert_eq!(said(user.arrive(Some(batch(&[4, 5])))), ["deliver 4,5"], "the first batch sets where this node starts");
+        assert_eq!(said(user.arrive(Some(batch(&[6])))), ["deliver 6"]);
+        assert_eq!(said(user.arrive(Some(batch(&[5, 6, 7])))), ["deliver 7"]);
+        assert_eq!(said(user.arrive(None)), ["fill after 7"], "a check asks the library");
+    }
+
+    #[test]
+    fn a_gap_is_filled_before_what_follows_and_nothing_twice() {
+        let mut user = UserDelivery::default();
+        user.arrive(Some(batch(&[1])));
+        assert_eq!(said(user.arrive(Some(batch(&[4])))), ["fill after 1"]);
+        // Arriving while the fill is out: held, in order.
+        assert!(said(user.arrive(Some(batch(&[5])))).is_empty());
+        assert!(said(user.arrive(None)).is_empty());
+        // The library had 2..4 (4 committed before the fill asked): 4 is not delivered twice,
+        // the held check is answered by the fill itself.
+        assert_eq!(said(user.filled(Some(batch(&[2, 3, 4])))), ["deliver 2,3,4", "deliver 5"]);
+        assert!(!user.filling);
+        assert_eq!(said(user.arrive(Some(batch(&[6])))), ["deliver 6"]);
+    }
+
+    #[test]
+    fn a_check_after_a_take_over_asks_for_what_was_missed() {
+        let mut user = UserDelivery::default();
+        assert!(said(user.arrive(None)).is_empty(), "nothing delivered yet: nothing to look for");
+        user.arrive(Some(batch(&[1, 2])));
+        assert_eq!(said(user.arrive(None)), ["fill after 2"]);
+        assert_eq!(said(user.filled(Some(batch(&[3])))), ["deliver 3"]);
+        assert_eq!(said(user.arrive(None)), ["fill after 3"]);
+        assert!(said(user.filled(Some(Vec::new()))).is_empty(), "nothing was missed");
+    }
+
+    #[test]
+    fn a_failed_fill_lets_the_held_batch_through_once() {
+        let mut user = UserDelivery::default();
+        user.arrive(Some(batch(&[1])));
+        assert_eq!(said(user.arrive(Some(batch(&[3])))), ["fill after 1"]);
+        user.arrive(Some(batch(&[5])));
+        // The library could not be asked: 3 goes through as sent; 5 is a gap again, asked for.
+        assert_eq!(said(user.filled(None)), ["deliver 3", "fill after 3"]);
+        assert_eq!(said(user.filled(Some(batch(&[4, 5])))), ["deliver 4,5"]);
+    }
 
     #[test]
     fn positions_are_read_from_the_front_of_an_event() {

@@ -159,6 +159,11 @@ impl SocketHub {
         self.table.lock().by_owner.get(owner).map(|s| s.iter().copied().collect()).unwrap_or_default()
     }
 
+    /// Whether `owner` has a socket open here.
+    pub fn holds(&self, owner: &Principal) -> bool {
+        self.table.lock().by_owner.contains_key(owner)
+    }
+
     pub fn count(&self) -> usize {
         self.table.lock().entries.len()
     }
