@@ -9,9 +9,16 @@
 //    `realtime_cluster_catch_up_seconds`), the entries it replayed, and the time from the kill
 //    to the first answer; once without snapshots (`--snapshot-every 0`), once with them.
 //
+// 3. A crowd failing over: CROWD users whose libraries live on one node, each with a tab on
+//    another node; that owner is killed (SIGKILL) and every user sends one mutation to a third
+//    node (32 in flight, each retried until acknowledged). Per user: the time from the kill to
+//    its mutation's acknowledgement, and to its tab getting that event; none may be lost.
+//    `--ab-out FILE` appends the crowd's result as one JSON line with `--label` (A/B runs).
+//
 // Usage: node bench/cluster/failover.mjs [--bin target/release/realtime-host] [--kills 20]
-//        [--history 5000] [--lease-ttl 2s] [--out bench/results/cluster-failover.json]
-import { writeFileSync, rmSync } from 'node:fs';
+//        [--history 5000] [--crowd 300] [--lease-ttl 2s] [--out bench/results/cluster-failover.json]
+//        (0 for --kills, --history or --crowd skips that part)
+import { appendFileSync, writeFileSync, rmSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 
 const { values: opts } = parseArgs({
@@ -19,12 +26,16 @@ const { values: opts } = parseArgs({
     bin: { type: 'string', default: new URL('../../target/release/realtime-host', import.meta.url).pathname },
     kills: { type: 'string', default: '20' },
     history: { type: 'string', default: '5000' },
+    crowd: { type: 'string', default: '300' },
     'lease-ttl': { type: 'string', default: '2s' },
     out: { type: 'string' },
+    'ab-out': { type: 'string' },
+    label: { type: 'string' },
   },
 });
 process.env.REALTIME_HOST_BIN = opts.bin;
 const { ClusterServer, sleep } = await import('../../tests/e2e/harness.mjs');
+const { ResumingTab } = await import('../../tests/e2e/tabs.mjs');
 
 const CREATE = 'mutation($title: String!) { createStory(input: {url: "https://example.com/x", title: $title}) { story { id } } }';
 
@@ -119,10 +130,95 @@ async function catchUp(history, snapshotEvery) {
   }
 }
 
+/** Run `work` over `items`, `limit` at a time. */
+async function inParallel(items, limit, work) {
+  let next = 0;
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, async () => {
+    while (next < items.length) await work(items[next++]);
+  }));
+}
+
+/** Whether the tab got a StoryCreateEvent titled `title`. */
+function got(tab, title) {
+  return tab.events.some((e) => e.data.__typename === 'StoryCreateEvent' && e.data.story?.title === title);
+}
+
+async function crowd(count) {
+  const cluster = await ClusterServer.start({ nodes: 3, leaseTtl: opts['lease-ttl'] });
+  const [owner, survivor, watcher] = cluster.nodes;
+  try {
+    const users = [];
+    await inParallel([...Array(count).keys()], 4, async (i) => {
+      const { token } = await watcher.signUp(`crowd${i}@example.com`);
+      if (!(await mutate(owner, token, `first ${i}`))) throw new Error('a first mutation failed');
+      users.push({ i, token });
+    });
+    if (((await owner.metrics()).realtime_cluster_owned_users ?? 0) !== count) throw new Error('the owner does not own every user');
+    for (const user of users) user.tab = new ResumingTab(watcher, user.token);
+    const waitFor = async (check, what) => {
+      const deadline = performance.now() + 60_000;
+      while (!check()) {
+        if (performance.now() > deadline) throw new Error(`timed out: ${what}`);
+        await sleep(10);
+      }
+    };
+    await waitFor(() => users.every((u) => u.tab.connects > 0), 'every tab connected');
+    await sleep(500);
+    // One event each before the kill, so the watcher knows where each user's events stand.
+    await inParallel(users, 32, async (u) => { if (!(await mutate(owner, u.token, `before ${u.i}`))) throw new Error('a mutation failed'); });
+    await waitFor(() => users.every((u) => got(u.tab, `before ${u.i}`)), 'every tab got its event before the kill');
+
+    await owner.kill();
+    const killed = performance.now();
+    const watching = (async () => {
+      while (users.some((u) => u.eventMs === undefined)) {
+        for (const u of users) if (u.eventMs === undefined && got(u.tab, `after ${u.i}`)) u.eventMs = performance.now() - killed;
+        if (performance.now() - killed > 120_000) throw new Error('tabs did not get their events within 120 s');
+        await sleep(5);
+      }
+    })();
+    await inParallel(users, 32, async (u) => {
+      while (!(await mutate(survivor, u.token, `after ${u.i}`))) {
+        if (performance.now() - killed > 120_000) throw new Error('a user was not served within 120 s');
+        await sleep(50);
+      }
+      u.ackMs = performance.now() - killed;
+    });
+    await watching;
+    for (const u of users) {
+      u.tab.stop();
+      const titles = u.tab.events.filter((e) => e.data.__typename === 'StoryCreateEvent').map((e) => e.data.story.title);
+      if (JSON.stringify(titles) !== JSON.stringify([`before ${u.i}`, `after ${u.i}`])) throw new Error(`user ${u.i}'s tab got ${JSON.stringify(titles)}`);
+    }
+    const summary = (values) => {
+      const sorted = values.sort((a, b) => a - b);
+      return { p50_ms: Math.round(percentile(sorted, 50)), p99_ms: Math.round(percentile(sorted, 99)), max_ms: Math.round(sorted.at(-1)) };
+    };
+    const m = await watcher.metrics();
+    return {
+      users: count, lease_ttl: opts['lease-ttl'],
+      kill_to_ack: summary(users.map((u) => u.ackMs)),
+      kill_to_tab_event: summary(users.map((u) => u.eventMs)),
+      // The event's way from the new owner to the tab on the watching node (the kill's noise,
+      // when each user's lease lapsed and was taken, left out).
+      ack_to_tab_event: summary(users.map((u) => Math.max(0, u.eventMs - u.ackMs))),
+      tab_events_lost: 0,
+      watcher_gap_fills: m.realtime_cluster_event_gaps_total ?? 0,
+    };
+  } finally {
+    for (const tab of ResumingTab.all) tab.stop();
+    await cluster.stop('SIGKILL');
+    cluster.cleanup();
+  }
+}
+
+const history = Number(opts.history);
 const result = {
   scenario: 'cluster-failover',
-  failover: await failover(Number(opts.kills)),
-  catch_up: [await catchUp(Number(opts.history), 0), await catchUp(Number(opts.history), 1000)],
+  failover: Number(opts.kills) > 0 ? await failover(Number(opts.kills)) : null,
+  catch_up: history > 0 ? [await catchUp(history, 0), await catchUp(history, 1000)] : null,
+  crowd: Number(opts.crowd) > 0 ? await crowd(Number(opts.crowd)) : null,
 };
 console.log(JSON.stringify(result));
 if (opts.out) writeFileSync(opts.out, `${JSON.stringify(result, null, 2)}\n`);
+if (opts['ab-out'] && result.crowd) appendFileSync(opts['ab-out'], `${JSON.stringify({ label: opts.label ?? opts.bin, ...result.crowd })}\n`);
