@@ -19,17 +19,17 @@ async fn a_sign_out_is_not_undone_by_a_use_written_after_it() {
     node_a.create_session("h1", session).await.unwrap();
 
     // Both nodes read the session; A writes its use first, then B: the session stands.
-    let read_by_a = node_a.session("h1").await.unwrap();
-    let read_by_b = node_b.session("h1").await.unwrap();
+    let read_by_a = node_a.session("h1").await.unwrap().unwrap();
+    let read_by_b = node_b.session("h1").await.unwrap().unwrap();
     assert_eq!(read_by_a.revision, read_by_b.revision);
-    assert!(node_a.touch_session("h1", &read_by_a, 2).await);
-    assert!(node_b.touch_session("h1", &read_by_b, 3).await, "another node's write of its use is not a sign-out");
-    assert_eq!(node_b.session("h1").await.unwrap().last_used_ms, 2);
+    assert!(node_a.touch_session("h1", &read_by_a, 2).await.unwrap());
+    assert!(node_b.touch_session("h1", &read_by_b, 3).await.unwrap(), "another node's write of its use is not a sign-out");
+    assert_eq!(node_b.session("h1").await.unwrap().unwrap().last_used_ms, 2);
 
     // A reads it, B signs it out, A writes its use: refused, and the session stays gone.
-    let read_by_a = node_a.session("h1").await.unwrap();
+    let read_by_a = node_a.session("h1").await.unwrap().unwrap();
     node_b.end_session("h1", 7).await;
-    assert!(!node_a.touch_session("h1", &read_by_a, 4).await);
-    assert!(node_a.session("h1").await.is_none());
-    assert!(node_b.session("h1").await.is_none());
+    assert!(!node_a.touch_session("h1", &read_by_a, 4).await.unwrap());
+    assert!(node_a.session("h1").await.unwrap().is_none());
+    assert!(node_b.session("h1").await.unwrap().is_none());
 }

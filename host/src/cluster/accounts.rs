@@ -104,30 +104,29 @@ impl AccountDirectory for Directory {
         })
     }
 
-    fn session<'a>(&'a self, hash: &'a str) -> BoxFuture<'a, Option<DirectorySession>> {
+    fn session<'a>(&'a self, hash: &'a str) -> BoxFuture<'a, Result<Option<DirectorySession>, String>> {
         Box::pin(async move {
-            let entry = self.kv.entry(session_key(hash)).await.ok()??;
-            if entry.operation != kv::Operation::Put {
-                return None;
-            }
-            let value: Json = serde_json::from_slice(&entry.value).ok()?;
-            Some(DirectorySession {
-                user_id: value.get("user")?.as_str()?.into(),
-                last_used_ms: value.get("last_used")?.as_u64()?,
+            let entry = self.kv.entry(session_key(hash)).await.map_err(|e| format!("reading a session: {e}"))?;
+            let Some(entry) = entry.filter(|entry| entry.operation == kv::Operation::Put) else { return Ok(None) };
+            let value: Json = serde_json::from_slice(&entry.value).map_err(|e| format!("a session that is not JSON: {e}"))?;
+            let field = |name: &str| value.get(name).ok_or_else(|| format!("a session without `{name}`"));
+            Ok(Some(DirectorySession {
+                user_id: field("user")?.as_str().ok_or("a session's user is not a string")?.into(),
+                last_used_ms: field("last_used")?.as_u64().ok_or("a session's last use is not a number")?,
                 revision: entry.revision,
-            })
+            }))
         })
     }
 
-    fn touch_session<'a>(&'a self, hash: &'a str, read: &'a DirectorySession, last_used_ms: u64) -> BoxFuture<'a, bool> {
+    fn touch_session<'a>(&'a self, hash: &'a str, read: &'a DirectorySession, last_used_ms: u64) -> BoxFuture<'a, Result<bool, String>> {
         Box::pin(async move {
             let touched = DirectorySession { last_used_ms, ..read.clone() };
             if self.kv.update(session_key(hash), session_json(&touched), read.revision).await.is_ok() {
-                return true;
+                return Ok(true);
             }
             // Changed since it was read: another node wrote its use (the session stands), or
-            // it was signed out (deleted: it stays so).
-            self.session(hash).await.is_some()
+            // it was signed out (deleted: it stays so). Or the bucket could not be reached.
+            Ok(self.session(hash).await?.is_some())
         })
     }
 

@@ -60,11 +60,12 @@ pub trait AccountDirectory: Send + Sync {
     fn user<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Option<(User, String)>>;
     /// Record a new session.
     fn create_session<'a>(&'a self, hash: &'a str, session: DirectorySession) -> BoxFuture<'a, Result<(), String>>;
-    /// A session, unless it was signed out (or never was).
-    fn session<'a>(&'a self, hash: &'a str) -> BoxFuture<'a, Option<DirectorySession>>;
+    /// A session, unless it was signed out (or never was); an error when the directory
+    /// cannot be read.
+    fn session<'a>(&'a self, hash: &'a str) -> BoxFuture<'a, Result<Option<DirectorySession>, String>>;
     /// Write a session's use, unless it changed since `read`; false when it is gone (signed
-    /// out), in which case it stays gone.
-    fn touch_session<'a>(&'a self, hash: &'a str, read: &'a DirectorySession, last_used_ms: u64) -> BoxFuture<'a, bool>;
+    /// out), in which case it stays gone; an error when the directory cannot be reached.
+    fn touch_session<'a>(&'a self, hash: &'a str, read: &'a DirectorySession, last_used_ms: u64) -> BoxFuture<'a, Result<bool, String>>;
     /// Delete a session and tell every node (which close its sockets, `tag`).
     fn end_session<'a>(&'a self, hash: &'a str, tag: u64) -> BoxFuture<'a, ()>;
 }
@@ -277,30 +278,38 @@ impl Accounts {
             }
         }
         // In a cluster, a session not known here, or due to be written, is looked up in the
-        // directory (another node may have made it, or signed it out).
+        // directory (another node may have made it, or signed it out). When the directory
+        // cannot be reached, this node's own copy answers (a NATS hiccup signs no one out).
         if let Some(directory) = self.directory() {
             match directory.session(&hash).await {
-                Some(shared) => {
+                Ok(Some(shared)) => {
                     let (user, password_hash) = match self.local_user(&shared.user_id) {
                         Some(found) => found,
                         None => directory.user(&shared.user_id).await?,
                     };
                     self.cache_user(&user, &password_hash);
                     let last_used = self.sessions.lock().get(&hash).map_or(shared.last_used_ms, |c| c.last_used_ms.max(shared.last_used_ms));
-                    if now.saturating_sub(last_used) <= self.session_ttl_ms && !directory.touch_session(&hash, &shared, now).await {
-                        // Signed out on another node between the read and the write.
-                        self.forget_session(&hash);
-                        return None;
+                    if now.saturating_sub(last_used) <= self.session_ttl_ms {
+                        match directory.touch_session(&hash, &shared, now).await {
+                            Ok(true) => {}
+                            Ok(false) => {
+                                // Signed out on another node between the read and the write.
+                                self.forget_session(&hash);
+                                return None;
+                            }
+                            Err(e) => tracing::warn!("could not write a session's use to the cluster: {e}"),
+                        }
                     }
                     let _ = self.db.lock().execute(
                         "INSERT OR REPLACE INTO sessions (token_hash, user_id, created_at, last_used_at) VALUES (?1, ?2, ?3, ?4)",
                         params![hash, &*user.id, now as i64, last_used as i64],
                     );
                 }
-                None => {
+                Ok(None) => {
                     self.forget_session(&hash);
                     return None;
                 }
+                Err(e) => tracing::warn!("the cluster's accounts are unavailable; this node's copy of the session answers: {e}"),
             }
         }
         // Not cached, expired, or its last use is due to be written: ask the database, under
@@ -501,15 +510,24 @@ mod tests {
         assert!(reopened.authenticate(&session.token).await.is_none(), "and deleted, not only forgotten");
     }
 
-    /// A directory holding one session, whose reads wait at a gate (to let a sign-out notice
-    /// arrive between a node's read and its local copy).
-    struct GatedDirectory {
+    /// A directory holding one session: unreachable, or reachable with reads that wait at a
+    /// gate when `gated` (to let a sign-out notice arrive between a node's read and its local
+    /// copy).
+    struct FakeDirectory {
         user: User,
+        reachable: bool,
+        gated: bool,
         read_started: tokio::sync::Notify,
         gate: tokio::sync::Notify,
     }
 
-    impl AccountDirectory for GatedDirectory {
+    impl FakeDirectory {
+        fn new(user: User, reachable: bool, gated: bool) -> Arc<Self> {
+            Arc::new(Self { user, reachable, gated, read_started: Default::default(), gate: Default::default() })
+        }
+    }
+
+    impl AccountDirectory for FakeDirectory {
         fn claim_email<'a>(&'a self, _: &'a User, _: &'a str) -> BoxFuture<'a, Result<bool, String>> {
             Box::pin(async { Ok(false) })
         }
@@ -522,15 +540,20 @@ mod tests {
         fn create_session<'a>(&'a self, _: &'a str, _: DirectorySession) -> BoxFuture<'a, Result<(), String>> {
             Box::pin(async { Ok(()) })
         }
-        fn session<'a>(&'a self, _: &'a str) -> BoxFuture<'a, Option<DirectorySession>> {
+        fn session<'a>(&'a self, _: &'a str) -> BoxFuture<'a, Result<Option<DirectorySession>, String>> {
             Box::pin(async {
-                self.read_started.notify_one();
-                self.gate.notified().await;
-                Some(DirectorySession { user_id: self.user.id.clone(), last_used_ms: now_ms(), revision: 1 })
+                if !self.reachable {
+                    return Err("unreachable".to_string());
+                }
+                if self.gated {
+                    self.read_started.notify_one();
+                    self.gate.notified().await;
+                }
+                Ok(Some(DirectorySession { user_id: self.user.id.clone(), last_used_ms: now_ms(), revision: 1 }))
             })
         }
-        fn touch_session<'a>(&'a self, _: &'a str, _: &'a DirectorySession, _: u64) -> BoxFuture<'a, bool> {
-            Box::pin(async { true })
+        fn touch_session<'a>(&'a self, _: &'a str, _: &'a DirectorySession, _: u64) -> BoxFuture<'a, Result<bool, String>> {
+            Box::pin(async { Ok(true) })
         }
         fn end_session<'a>(&'a self, _: &'a str, _: u64) -> BoxFuture<'a, ()> {
             Box::pin(async {})
@@ -542,7 +565,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let accounts = Accounts::open(dir.path(), Duration::from_secs(3600)).unwrap();
         let user = User { id: "u1".into(), email: "ada@example.com".into(), name: None };
-        let directory = Arc::new(GatedDirectory { user, read_started: Default::default(), gate: Default::default() });
+        let directory = FakeDirectory::new(user, true, true);
         accounts.set_directory(directory.clone());
         let checking = tokio::spawn({
             let accounts = accounts.clone();
@@ -556,5 +579,17 @@ mod tests {
         assert!(accounts.sessions.lock().get(&token_hash("a token")).is_none(), "not cached");
         let rows: i64 = accounts.db.lock().query_row("SELECT count(*) FROM sessions", [], |row| row.get(0)).unwrap();
         assert_eq!(rows, 0, "not kept in the local database");
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_directory_leaves_the_sessions_this_node_knows_valid() {
+        let dir = tempfile::tempdir().unwrap();
+        let session = Accounts::open(dir.path(), Duration::from_secs(3600)).unwrap().sign_up("ada@example.com", "correct horse", None).await.unwrap();
+        // The same node after a restart (nothing cached in memory), its cluster unreachable.
+        let accounts = Accounts::open(dir.path(), Duration::from_secs(3600)).unwrap();
+        accounts.set_directory(FakeDirectory::new(session.user.clone(), false, false));
+        assert_eq!(accounts.authenticate(&session.token).await, Some(session.user.clone()));
+        assert!(accounts.signed_out.lock().is_empty(), "not taken for a sign-out");
+        assert_eq!(accounts.authenticate("a token no node made").await, None);
     }
 }
