@@ -7,8 +7,8 @@
 // ends with the whole log. Split brain: an owner paused (SIGSTOP) past its lease loses the
 // user and acknowledges nothing for it after. A swap PUT on one node reaches every node, and a
 // node that joins later runs the cluster's versions. On a NATS cluster of three with
-// `--cluster-replicas 3`, losing a NATS server and the owner (its data dir too) loses nothing
-// acknowledged.
+// `--cluster-replicas 3` (the nodes started before it has a leader, waiting for it), losing a
+// NATS server and the owner (its data dir too) loses nothing acknowledged.
 import { afterEach, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, rmSync } from 'node:fs';
@@ -283,7 +283,8 @@ test('a swap PUT on one node reaches every node; nothing dropped or failed; a no
 });
 
 test('on a NATS cluster of three with --cluster-replicas 3, losing one NATS server and the owner loses nothing acknowledged', { timeout: 120_000 }, async () => {
-  const nats = await NatsServer.startCluster(3);
+  // The nodes start with the NATS servers, before JetStream has a leader: they wait for it.
+  const nats = await NatsServer.startCluster(3, { waitForLeader: false });
   const urls = nats.map((server) => server.url).join(',');
   const nodes = ['a', 'b'].map((id) => new Server({ args: ['--cluster', urls, '--node-id', id, '--cluster-replicas', '3', '--lease-ttl', '1s'] }));
   try {

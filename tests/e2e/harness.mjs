@@ -153,14 +153,17 @@ export class NatsServer {
     return nats;
   }
 
-  /** `n` servers forming one NATS cluster (JetStream clustered); resolves once it has a leader. */
-  static async startCluster(n) {
+  /**
+   * `n` servers forming one NATS cluster (JetStream clustered); resolves once it has a leader,
+   * or as soon as every server is up with `waitForLeader: false`.
+   */
+  static async startCluster(n, { waitForLeader = true } = {}) {
     const clusterPorts = await Promise.all([...Array(n)].map(() => freePort()));
     const routes = clusterPorts.map((port) => `nats://127.0.0.1:${port}`).join(',');
     const servers = clusterPorts.map((clusterPort, i) => new NatsServer({ name: `nats-${i + 1}`, clusterPort, routes }));
     await Promise.all(servers.map((server) => server.launch()));
     const deadline = Date.now() + 20_000;
-    while (!servers.some((server) => /metadata leader/.test(server.logs))) {
+    while (waitForLeader && !servers.some((server) => /metadata leader/.test(server.logs))) {
       if (Date.now() > deadline) throw new Error(`no JetStream leader:\n${servers.map((s) => s.logs).join('\n')}`);
       await sleep(50);
     }

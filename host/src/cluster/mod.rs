@@ -75,6 +75,24 @@ pub fn valid_node_id(node: &str) -> bool {
     !node.is_empty() && node.len() <= 64 && node.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
+/// How long a node that joins waits for the cluster's streams and buckets.
+const JOIN_PATIENCE: Duration = Duration::from_secs(60);
+
+/// The streams, buckets and object stores, created when missing (each open is idempotent).
+async fn open_storage(
+    js: &jetstream::Context,
+    settings: &ClusterSettings,
+) -> Result<(log::UserLog, ownership::Ownership, accounts::SharedAccounts, swaps::SharedComponents, catch_up::Snapshots)> {
+    let replicas = settings.replicas;
+    Ok((
+        log::UserLog::open(js, replicas).await?,
+        ownership::Ownership::open(js, settings).await?,
+        accounts::SharedAccounts::open(js, replicas).await?,
+        swaps::SharedComponents::open(js, replicas).await?,
+        catch_up::Snapshots::open(js, replicas).await?,
+    ))
+}
+
 impl Cluster {
     /// Connect to NATS and make sure the streams and buckets exist.
     pub async fn join(settings: ClusterSettings) -> Result<Arc<Self>> {
@@ -87,12 +105,19 @@ impl Cluster {
             .await
             .with_context(|| format!("connecting to the cluster at {}", settings.url))?;
         let js = jetstream::new(client.clone());
-        let replicas = settings.replicas;
-        let log = log::UserLog::open(&js, replicas).await?;
-        let ownership = ownership::Ownership::open(&js, &settings).await?;
-        let accounts = accounts::SharedAccounts::open(&js, replicas).await?;
-        let components = swaps::SharedComponents::open(&js, replicas).await?;
-        let snapshots = catch_up::Snapshots::open(&js, replicas).await?;
+        // A NATS cluster that is starting, or electing a stream's leader, answers "timed out"
+        // for a while: wait for it rather than give up.
+        let started = std::time::Instant::now();
+        let (log, ownership, accounts, components, snapshots) = loop {
+            match open_storage(&js, &settings).await {
+                Ok(opened) => break opened,
+                Err(e) if started.elapsed() < JOIN_PATIENCE => {
+                    tracing::warn!("the cluster's streams are not ready yet; trying again: {e:#}");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+                Err(e) => return Err(e),
+            }
+        };
         let events = events::Events::start(client.clone());
         tracing::info!(node = %settings.node_id, url = %settings.url, "joined the cluster");
         Ok(Arc::new(Self {
