@@ -41,9 +41,10 @@ bench/run.sh --short --debug
 # bench/web/tab-latency.mjs on the release build, recorded in BENCHMARKS.md).
 (cd bench/web && npm ci --no-audit --no-fund)
 node bench/web/tab-latency.mjs --bin target/debug/realtime-host --changes 6
-# The cluster's failover scenarios as a smoke check (a kill, a catch-up with and without
-# snapshots, a crowd of 20 users failing over; each fails on anything lost).
-node bench/cluster/failover.mjs --bin target/debug/realtime-host --kills 1 --history 50 --crowd 20
+# The cluster's failover scenarios as a smoke check (a kill; a catch-up of 601 entries, more
+# than the replay reads ahead, with and without snapshots; a crowd of 20 users failing over;
+# each fails on anything lost).
+node bench/cluster/failover.mjs --bin target/debug/realtime-host --kills 1 --history 600 --crowd 20
 # The resume scenario as a smoke check: every tab gets exactly what it missed after a restart.
 (cd bench/resume && npm ci --no-audit --no-fund)
 node bench/resume/resume.mjs --bin target/debug/realtime-host --users 10 --tabs 30 --behind 10 --timeout 120

@@ -79,30 +79,11 @@ pub async fn run(cluster: &Arc<Cluster>, user: &UserId, through: u64) -> Result<
         },
         false => (conn, local),
     };
-    let (entries, mut received) = mpsc::channel::<(u64, Entry)>(READ_AHEAD);
+    let (entries, received) = mpsc::channel::<(u64, Entry)>(READ_AHEAD);
+    // Started now (not when awaited): it drains the channel the reading fills.
     let replay = tokio::task::spawn_blocking({
         let user = user.clone();
-        move || -> Result<(Connection, u64)> {
-            let mut applied = 0;
-            let mut batch = Vec::with_capacity(BATCH);
-            while let Some(first) = received.blocking_recv() {
-                batch.push(first);
-                while batch.len() < BATCH {
-                    let Ok(next) = received.try_recv() else { break };
-                    batch.push(next);
-                }
-                let writes: Vec<(u64, Vec<Write>)> = batch
-                    .drain(..)
-                    .map(|(seq, entry)| match entry {
-                        Entry::Owner(_) => (seq, Vec::new()),
-                        Entry::Writes(writes) => (seq, writes),
-                    })
-                    .collect();
-                apply_entries(&conn, &writes).map_err(|e| anyhow!("replaying entries {}..={} of {user}'s log: {e}", writes[0].0, writes[writes.len() - 1].0))?;
-                applied += writes.len() as u64;
-            }
-            Ok((conn, applied))
-        }
+        move || replay(conn, received, &user)
     });
     let read = cluster.log.read(user, local, through, &entries).await;
     drop(entries);
@@ -113,6 +94,33 @@ pub async fn run(cluster: &Arc<Cluster>, user: &UserId, through: u64) -> Result<
     // The entries replayed are the ones no snapshot holds yet.
     cluster.snapshots.since.lock().insert(user.clone(), SinceSnapshot { entries: applied, storing: false });
     Ok(applied)
+}
+
+/// Apply the entries `received` to `conn` as they come, in transactions of what has arrived
+/// (at most [`BATCH`] entries); the connection and how many entries it applied.
+fn replay(conn: Connection, mut received: mpsc::Receiver<(u64, Entry)>, user: &UserId) -> Result<(Connection, u64)> {
+    let mut applied = 0;
+    let mut batch: Vec<(u64, Vec<Write>)> = Vec::with_capacity(BATCH);
+    while let Some(first) = received.blocking_recv() {
+        batch.push(writes_of(first));
+        while batch.len() < BATCH {
+            let Ok(next) = received.try_recv() else { break };
+            batch.push(writes_of(next));
+        }
+        let (from, to) = (batch[0].0, batch[batch.len() - 1].0);
+        apply_entries(&conn, &batch).map_err(|e| anyhow!("replaying entries {from}..={to} of {user}'s log: {e}"))?;
+        applied += batch.len() as u64;
+        batch.clear();
+    }
+    Ok((conn, applied))
+}
+
+/// An entry's writes (an owner marker has none; it only moves the position).
+fn writes_of((seq, entry): (u64, Entry)) -> (u64, Vec<Write>) {
+    match entry {
+        Entry::Owner(_) => (seq, Vec::new()),
+        Entry::Writes(writes) => (seq, writes),
+    }
 }
 
 /// Run SQLite and file work on a blocking thread.
