@@ -7,7 +7,9 @@
 //! sign-out deletes the session and is broadcast on `rt.signout`: every node forgets the
 //! session and closes its sockets (4403).
 
+use std::future::Future;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Result};
 use async_nats::jetstream::{self, kv};
@@ -55,6 +57,27 @@ fn user_from(bytes: &[u8]) -> Option<(User, String)> {
     Some((user, value.get("hash")?.as_str()?.to_string()))
 }
 
+/// How long a write to the bucket is tried again while JetStream cannot take it (a stream
+/// electing its leader after a NATS server was lost answers errors for a few seconds).
+const WRITE_PATIENCE: Duration = Duration::from_secs(10);
+
+/// Run `attempt` until it succeeds, fails for good (`final_error`), or [`WRITE_PATIENCE`]
+/// has passed, pausing more between tries each time (50 ms doubling to 1 s).
+async fn patiently<T, E: std::fmt::Display, F: Future<Output = Result<T, E>>>(mut attempt: impl FnMut() -> F, final_error: impl Fn(&E) -> bool) -> Result<T, E> {
+    let started = Instant::now();
+    let mut pause = Duration::from_millis(50);
+    loop {
+        match attempt().await {
+            Err(e) if !final_error(&e) && started.elapsed() < WRITE_PATIENCE => {
+                tracing::debug!("the accounts bucket did not take a write; trying again: {e}");
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(1));
+            }
+            done => return done,
+        }
+    }
+}
+
 /// The directory as `Accounts` sees it: the bucket, and the connection sign-outs go out on.
 pub struct Directory {
     kv: kv::Store,
@@ -80,12 +103,22 @@ impl AccountDirectory for Directory {
         Box::pin(async move {
             let kv = &self.kv;
             let record = user_json(user, password_hash);
-            match kv.create(email_key(&user.email), record.clone()).await {
+            let key = email_key(&user.email);
+            let created = patiently(|| kv.create(&key, record.clone()), |e| e.kind() == kv::CreateErrorKind::AlreadyExists).await;
+            match created {
                 Ok(_) => {}
-                Err(e) if e.kind() == kv::CreateErrorKind::AlreadyExists => return Ok(false),
+                Err(e) if e.kind() == kv::CreateErrorKind::AlreadyExists => {
+                    // Taken, unless by this very sign-up (a first try that was stored, its
+                    // answer lost, then tried again).
+                    let ours = kv.get(&key).await.ok().flatten().and_then(|b| user_from(&b)).is_some_and(|(u, _)| u.id == user.id);
+                    if !ours {
+                        return Ok(false);
+                    }
+                }
                 Err(e) => return Err(format!("Could not create the account: {e}")),
             }
-            kv.put(format!("user.{}", user.id), record).await.map_err(|e| format!("Could not create the account: {e}"))?;
+            let user_key = format!("user.{}", user.id);
+            patiently(|| kv.put(&user_key, record.clone()), |_| false).await.map_err(|e| format!("Could not create the account: {e}"))?;
             Ok(true)
         })
     }
@@ -100,7 +133,9 @@ impl AccountDirectory for Directory {
 
     fn create_session<'a>(&'a self, hash: &'a str, session: DirectorySession) -> BoxFuture<'a, Result<(), String>> {
         Box::pin(async move {
-            self.kv.create(session_key(hash), session_json(&session)).await.map(|_| ()).map_err(|e| format!("Could not create the session: {e}"))
+            // A put: the token is new (random), so no session of that name can exist.
+            let (key, record) = (session_key(hash), session_json(&session));
+            patiently(|| self.kv.put(&key, record.clone()), |_| false).await.map(|_| ()).map_err(|e| format!("Could not create the session: {e}"))
         })
     }
 
@@ -132,7 +167,12 @@ impl AccountDirectory for Directory {
 
     fn end_session<'a>(&'a self, hash: &'a str, tag: u64) -> BoxFuture<'a, ()> {
         Box::pin(async move {
-            let _ = self.kv.delete(session_key(hash)).await;
+            let key = session_key(hash);
+            if let Err(e) = patiently(|| self.kv.delete(&key), |_| false).await {
+                // The notice still goes out (the nodes that hear it close the sockets), but a
+                // node that has not heard of the session may yet find it in the bucket.
+                tracing::warn!("could not delete a signed-out session from the cluster: {e}");
+            }
             let notice = json!({ "hash": hash, "tag": tag.to_string() });
             let _ = self.client.publish(SIGN_OUTS, Bytes::from(notice.to_string())).await;
             let _ = self.client.flush().await;
