@@ -9,7 +9,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{anyhow, Result};
 use async_nats::jetstream::{self, kv};
@@ -61,21 +61,9 @@ fn user_from(bytes: &[u8]) -> Option<(User, String)> {
 /// electing its leader after a NATS server was lost answers errors for a few seconds).
 const WRITE_PATIENCE: Duration = Duration::from_secs(10);
 
-/// Run `attempt` until it succeeds, fails for good (`final_error`), or [`WRITE_PATIENCE`]
-/// has passed, pausing more between tries each time (50 ms doubling to 1 s).
-async fn patiently<T, E: std::fmt::Display, F: Future<Output = Result<T, E>>>(mut attempt: impl FnMut() -> F, final_error: impl Fn(&E) -> bool) -> Result<T, E> {
-    let started = Instant::now();
-    let mut pause = Duration::from_millis(50);
-    loop {
-        match attempt().await {
-            Err(e) if !final_error(&e) && started.elapsed() < WRITE_PATIENCE => {
-                tracing::debug!("the accounts bucket did not take a write; trying again: {e}");
-                tokio::time::sleep(pause).await;
-                pause = (pause * 2).min(Duration::from_secs(1));
-            }
-            done => return done,
-        }
-    }
+/// Try a write to the bucket again while JetStream cannot take it, unless `final_error`.
+async fn patiently<T, E: std::fmt::Display, F: Future<Output = Result<T, E>>>(attempt: impl FnMut() -> F, final_error: impl Fn(&E) -> bool) -> Result<T, E> {
+    super::patience::again_while_failing(WRITE_PATIENCE, "writing to the accounts bucket", attempt, final_error).await
 }
 
 /// The directory as `Accounts` sees it: the bucket, and the connection sign-outs go out on.

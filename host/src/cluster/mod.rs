@@ -14,6 +14,7 @@
 //!   order, with gaps (core NATS may drop) filled from the owner.
 //! - [`accounts`]: users and sessions in the `rt_accounts` bucket, and sign-outs broadcast.
 //! - [`swaps`]: component versions in the `rt_components` object store, installed everywhere.
+//! - [`patience`]: waiting out the errors JetStream gives while it starts or elects a leader.
 
 pub mod accounts;
 pub mod buckets;
@@ -22,6 +23,7 @@ pub mod events;
 pub mod log;
 pub mod metrics;
 pub mod ownership;
+pub mod patience;
 pub mod routing;
 pub mod swaps;
 
@@ -105,19 +107,8 @@ impl Cluster {
             .await
             .with_context(|| format!("connecting to the cluster at {}", settings.url))?;
         let js = jetstream::new(client.clone());
-        // A NATS cluster that is starting, or electing a stream's leader, answers "timed out"
-        // for a while: wait for it rather than give up.
-        let started = std::time::Instant::now();
-        let (log, ownership, accounts, components, snapshots) = loop {
-            match open_storage(&js, &settings).await {
-                Ok(opened) => break opened,
-                Err(e) if started.elapsed() < JOIN_PATIENCE => {
-                    tracing::warn!("the cluster's streams are not ready yet; trying again: {e:#}");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                }
-                Err(e) => return Err(e),
-            }
-        };
+        let (log, ownership, accounts, components, snapshots) =
+            patience::again_while_failing(JOIN_PATIENCE, "opening the cluster's streams", || open_storage(&js, &settings), |_| false).await?;
         let events = events::Events::start(client.clone());
         tracing::info!(node = %settings.node_id, url = %settings.url, "joined the cluster");
         Ok(Arc::new(Self {
