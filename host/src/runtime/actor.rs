@@ -199,12 +199,12 @@ impl Actor {
                 let mut logged = None;
                 if let (Some(cluster), Some(user), false) = (runtime.cluster.get(), &user, writes.is_empty()) {
                     let appended = match cluster.append(user, &writes).await {
-                        Ok(seq) => state.db.record_position(seq).map(|()| seq).map_err(CallError::Commit),
+                        Ok(seq) => state.db.record_position(seq).map_err(CallError::Commit),
                         Err(crate::cluster::log::AppendError::Fenced) => Err(CallError::Moved),
                         Err(e) => Err(CallError::Refused(e.to_string())),
                     };
                     match appended {
-                        Ok(seq) => logged = Some((cluster, user, seq)),
+                        Ok(()) => logged = Some((cluster, user)),
                         Err(e) => {
                             let _ = state.db.finish(false);
                             if matches!(e, CallError::Moved) {
@@ -218,13 +218,13 @@ impl Actor {
                 match state.db.finish(true) {
                     Ok(()) => {
                         effects::apply(&self.runtime, &self.key, call, is_publish);
-                        if let Some((cluster, user, _)) = logged {
+                        if let Some((cluster, user)) = logged {
                             crate::cluster::catch_up::after_commit(cluster, user);
                         }
                         Ok(response)
                     }
                     Err(e) => {
-                        if let Some((cluster, user, _)) = logged {
+                        if let Some((cluster, user)) = logged {
                             // The log holds an entry this file does not: let a take-over replay it.
                             cluster.ownership.release(cluster, user);
                             self.evict();

@@ -164,9 +164,16 @@ impl Accounts {
     /// Forget a session signed out on another node.
     pub fn forget_session(&self, hash: &str) {
         let db = self.db.lock();
-        let _ = db.execute("DELETE FROM sessions WHERE token_hash = ?1", params![hash]);
-        self.sessions.lock().remove(hash);
+        self.drop_session(&db, hash);
         self.signed_out.lock().insert(hash.to_string(), ());
+    }
+
+    /// Delete a session's row and its cached entry, under the database's lock (`db`); whether
+    /// there was a row.
+    fn drop_session(&self, db: &Connection, hash: &str) -> bool {
+        let deleted = db.execute("DELETE FROM sessions WHERE token_hash = ?1", params![hash]).map(|n| n > 0).unwrap_or(false);
+        self.sessions.lock().remove(hash);
+        deleted
     }
 
     /// How often a session's use is written down: often enough for expiry to be off by at
@@ -250,8 +257,7 @@ impl Accounts {
         let hash = token_hash(token);
         let deleted = {
             let db = self.db.lock();
-            let deleted = db.execute("DELETE FROM sessions WHERE token_hash = ?1", params![hash]).map(|n| n > 0).unwrap_or(false);
-            self.sessions.lock().remove(&hash);
+            let deleted = self.drop_session(&db, &hash);
             self.signed_out.lock().insert(hash.clone(), ());
             deleted
         };
@@ -317,8 +323,7 @@ impl Accounts {
         // directory (its notice came between the read and the local copy) stays out.
         let db = self.db.lock();
         if self.signed_out.lock().get(&hash).is_some() {
-            let _ = db.execute("DELETE FROM sessions WHERE token_hash = ?1", params![hash]);
-            self.sessions.lock().remove(&hash);
+            self.drop_session(&db, &hash);
             return None;
         }
         let found = db
@@ -340,8 +345,7 @@ impl Accounts {
         };
         let last_used = self.sessions.lock().get(&hash).map_or(stored_last_used, |c| c.last_used_ms.max(stored_last_used));
         if now.saturating_sub(last_used) > self.session_ttl_ms {
-            let _ = db.execute("DELETE FROM sessions WHERE token_hash = ?1", params![hash]);
-            self.sessions.lock().remove(&hash);
+            self.drop_session(&db, &hash);
             return None;
         }
         let _ = db.execute("UPDATE sessions SET last_used_at = ?2 WHERE token_hash = ?1", params![hash, now as i64]);
