@@ -130,6 +130,8 @@ pub fn create(args: &Args) -> Result<Json, String> {
     let url = validate::story_url(args::string(args, "url")?)?;
     let title = args::string(args, "title")?;
     let description = args::opt_string(args, "description")?;
+    validate::story_title(title)?;
+    description.map(validate::story_description).transpose()?;
     let tag_ids = taggings::existing_tags(&args::opt_string_list(args, "tagIds")?.unwrap_or_default())?;
     let created_at = time::now_rfc3339();
     let id = db::insert(
@@ -154,6 +156,10 @@ pub fn update(args: &Args) -> Result<Json, String> {
     let title = args::opt_string(args, "title")?;
     let description = args::field_string(args, "description")?;
     let tag_ids = args::opt_string_list(args, "tagIds")?;
+    title.map(validate::story_title).transpose()?;
+    if let Field::Set(description) = description {
+        validate::story_description(description)?;
+    }
     let Some(old) = find(id)? else {
         return error(Failure::story_not_found(id));
     };

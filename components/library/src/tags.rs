@@ -64,6 +64,7 @@ pub fn tags(_args: &Args) -> Result<Json, String> {
 pub fn create(args: &Args) -> Result<Json, String> {
     let input_name = args::string(args, "name")?;
     let color = args::string(args, "color")?;
+    validate::tag_color(color)?;
     let name = match checked_name(input_name, None)? {
         Ok(name) => name,
         Err(failure) => return error(failure),
@@ -84,6 +85,7 @@ pub fn update(args: &Args) -> Result<Json, String> {
     let id = args::string(args, "id")?;
     let input_name = args::opt_string(args, "name")?;
     let color = args::opt_string(args, "color")?;
+    color.map(validate::tag_color).transpose()?;
     let Some(old) = find(id)? else {
         return error(Failure::tag_not_found(id));
     };

@@ -167,6 +167,59 @@ fn update_story_fields_and_tag_diff() {
     assert!(events().is_empty());
 }
 
+/// An absolute url of exactly `chars` characters.
+fn url_of(chars: usize) -> String {
+    let base = "https://example.com/";
+    format!("{base}{}", "u".repeat(chars - base.len()))
+}
+
+#[test]
+fn story_field_lengths_are_limited() {
+    let (title, description) = ("é".repeat(500), "é".repeat(10_000));
+    let r = ok("createStory", json!({"url": url_of(2_048), "title": title, "description": description}));
+    let s = r["story"]["id"].as_str().expect("story id").to_owned();
+    assert_eq!(types(&events()), ["story:create", "library:change"]);
+    for (args, message) in [
+        (json!({"url": url_of(2_049), "title": "T"}), "URL is too long: 2049 characters (at most 2048)"),
+        (json!({"url": url_of(30), "title": "é".repeat(501)}), "Title is too long: 501 characters (at most 500)"),
+        (
+            json!({"url": url_of(30), "title": "T", "description": "é".repeat(10_001)}),
+            "Description is too long: 10001 characters (at most 10000)",
+        ),
+    ] {
+        assert_eq!(call("createStory", args), Err(message.to_owned()));
+    }
+    for (args, message) in [
+        (json!({"id": s, "title": "ü".repeat(501)}), "Title is too long: 501 characters (at most 500)"),
+        (json!({"id": s, "description": "ü".repeat(10_001)}), "Description is too long: 10001 characters (at most 10000)"),
+    ] {
+        assert_eq!(call("updateStory", args), Err(message.to_owned()));
+    }
+    // Nothing written, nothing published.
+    assert!(events().is_empty());
+    assert_eq!(ok("counts", json!({}))["totalStories"], 1);
+    assert_eq!(ok("story", json!({"id": s}))["title"], json!(title));
+    let r = ok("updateStory", json!({"id": s, "title": "ü".repeat(500), "description": "ü".repeat(10_000)}));
+    assert_eq!(r["story"]["title"], json!("ü".repeat(500)));
+    assert_eq!(types(&events()), ["story:update"]);
+}
+
+#[test]
+fn tag_color_length_is_limited() {
+    let r = ok("createTag", json!({"name": "a", "color": "é".repeat(32)}));
+    let a = r["tag"]["id"].as_str().expect("tag id").to_owned();
+    assert_eq!(types(&events()), ["tag:create", "library:change"]);
+    let too_long = "Color is too long: 33 characters (at most 32)".to_owned();
+    assert_eq!(call("createTag", json!({"name": "b", "color": "é".repeat(33)})), Err(too_long.clone()));
+    assert_eq!(call("updateTag", json!({"id": a, "color": "é".repeat(33)})), Err(too_long));
+    assert!(events().is_empty());
+    assert_eq!(ok("counts", json!({}))["totalTags"], 1);
+    assert_eq!(ok("tag", json!({"id": a}))["color"], json!("é".repeat(32)));
+    let r = ok("updateTag", json!({"id": a, "color": "ü".repeat(32)}));
+    assert_eq!(r["tag"]["color"], json!("ü".repeat(32)));
+    assert_eq!(types(&events()), ["tag:update"]);
+}
+
 #[test]
 fn tag_and_untag_story_report_exact_changes() {
     let (a, b) = (tag("a"), tag("b"));
