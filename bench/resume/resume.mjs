@@ -52,7 +52,8 @@ class Server {
   async start() {
     this.proc = spawn(bin, ['serve', '--listen', `127.0.0.1:${this.port}`, '--data-dir', this.dataDir, '--max-sockets-per-user', '1000'], {
       stdio: ['ignore', 'ignore', 'inherit'],
-      env: { ...process.env, RUST_LOG: 'warn' },
+      // One address (127.0.0.1) signs up every user and opens every tab.
+      env: { ...process.env, RUST_LOG: 'warn', REALTIME_MAX_SIGNUPS_PER_ADDRESS: '1000000/1s', REALTIME_MAX_CONNECTIONS_PER_ADDRESS: '1000000', REALTIME_MAX_ANONYMOUS_SOCKETS_PER_ADDRESS: '1000000' },
     });
     this.exited = new Promise((r) => this.proc.once('exit', r));
     for (let i = 0; i < 1200; i++) {

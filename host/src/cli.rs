@@ -111,6 +111,17 @@ pub struct ServeArgs {
     #[arg(long, env = "REALTIME_MAX_BODY_BYTES", default_value = "1MiB", value_parser = parse_size)]
     pub max_body_bytes: usize,
 
+    /// A request's body must arrive within this time of its headers (else 408 and the
+    /// connection closes): a client that sends a few bytes at a time cannot hold a connection.
+    #[arg(long, env = "REALTIME_BODY_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub body_timeout: Duration,
+
+    /// Largest WebSocket message the server sends. A subscription event or an operation's
+    /// answer whose message would be larger is replaced by a GraphQL error (extensions code
+    /// `RESPONSE_TOO_LARGE`), with the event's position, so the subscription goes on.
+    #[arg(long, env = "REALTIME_MAX_OUTGOING_FRAME_BYTES", default_value = "1MiB", value_parser = parse_size)]
+    pub max_outgoing_frame_bytes: usize,
+
     /// Open WebSockets one user may hold; more are refused (HTTP 429 at upgrade, or close
     /// 1008 after `connection_init` for sockets that authenticate there).
     #[arg(long, env = "REALTIME_MAX_SOCKETS_PER_USER", default_value_t = 100)]
@@ -126,6 +137,23 @@ pub struct ServeArgs {
     #[arg(long, env = "REALTIME_MAX_CONNECTIONS", default_value_t = 16384)]
     pub max_connections: usize,
 
+    /// Open connections (HTTP and WebSocket together) one client address may hold; more are
+    /// answered 503 and closed. A `--trusted-proxy` is not counted.
+    #[arg(long, env = "REALTIME_MAX_CONNECTIONS_PER_ADDRESS", default_value_t = 1024)]
+    pub max_connections_per_address: usize,
+
+    /// Addresses of reverse proxies (comma-separated IPs, e.g. 127.0.0.1 for nginx on the same
+    /// machine) whose `X-Forwarded-For` names the client: the rightmost entry that is not a
+    /// trusted proxy is the address throttles and per-address limits count. Without it the
+    /// TCP peer is the client and `X-Forwarded-For` is ignored.
+    #[arg(long, env = "REALTIME_TRUSTED_PROXY", value_delimiter = ',')]
+    pub trusted_proxy: Vec<std::net::IpAddr>,
+
+    /// Bearer token `GET /metrics` requires. Without one, /metrics is served only to
+    /// loopback clients (127.0.0.0/8, ::1) and answers 404 to others.
+    #[arg(long, env = "REALTIME_METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<String>,
+
     /// An HTTP connection must send a request's headers within this time of opening or of
     /// its previous response, else it is closed: the header timeout and the keep-alive idle
     /// timeout in one.
@@ -136,6 +164,11 @@ pub struct ServeArgs {
     /// no `connection_init` so far), over all clients; more get HTTP 503 with Retry-After.
     #[arg(long, env = "REALTIME_MAX_ANONYMOUS_SOCKETS", default_value_t = 4096)]
     pub max_anonymous_sockets: usize,
+
+    /// Sockets one client address may hold before they authenticate; more get HTTP 503 with
+    /// Retry-After, so one address cannot take every anonymous slot.
+    #[arg(long, env = "REALTIME_MAX_ANONYMOUS_SOCKETS_PER_ADDRESS", default_value_t = 64)]
+    pub max_anonymous_sockets_per_address: usize,
 
     /// GraphQL: the deepest nesting of fields a document may have.
     #[arg(long, env = "REALTIME_GRAPHQL_MAX_DEPTH", default_value_t = 16)]
@@ -172,6 +205,24 @@ pub struct ServeArgs {
     #[arg(long, env = "REALTIME_MAX_MAILBOX", default_value_t = 4096)]
     pub max_mailbox: usize,
 
+    /// On SIGTERM: how long to let requests finish, close sockets, hand a cluster node's users
+    /// over and close the databases; the process exits at this deadline whatever is left
+    /// (a cluster node's users then move when its lease lapses, as after a crash).
+    #[arg(long, env = "REALTIME_SHUTDOWN_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub shutdown_timeout: Duration,
+
+    /// Sign-ups one client address may make: `<count>/<period>`, that many at once and as many
+    /// more over each period (free accounts multiply every per-user limit). More are refused
+    /// with a GraphQL error saying when to try again.
+    #[arg(long, env = "REALTIME_MAX_SIGNUPS_PER_ADDRESS", default_value = "20/1h", value_parser = parse_sign_up_rate)]
+    pub max_signups_per_address: crate::storage::throttle::SignUpRate,
+
+    /// The most one user's library may hold on disk (its SQLite file: stories, tags, the event
+    /// log). Past it, writes fail with a GraphQL error starting "Storage quota exceeded"
+    /// (extensions code `QUOTA_EXCEEDED`); reads and deletes still work.
+    #[arg(long, env = "REALTIME_MAX_USER_BYTES", default_value = "64MiB", value_parser = parse_size)]
+    pub max_user_bytes: usize,
+
     /// A session unused for this long expires (each use moves the expiry forward).
     #[arg(long, env = "REALTIME_SESSION_TTL", default_value = "30days", value_parser = humantime::parse_duration)]
     pub session_ttl: Duration,
@@ -190,6 +241,12 @@ pub struct ServeArgs {
     /// with 1008. A client that keeps up gets any one message, however large.
     #[arg(long, env = "REALTIME_SOCKET_QUEUE_BYTES", default_value = "4MiB", value_parser = parse_size)]
     pub socket_queue_bytes: usize,
+
+    /// A write to a WebSocket (one batch of queued messages) must be taken by the peer within
+    /// this time, else the socket is dropped (1008): a peer that stops reading holds nothing
+    /// for long, whether or not more messages come for it.
+    #[arg(long, env = "REALTIME_SOCKET_WRITE_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub socket_write_timeout: Duration,
 
     /// Bytes queued over all sockets at most; past it, a socket that is behind is closed with
     /// 1008 at its next message, and sockets that keep up are not touched.
@@ -239,6 +296,18 @@ pub fn parse_retention(text: &str) -> Result<Retention, String> {
     }
     let max_age = humantime::parse_duration(age.trim()).map_err(|e| format!("`{age}`: {e}"))?;
     Ok(Retention { max_events, max_age })
+}
+
+/// `20/1h`: sign-ups one client address may make at once, and the time in which as many
+/// more become available.
+pub fn parse_sign_up_rate(text: &str) -> Result<crate::storage::throttle::SignUpRate, String> {
+    let (count, period) = text.split_once('/').ok_or_else(|| format!("`{text}` is not `<count>/<period>` (e.g. `20/1h`)"))?;
+    let count: u32 = count.trim().parse().map_err(|_| format!("`{count}` is not a count"))?;
+    let period = humantime::parse_duration(period.trim()).map_err(|e| format!("`{period}`: {e}"))?;
+    if count == 0 || period.is_zero() {
+        return Err("the count and the period must be above zero".into());
+    }
+    Ok(crate::storage::throttle::SignUpRate { count, period_ms: period.as_millis().try_into().unwrap_or(u64::MAX) })
 }
 
 /// `65536`, `64KiB`, `64MiB`, `1GiB` (also KB/MB/GB, taken as powers of 1024).

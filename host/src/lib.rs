@@ -14,6 +14,7 @@
 //! - [`memory`]: hands memory freed by evicted instances back to the OS.
 
 pub mod cli;
+pub mod clients;
 pub mod cluster;
 pub mod deploy;
 pub mod http;

@@ -15,8 +15,12 @@ fn main() -> anyhow::Result<()> {
     realtime_host::memory::configure_allocator();
     realtime_host::storage::sqlite::configure();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    match cli.command {
+    let result = match cli.command {
         cli::Command::Serve(args) => runtime.block_on(server::serve(args)),
         cli::Command::Deploy(args) => runtime.block_on(realtime_host::deploy::deploy(args)),
-    }
+    };
+    // The shutdown is bounded by `--shutdown-timeout`: tasks still waiting (on a NATS server
+    // that does not answer, say) do not hold the exit.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(500));
+    result
 }

@@ -13,6 +13,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 
 use crate::cli::ServeArgs;
+use crate::clients::{ClientAddr, PerAddress, Slot, TrustedProxies};
 use crate::cluster::{Cluster, ClusterSettings};
 use crate::http::web::WebApp;
 use crate::storage;
@@ -27,6 +28,11 @@ use crate::storage::accounts::Accounts;
 pub struct HttpSettings {
     pub admin_token: Option<String>,
     pub max_body_bytes: usize,
+    /// A request's body must arrive within this time.
+    pub body_timeout: Duration,
+    /// `/metrics` wants this bearer token; without one it is served to loopback clients only.
+    pub metrics_token: Option<String>,
+    pub trusted_proxies: TrustedProxies,
 }
 
 /// Anonymous user-channel actors (sockets before `connection_init`).
@@ -38,6 +44,10 @@ pub struct Host {
     pub http: HttpSettings,
     pub web: WebApp,
     anonymous_turn: AtomicU64,
+    /// Connections per client address (`--max-connections-per-address`).
+    pub connections_per_address: Arc<PerAddress>,
+    /// Unauthenticated sockets per client address (`--max-anonymous-sockets-per-address`).
+    pub anonymous_per_address: Arc<PerAddress>,
 }
 
 impl Host {
@@ -58,6 +68,9 @@ pub fn start(args: &ServeArgs) -> Result<Arc<Host>> {
         max_instance_memory: args.max_instance_memory,
         max_call_time: args.max_call_time,
         max_frame_bytes: args.max_frame_bytes,
+        max_outgoing_frame_bytes: args.max_outgoing_frame_bytes.max(1024),
+        socket_write_timeout: args.socket_write_timeout.max(Duration::from_millis(100)),
+        max_user_bytes: args.max_user_bytes.max(64 * 1024) as u64,
         socket_queue: args.socket_queue.max(1),
         socket_queue_bytes: args.socket_queue_bytes,
         max_queued_bytes: args.max_queued_bytes,
@@ -80,6 +93,7 @@ pub fn start(args: &ServeArgs) -> Result<Arc<Host>> {
     std::fs::create_dir_all(&settings.data_dir)
         .with_context(|| format!("creating the data dir {}", settings.data_dir.display()))?;
     let accounts = Accounts::open(&settings.data_dir, args.session_ttl)?;
+    accounts.limit_sign_ups(args.max_signups_per_address);
     let engine = engine::build_engine(&EngineLimits {
         max_instances: args.max_instances.saturating_add(args.graphql_instances as u32),
         max_instance_memory: args.max_instance_memory,
@@ -109,9 +123,22 @@ pub fn start(args: &ServeArgs) -> Result<Arc<Host>> {
     for kind in ComponentKind::ALL {
         runtime.metrics.component(kind).version.store(1, Ordering::Relaxed);
     }
-    let http = HttpSettings { admin_token: args.admin_token.clone().filter(|t| !t.is_empty()), max_body_bytes: args.max_body_bytes };
+    let http = HttpSettings {
+        admin_token: args.admin_token.clone().filter(|t| !t.is_empty()),
+        max_body_bytes: args.max_body_bytes,
+        body_timeout: args.body_timeout,
+        metrics_token: args.metrics_token.clone().filter(|t| !t.is_empty()),
+        trusted_proxies: TrustedProxies::new(args.trusted_proxy.clone()),
+    };
     let web = WebApp::load(&args.web_dir).with_context(|| format!("reading the web app in {}", args.web_dir.display()))?;
-    Ok(Arc::new(Host { runtime, http, web, anonymous_turn: AtomicU64::new(0) }))
+    Ok(Arc::new(Host {
+        runtime,
+        http,
+        web,
+        anonymous_turn: AtomicU64::new(0),
+        connections_per_address: PerAddress::new(args.max_connections_per_address),
+        anonymous_per_address: PerAddress::new(args.max_anonymous_sockets_per_address),
+    }))
 }
 
 /// Serve until SIGINT or SIGTERM, then shut down gracefully: stop accepting, finish
@@ -122,6 +149,7 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
     let listener = TcpListener::bind(args.listen).await.with_context(|| format!("binding {}", args.listen))?;
     tracing::info!("serving on http://{}", listener.local_addr()?);
     host.runtime.start();
+    spawn_session_purge(&host);
     let connections = Arc::new(AtomicU64::new(0));
     let mut stop = Box::pin(shutdown_signal());
     loop {
@@ -141,9 +169,21 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
                     refuse_connection(&stream);
                     continue;
                 }
+                // One address holds at most its share (a trusted proxy carries many clients).
+                let peer = stream.peer_addr().ok().map(|addr| addr.ip());
+                let slot = match peer.filter(|peer| !host.http.trusted_proxies.contains(*peer)) {
+                    Some(peer) => match host.connections_per_address.take(peer) {
+                        Some(slot) => Some(slot),
+                        None => {
+                            refuse_connection(&stream);
+                            continue;
+                        }
+                    },
+                    None => None,
+                };
                 let _ = stream.set_nodelay(true);
                 connections.fetch_add(1, Ordering::SeqCst);
-                tokio::spawn(serve_connection(host.clone(), stream, connections.clone(), args.header_timeout));
+                tokio::spawn(serve_connection(host.clone(), stream, slot, connections.clone(), args.header_timeout));
             }
             _ = &mut stop => break,
         }
@@ -151,16 +191,47 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
     tracing::info!("shutting down: finishing requests, closing sockets with 1001");
     drop(listener);
     host.runtime.stop();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let deadline = tokio::time::Instant::now() + args.shutdown_timeout;
     while (connections.load(Ordering::SeqCst) > 0 || host.runtime.sockets.count() > 0) && tokio::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    host.runtime.close_databases().await;
-    if let Some(cluster) = cluster {
-        cluster.leave().await;
+    // A cluster node hands its users over first: calls other nodes route here from now on are
+    // answered `moved` and made on the user's next owner.
+    // Each step is bounded: a node cut off from NATS still exits (what it could not hand over
+    // goes to other nodes when its lease lapses, as after a crash).
+    let remaining = || deadline.saturating_duration_since(tokio::time::Instant::now()).max(Duration::from_secs(1));
+    if let Some(cluster) = &cluster {
+        if tokio::time::timeout(remaining(), cluster.leave()).await.is_err() {
+            tracing::warn!("could not leave the cluster in time; other nodes take its users when its lease lapses");
+        }
+    }
+    if tokio::time::timeout(remaining(), host.runtime.close_databases()).await.is_err() {
+        tracing::warn!("databases still closing at the shutdown deadline; exiting (each file's log is replayed at the next start)");
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Delete expired sessions once a minute (a session is otherwise deleted only when it is next
+/// presented, and most expired ones never are).
+fn spawn_session_purge(host: &Arc<Host>) {
+    let accounts = host.runtime.accounts.clone();
+    let mut stopping = host.runtime.stopping();
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(Duration::from_secs(60));
+        loop {
+            tokio::select! {
+                _ = every.tick() => {}
+                _ = stopping.wait_for(|stopping| *stopping) => return,
+            }
+            let accounts = accounts.clone();
+            if let Ok(purged) = tokio::task::spawn_blocking(move || accounts.purge_expired_sessions()).await {
+                if purged > 0 {
+                    tracing::debug!(purged, "deleted expired sessions");
+                }
+            }
+        }
+    });
 }
 
 /// With `--cluster`: join the cluster before serving (the runtime must know it before its
@@ -188,13 +259,24 @@ fn refuse_connection(stream: &tokio::net::TcpStream) {
 /// client must send a request's headers within `header_timeout` of the connection's start or
 /// of the previous response (hyper's header read timeout, which so also closes idle
 /// keep-alive connections).
-async fn serve_connection(host: Arc<Host>, stream: tokio::net::TcpStream, connections: Arc<AtomicU64>, header_timeout: Duration) {
+async fn serve_connection(
+    host: Arc<Host>,
+    stream: tokio::net::TcpStream,
+    slot: Option<Arc<Slot>>,
+    connections: Arc<AtomicU64>,
+    header_timeout: Duration,
+) {
     let mut shutdown = host.runtime.stopping();
     let service_host = host.clone();
-    let client = stream.peer_addr().ok().map(|addr| crate::http::ClientAddr(addr.ip()));
+    let peer = stream.peer_addr().ok().map(|addr| addr.ip());
     let service = service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
-        if let Some(client) = client {
-            request.extensions_mut().insert(client);
+        if let Some(peer) = peer {
+            let client = service_host.http.trusted_proxies.client(peer, request.headers());
+            request.extensions_mut().insert(ClientAddr(client));
+        }
+        // A WebSocket upgraded from this connection keeps the address's count.
+        if let Some(slot) = &slot {
+            request.extensions_mut().insert(slot.clone());
         }
         crate::http::route(service_host.clone(), request)
     });

@@ -1,7 +1,7 @@
 // Test harness: starts the real `realtime-host` binary on a free loopback port with its
 // own data dir, and gives tests small clients for HTTP GraphQL and raw graphql-ws sockets.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -63,7 +63,7 @@ export class Server {
   async launch() {
     this.port ??= await freePort();
     this.proc = spawn(BIN, ['serve', '--listen', `127.0.0.1:${this.port}`, '--data-dir', this.dataDir, '--cache-dir', CACHE_DIR, ...this.args], {
-      env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? 'warn', ...this.env },
+      env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? 'warn', ...ONE_ADDRESS_LOAD, ...this.env },
       stdio: ['ignore', 'ignore', 'pipe'],
     });
     this.proc.stderr.on('data', (d) => { this.logs += d; if (process.env.E2E_LOGS) process.stderr.write(d); });
@@ -141,6 +141,17 @@ export class Server {
   }
 }
 
+/**
+ * Every test client comes from 127.0.0.1, so the per-address shares meant for the public
+ * (sign-ups, connections, unauthenticated sockets) are lifted; the tests of those limits set
+ * them with flags, which win over these.
+ */
+export const ONE_ADDRESS_LOAD = {
+  REALTIME_MAX_SIGNUPS_PER_ADDRESS: '1000000/1s',
+  REALTIME_MAX_CONNECTIONS_PER_ADDRESS: '1000000',
+  REALTIME_MAX_ANONYMOUS_SOCKETS_PER_ADDRESS: '1000000',
+};
+
 /** With E2E_CLUSTER=N, `Server.start` starts a cluster of N nodes (see ClusterServer). */
 export const CLUSTER_NODES = Number(process.env.E2E_CLUSTER ?? 0);
 export const NATS_BIN = process.env.NATS_SERVER_BIN ?? 'nats-server';
@@ -180,7 +191,10 @@ export class NatsServer {
 
   async launch() {
     this.port ??= await freePort();
-    this.proc = spawn(NATS_BIN, ['-js', '-a', '127.0.0.1', '-p', String(this.port), '-sd', this.dir, ...this.clusterArgs], { stdio: ['ignore', 'ignore', 'pipe'] });
+    // As the README recommends: JetStream syncs every write to disk before it acknowledges it.
+    const config = join(this.dir, 'nats.conf');
+    writeFileSync(config, 'jetstream {\n  sync_interval: always\n}\n');
+    this.proc = spawn(NATS_BIN, ['-c', config, '-js', '-a', '127.0.0.1', '-p', String(this.port), '-sd', this.dir, ...this.clusterArgs], { stdio: ['ignore', 'ignore', 'pipe'] });
     this.proc.stderr.on('data', (d) => { this.logs += d; });
     this.exited = new Promise((resolve) => this.proc.once('exit', resolve));
     const deadline = Date.now() + 10_000;

@@ -4,7 +4,7 @@
 //! from the library becomes a GraphQL error with that message; a result that does not match
 //! the documented shape becomes a GraphQL error too (and a warning in the host log).
 
-use async_graphql::{Context, Error, Result};
+use async_graphql::{Context, Error, ErrorExtensions, Result};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
@@ -27,12 +27,24 @@ pub fn call<T: DeserializeOwned>(ctx: &Context<'_>, method: &str, args: Value) -
     let text = host
         .0
         .library_call(method, &args.to_string())
-        .map_err(Error::new)?;
+        .map_err(library_error)?;
     serde_json::from_str(&text).map_err(|err| {
         let message = format!("library method {method} returned an unexpected result: {err}");
         host.0.warn(&message);
         Error::new(message)
     })
+}
+
+/// The library's error as a GraphQL error; a write past the user's storage quota carries the
+/// extensions code `QUOTA_EXCEEDED` (the host's message starts "Storage quota exceeded").
+fn library_error(message: String) -> Error {
+    let quota = message.starts_with("Storage quota exceeded");
+    let error = Error::new(message);
+    if quota {
+        error.extend_with(|_, extensions| extensions.set("code", "QUOTA_EXCEEDED"))
+    } else {
+        error
+    }
 }
 
 /// `{"first"?, "after"?}` with `first` clamped to `0..=MAX_FIRST`, plus `extra` keys.

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::rc::Rc;
 
 use crate::exports::realtime::host::user_channel_actor::ChannelEvent;
-use crate::protocol::{self, write_next_at};
+use crate::protocol::{self, write_next_within};
 use crate::realtime::host::graphql;
 use crate::realtime::host::log::{self, Level};
 use crate::realtime::host::sockets::{self, SocketId};
@@ -89,10 +89,16 @@ pub fn publish(cache: &mut Cache, events: &[ChannelEvent]) {
         let position = protocol::event_position(&job.event).map(|(position, _)| position);
         for target in targets {
             let payload = resolved.get(target.request).map_or(protocol::BROKEN_RESPONSE, |r| protocol::checked_response(r));
-            write_next_at(&mut frame, target.id, payload, position);
+            write_next_within(&mut frame, target.id, payload, position, max_frame_bytes());
             sockets::send(target.socket, &frame);
         }
     }
+}
+
+/// The largest message the host sends (`--max-outgoing-frame-bytes`), asked once per instance.
+pub fn max_frame_bytes() -> usize {
+    static MAX: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *MAX.get_or_init(|| sockets::max_frame_bytes() as usize)
 }
 
 /// Sockets with at least one subscription to `channel`.

@@ -286,6 +286,28 @@ pub fn write_next_at(out: &mut String, id: &str, payload: &str, position: Option
     out.push('}');
 }
 
+/// The error code of a `next` that replaces a response too large to send.
+pub const RESPONSE_TOO_LARGE: &str = "RESPONSE_TOO_LARGE";
+
+/// [`write_next_at`], unless the message would be longer than `max` bytes: then a `next`
+/// whose payload is one GraphQL error ([`RESPONSE_TOO_LARGE`]) with the event's position, so
+/// the subscriber learns what it missed (and can refetch) and its subscription goes on.
+pub fn write_next_within(out: &mut String, id: &str, payload: &str, position: Option<&str>, max: usize) {
+    write_next_at(out, id, payload, position);
+    if out.len() > max {
+        let size = out.len();
+        let errors = graphql_errors(
+            &format!("The response is too large to send: {size} bytes, more than the server's limit of {max} bytes. Select fewer fields."),
+            Some(RESPONSE_TOO_LARGE),
+        );
+        let mut replaced = String::with_capacity(errors.len() + 12);
+        replaced.push_str("{\"errors\":");
+        replaced.push_str(&errors);
+        replaced.push('}');
+        write_next_at(out, id, &replaced, position);
+    }
+}
+
 /// The log position an event carries (`{"position":"<epoch>:<seq>",...`, the library's
 /// envelope), with its sequence number.
 pub fn event_position(event: &str) -> Option<(&str, u64)> {
@@ -375,6 +397,24 @@ mod tests {
 
     fn parse(v: Value) -> Result<ClientMessage, String> {
         parse_client_message(&v.to_string())
+    }
+
+    #[test]
+    fn a_response_over_the_frame_limit_becomes_an_error_with_its_position() {
+        let mut out = String::new();
+        let payload = format!(r#"{{"data":{{"title":"{}"}}}}"#, "x".repeat(500));
+        write_next_within(&mut out, "7", &payload, Some("e:3"), 10_000);
+        assert!(out.contains(&"x".repeat(500)), "under the limit: the response itself");
+        write_next_within(&mut out, "7", &payload, Some("e:3"), 300);
+        let next: Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(next["id"], json!("7"));
+        assert_eq!(next["type"], json!("next"));
+        assert_eq!(next["payload"]["extensions"], json!({"position": "e:3"}));
+        assert_eq!(next["payload"]["errors"][0]["extensions"]["code"], json!(RESPONSE_TOO_LARGE));
+        assert!(next["payload"].get("data").is_none());
+        assert!(out.len() <= 300, "{} bytes", out.len());
+        let message = next["payload"]["errors"][0]["message"].as_str().unwrap();
+        assert!(message.contains("more than the server's limit of 300 bytes"), "{message}");
     }
 
     #[test]

@@ -3,10 +3,15 @@
 //! subscriber's own selection and sent in order before any live event; or, when the log no
 //! longer holds them, one `channel:reset` event. Returns the sequence number the replay
 //! reached: live events up to it are not sent again (see `Sub::skip_through`).
+//!
+//! A replay is bounded in bytes ([`REPLAY_BUDGET_BYTES`]): one whose messages would pass it
+//! is not sent, and one `channel:reset` (at the head) goes out instead, so the client
+//! refetches once and carries on live from the head; it never gets a socket-killing burst,
+//! and never the same too-large replay again.
 
 use serde::Deserialize;
 
-use crate::protocol::{self, write_next_at};
+use crate::protocol::{self, write_next_within};
 use crate::realtime::host::graphql;
 use crate::realtime::host::library;
 use crate::realtime::host::log::{self, Level};
@@ -20,6 +25,11 @@ struct EventsAfter {
     reset: Option<String>,
     head: Option<String>,
 }
+
+/// The most bytes of messages one replay sends; past it the subscriber gets a reset instead.
+/// Well under a socket's queue budget (`--socket-queue-bytes`, 4 MiB by default), so the
+/// replay and the live events behind it fit.
+pub const REPLAY_BUDGET_BYTES: usize = 1 << 20;
 
 /// Replay what subscription `id` on `socket` (request `request`) missed after `after`.
 pub fn replay(socket: SocketId, id: &str, request: &str, after: &str) -> u64 {
@@ -38,7 +48,16 @@ pub fn replay(socket: SocketId, id: &str, request: &str, after: &str) -> u64 {
         Some(reason) => vec![reset_event(answer.head.as_deref(), reason)],
         None => answer.events,
     };
-    send_resolved(socket, id, request, &events);
+    let frames = resolved_frames(id, request, &events);
+    let frames = if frames.iter().map(String::len).sum::<usize>() > REPLAY_BUDGET_BYTES {
+        let reason = format!("more missed events than one replay sends ({} bytes at most): refetch", REPLAY_BUDGET_BYTES);
+        resolved_frames(id, request, &[reset_event(answer.head.as_deref(), &reason)])
+    } else {
+        frames
+    };
+    for frame in &frames {
+        sockets::send(socket, frame);
+    }
     head_seq
 }
 
@@ -57,24 +76,26 @@ fn reset_event(head: Option<&str>, reason: &str) -> String {
     out
 }
 
-/// Resolve `events` with `request` in one `resolve-events` call and send them in order.
-fn send_resolved(socket: SocketId, id: &str, request: &str, events: &[String]) {
+/// Resolve `events` with `request` in one `resolve-events` call: their messages, in order.
+fn resolved_frames(id: &str, request: &str, events: &[String]) -> Vec<String> {
     if events.is_empty() {
-        return;
+        return Vec::new();
     }
     let jobs: Vec<graphql::EventFor> =
         events.iter().map(|event| graphql::EventFor { event: event.clone(), requests: vec![request.to_owned()] }).collect();
     let responses = graphql::resolve_events(&jobs);
-    let mut frame = String::new();
+    let mut frames = Vec::with_capacity(events.len());
     for (i, event) in events.iter().enumerate() {
+        let mut frame = String::new();
         let payload = responses
             .get(i)
             .and_then(|r| r.first())
             .map_or(protocol::BROKEN_RESPONSE, |r| protocol::checked_response(r));
         let position = protocol::event_position(event).map(|(position, _)| position);
-        write_next_at(&mut frame, id, payload, position);
-        sockets::send(socket, &frame);
+        write_next_within(&mut frame, id, payload, position, crate::fanout::max_frame_bytes());
+        frames.push(frame);
     }
+    frames
 }
 
 #[cfg(test)]

@@ -115,21 +115,31 @@ fn subscribe(actor: &mut Actor, socket: SocketId, id: &str, request: String) {
         Ok(Operation::Query | Operation::Mutation) => {
             let response = graphql::execute(&request);
             let mut frame = String::new();
-            protocol::write_next(&mut frame, id, protocol::checked_response(&response));
+            protocol::write_next_within(&mut frame, id, protocol::checked_response(&response), None, crate::fanout::max_frame_bytes());
             sockets::send(socket, &frame);
             sockets::send(socket, &protocol::complete(id));
         }
         Ok(Operation::Subscription(target)) => {
-            let skip_through = match &target.after {
-                Some(after) => resume::replay(socket, id, &request, after),
-                None => 0,
-            };
+            // The subscription is stored before anything is replayed, so one that cannot be
+            // kept costs no replay. It is stored with the widest `skip_through`, so storing
+            // the replay's real one afterwards cannot make the state larger.
             let cache = &mut actor.cache;
-            let sub = Sub { id: id.into(), channel: cache.intern(&target.channel), request: cache.intern(&request), skip_through };
+            let stored_first = if target.after.is_some() { u64::MAX } else { 0 };
+            let sub = Sub { id: id.into(), channel: cache.intern(&target.channel), request: cache.intern(&request), skip_through: stored_first };
             if let Some(subs) = cache.subs_mut(socket) {
                 subs.push(sub);
             }
-            if let Err(e) = state::store_cached(cache, socket) {
+            let stored = state::store_cached(cache, socket);
+            if let (Ok(()), Some(after)) = (&stored, &target.after) {
+                let skip_through = resume::replay(socket, id, &request, after);
+                if let Some(sub) = cache.subs_mut(socket).and_then(|subs| subs.last_mut()) {
+                    sub.skip_through = skip_through;
+                }
+                if let Err(e) = state::store_cached(cache, socket) {
+                    log::log(Level::Error, &format!("socket {socket}: cannot store its state after a replay: {e:?}"));
+                }
+            }
+            if let Err(e) = stored {
                 cache.pop_sub(socket);
                 let errors = match e {
                     StoreError::TooLarge { limit } => protocol::graphql_errors(

@@ -26,6 +26,7 @@ pub mod ownership;
 pub mod patience;
 pub mod routing;
 pub mod swaps;
+pub mod server_version;
 
 use std::sync::{Arc, OnceLock, Weak};
 use std::time::Duration;
@@ -106,6 +107,7 @@ impl Cluster {
             .connect(servers(&settings.url)?)
             .await
             .with_context(|| format!("connecting to the cluster at {}", settings.url))?;
+        server_version::check(&client.server_info().version).map_err(anyhow::Error::msg)?;
         let js = jetstream::new(client.clone());
         let (log, ownership, accounts, components, snapshots) =
             patience::again_while_failing(JOIN_PATIENCE, "opening the cluster's streams", || open_storage(&js, &settings), |_| false).await?;

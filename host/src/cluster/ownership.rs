@@ -66,6 +66,9 @@ pub struct Ownership {
     refreshing: tokio::sync::Mutex<()>,
     /// The node's own runtime (the heartbeat runs on a thread of its own).
     main: std::sync::OnceLock<tokio::runtime::Handle>,
+    /// Set once the node left (a clean shutdown): it neither refreshes its lease nor takes a
+    /// user again, so the users it held go to other nodes.
+    left: std::sync::atomic::AtomicBool,
 }
 
 impl Ownership {
@@ -83,7 +86,13 @@ impl Ownership {
             live_seen: Mutex::default(),
             refreshing: tokio::sync::Mutex::new(()),
             main: std::sync::OnceLock::new(),
+            left: std::sync::atomic::AtomicBool::new(false),
         })
+    }
+
+    /// Whether this node left the cluster (see [`Ownership::leave`]).
+    pub fn has_left(&self) -> bool {
+        self.left.load(Relaxed)
     }
 
     /// Write this node's liveness key (at start, and after it lapsed).
@@ -101,6 +110,13 @@ impl Ownership {
 
     /// Drop this node's liveness key (a clean shutdown).
     pub async fn leave(&self, cluster: &Cluster) {
+        self.left.store(true, Relaxed);
+        // From here an append of this node is refused before it is sent (the call is not
+        // applied, and a routed caller makes it on the next owner).
+        let held: Vec<UserId> = self.owned.lock().keys().cloned().collect();
+        for user in &held {
+            self.release(cluster, user);
+        }
         let _ = self.nodes.purge(&*cluster.node).await;
     }
 
@@ -109,6 +125,9 @@ impl Ownership {
     /// users' library instances.
     async fn refresh(&self, cluster: &Arc<Cluster>, nodes: &kv::Store) {
         let requested = Instant::now();
+        if self.has_left() {
+            return;
+        }
         let _one = self.refreshing.lock().await;
         if self.liveness.lock().confirmed >= requested {
             return; // refreshed while this one waited for its turn
@@ -219,6 +238,9 @@ impl Ownership {
         let _one = lock.lock().await;
         if let Some(last) = self.owned_at(user) {
             return Ok(last);
+        }
+        if self.has_left() {
+            return Err(TakeError::Failed(anyhow!("this node has left the cluster")));
         }
         self.confirm_live(cluster).await;
         self.take_lease(cluster, user).await?;

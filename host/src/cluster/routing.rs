@@ -50,8 +50,10 @@ pub async fn call(cluster: &Arc<Cluster>, runtime: &Arc<Runtime>, key: ActorKey,
     let user = key.principal.user().cloned().ok_or(CallError::Refused("an anonymous caller has no library".into()))?;
     // Long enough for a dead owner's lease to lapse, and a take-over to finish.
     let deadline = Instant::now() + cluster.settings.lease_ttl * 2 + Duration::from_secs(5);
+    // A node that is stopping still finishes the calls in flight (routing them, or running
+    // them for users it holds) until it leaves the cluster.
     while Instant::now() < deadline {
-        if runtime.is_stopping() {
+        if cluster.ownership.has_left() {
             return Err(CallError::ShuttingDown);
         }
         cluster.ownership.confirm_live(cluster).await;
@@ -78,7 +80,12 @@ pub async fn call(cluster: &Arc<Cluster>, runtime: &Arc<Runtime>, key: ActorKey,
                         cluster.ownership.remember_owner(&user, node);
                         return answer;
                     }
-                    Err(Remote::Moved) => cluster.ownership.forget_owner(&user),
+                    Err(Remote::Moved) => {
+                        // The named owner does not hold the user (restarting, or stopping
+                        // until it leaves): look again shortly.
+                        cluster.ownership.forget_owner(&user);
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                    }
                     Err(Remote::Unreachable) => {
                         cluster.ownership.forget_owner(&user);
                         if cluster.ownership.is_live(&node).await.map_err(unavailable)? {
@@ -168,7 +175,9 @@ pub async fn serve(cluster: Arc<Cluster>) -> Result<()> {
 }
 
 async fn answer(cluster: &Arc<Cluster>, payload: &[u8]) -> Json {
-    let Some(runtime) = cluster.runtime() else { return json!({ "failed": "the node is shutting down" }) };
+    // A call this node will not run is answered `moved`: it was not run, so the caller may
+    // make it elsewhere (a node that is stopping takes no user; its users go to others).
+    let Some(runtime) = cluster.runtime() else { return json!({ "moved": true }) };
     let Ok(request) = serde_json::from_slice::<Json>(payload) else { return json!({ "failed": "a routed call that is not JSON" }) };
     let field = |name: &str| request.get(name).and_then(Json::as_str).unwrap_or_default().to_string();
     let user: UserId = field("user").into();
@@ -177,7 +186,7 @@ async fn answer(cluster: &Arc<Cluster>, payload: &[u8]) -> Json {
         // Named the owner but not holding the user (this node restarted): take it up again.
         cluster.ownership.forget_owner(&user);
         let named_here = matches!(cluster.ownership.owner_of(&user).await, Ok(Some(node)) if node == cluster.node);
-        if !named_here || cluster.ownership.take(cluster, &user).await.is_err() {
+        if !named_here || runtime.is_stopping() || cluster.ownership.take(cluster, &user).await.is_err() {
             return json!({ "moved": true });
         }
     }

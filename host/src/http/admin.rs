@@ -8,7 +8,7 @@ use hyper::body::Incoming;
 use hyper::header::AUTHORIZATION;
 use hyper::{Method, Request, Response, StatusCode};
 
-use super::{json, method_not_allowed, text, Body};
+use super::{constant_time_eq, json, method_not_allowed, text, Body};
 use crate::runtime::key::ComponentKind;
 use crate::runtime::watcher;
 use crate::server::Host;
@@ -59,8 +59,4 @@ pub async fn route(host: Arc<Host>, request: Request<Incoming>) -> Response<Body
             text(StatusCode::UNPROCESSABLE_ENTITY, format!("refused: the {kind} component {e:#}\n"))
         }
     }
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }

@@ -80,9 +80,14 @@ pub async fn post(host: Arc<Host>, request: HttpRequest<Incoming>) -> Response<B
     if essence != "application/json" {
         return request_error(media, StatusCode::UNSUPPORTED_MEDIA_TYPE, "POST /graphql takes a body of type application/json");
     }
-    let body = match Limited::new(request.into_body(), host.http.max_body_bytes).collect().await {
-        Ok(body) => body.to_bytes(),
-        Err(_) => return request_error(media, StatusCode::PAYLOAD_TOO_LARGE, "The request body is too large"),
+    let body = match tokio::time::timeout(host.http.body_timeout, Limited::new(request.into_body(), host.http.max_body_bytes).collect()).await {
+        Ok(Ok(body)) => body.to_bytes(),
+        Ok(Err(_)) => return request_error(media, StatusCode::PAYLOAD_TOO_LARGE, "The request body is too large"),
+        Err(_slow) => {
+            let mut response = request_error(media, StatusCode::REQUEST_TIMEOUT, "The request body did not arrive in time");
+            response.headers_mut().insert(hyper::header::CONNECTION, hyper::header::HeaderValue::from_static("close"));
+            return response;
+        }
     };
     let params = match serde_json::from_slice::<Value>(&body) {
         Ok(Value::Object(params)) => params,

@@ -19,10 +19,7 @@ use hyper::{Method, Request, Response, StatusCode};
 
 use crate::server::Host;
 
-/// The network address of the client that sent a request (a request extension, set when the
-/// connection is accepted).
-#[derive(Clone, Copy, Debug)]
-pub struct ClientAddr(pub std::net::IpAddr);
+pub use crate::clients::ClientAddr;
 
 pub type Body = Full<Bytes>;
 
@@ -36,6 +33,7 @@ pub async fn route(host: Arc<Host>, request: Request<Incoming>) -> Result<Respon
         (_, "/graphql") => method_not_allowed("GET, POST"),
         (&Method::GET, "/graphql/schema") => graphql::schema(host.runtime.clone()).await,
         (&Method::GET | &Method::HEAD, "/healthz") => text(StatusCode::OK, "ok\n"),
+        (&Method::GET, "/metrics") if !metrics_allowed(&host, &request) => text(StatusCode::NOT_FOUND, "not found\n"),
         (&Method::GET, "/metrics") => {
             let mut metrics = host.runtime.metrics.render(host.runtime.sockets.queue_limits().queued.load(std::sync::atomic::Ordering::Relaxed));
             if let Some(cluster) = host.runtime.cluster.get() {
@@ -50,6 +48,23 @@ pub async fn route(host: Arc<Host>, request: Request<Incoming>) -> Result<Respon
         _ => text(StatusCode::NOT_FOUND, "not found\n"),
     };
     Ok(response)
+}
+
+/// Whether `request` may read `/metrics`: with `--metrics-token`, when it carries that bearer
+/// token; without one, when it comes from this machine (loopback).
+fn metrics_allowed(host: &Host, request: &Request<Incoming>) -> bool {
+    match &host.http.metrics_token {
+        Some(token) => {
+            let given = request.headers().get(hyper::header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(auth::bearer_token);
+            given.is_some_and(|given| constant_time_eq(given.as_bytes(), token.as_bytes()))
+        }
+        None => request.extensions().get::<ClientAddr>().is_some_and(|client| client.0.is_loopback()),
+    }
+}
+
+/// Compare without returning early on the first difference (a token must not leak by timing).
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// `response`, telling the client to try again in a second (a limit that frees up by itself).

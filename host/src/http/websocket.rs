@@ -9,7 +9,8 @@ use hyper::header::{HeaderValue, CONNECTION, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET
 use hyper::{Request, Response, StatusCode};
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 
-use super::{auth, retry_after, text, Body};
+use super::{auth, retry_after, text, Body, ClientAddr};
+use crate::clients::Slot;
 use crate::runtime::key::Principal;
 use crate::server::Host;
 use crate::sockets::{connection, Opener, Refused};
@@ -58,6 +59,9 @@ pub async fn upgrade(host: Arc<Host>, mut request: Request<Incoming>) -> Respons
         Err(response) => return response,
     };
     let session = context.session_token.as_deref().map(session_tag).unwrap_or(0);
+    let client = request.extensions().get::<ClientAddr>().map(|c| c.0);
+    // The connection's count for its address goes with the socket.
+    let connection_slot = request.extensions().get::<Arc<Slot>>().cloned();
     let header_user = context.user.map(|user| user.id);
     let (owner, cap) = match &header_user {
         Some(user) => (Principal::User(user.clone()), host.runtime.settings.max_sockets_per_user),
@@ -68,10 +72,21 @@ pub async fn upgrade(host: Arc<Host>, mut request: Request<Incoming>) -> Respons
     // sockets are registered now, under their owner's cap.
     let speaks_protocol = offers_subprotocol(&request);
     let registered = if speaks_protocol {
+        // A socket not yet authenticated holds one of its address's few anonymous slots until
+        // it authenticates or closes.
+        let anonymous_slot = match (&header_user, client) {
+            (None, Some(client)) => match host.anonymous_per_address.take(client) {
+                Some(slot) => Some(slot),
+                None => {
+                    return retry_after(text(StatusCode::SERVICE_UNAVAILABLE, "too many sockets from this address waiting for connection_init\n"))
+                }
+            },
+            _ => None,
+        };
         let queue = host.runtime.sockets.new_queue();
-        let opener = Opener { owner: owner.clone(), header_user: header_user.clone(), session, opened_at_ms: now_ms() };
+        let opener = Opener { owner: owner.clone(), header_user: header_user.clone(), session, opened_at_ms: now_ms(), anonymous_slot };
         match host.runtime.sockets.open(opener, cap, queue.clone()) {
-            Ok(id) => Some(connection::Registered { id, owner, queue }),
+            Ok(id) => Some(connection::Registered { id, owner, queue, client }),
             Err(Refused) if header_user.is_some() => {
                 return text(StatusCode::TOO_MANY_REQUESTS, "too many open sockets for this user\n")
             }
@@ -85,6 +100,7 @@ pub async fn upgrade(host: Arc<Host>, mut request: Request<Incoming>) -> Respons
     let upgrading = hyper::upgrade::on(&mut request);
     let runtime = host.runtime.clone();
     tokio::spawn(async move {
+        let _connection_slot = connection_slot;
         match upgrading.await {
             Ok(upgraded) => connection::run(runtime, upgraded, registered).await,
             Err(e) => {

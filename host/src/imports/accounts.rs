@@ -24,6 +24,7 @@ impl Host for ActorState {
 
     async fn sign_up(&mut self, email: String, password: String, name: Option<String>) -> Result<Session, String> {
         let accounts = self.runtime.accounts.clone();
+        accounts.admit_sign_up(self.call.context.client)?;
         let session = self.waiting(accounts.sign_up(&email, &password, name)).await?;
         Ok(self.act_as(&session))
     }

@@ -34,7 +34,10 @@ impl ActorState {
     async fn graphql(&mut self, request: Request) -> Result<Response, CallError> {
         let user = self.acting_user().await;
         let runtime = self.runtime.clone();
-        self.waiting(GraphqlPool::call(&runtime, request, CallContext { user, session_token: None, client: None })).await
+        // The socket's client address travels with its frame, so sign-ins over a socket are
+        // throttled like those over HTTP.
+        let client = self.call.context.client;
+        self.waiting(GraphqlPool::call(&runtime, request, CallContext { user, session_token: None, client })).await
     }
 }
 

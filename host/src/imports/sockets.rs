@@ -9,6 +9,9 @@ use crate::runtime::state::{ActorState, Effect};
 use crate::sockets::MAX_ATTACHMENT_BYTES;
 use crate::storage::accounts::session_tag;
 
+/// RFC 6455: a message too big to process.
+const CLOSE_MESSAGE_TOO_BIG: u16 = 1009;
+
 /// Close reasons are limited to 123 bytes by RFC 6455; cut on a char boundary.
 pub fn clamp_reason(mut reason: String) -> String {
     if reason.len() > 123 {
@@ -32,14 +35,26 @@ impl Host for ActorState {
         MAX_ATTACHMENT_BYTES
     }
 
+    async fn max_frame_bytes(&mut self) -> u32 {
+        u32::try_from(self.runtime.settings.max_outgoing_frame_bytes).unwrap_or(u32::MAX)
+    }
+
     async fn list(&mut self) -> Vec<SocketId> {
         self.runtime.sockets.list(&self.key.principal)
     }
 
+    /// A frame over `--max-outgoing-frame-bytes` is not held: the socket is closed (1009)
+    /// after the call instead, whatever the component does.
     async fn send(&mut self, socket: SocketId, text: String) {
-        if self.owns(socket) {
-            self.call.effects.push(Effect::Send { socket, text });
+        if !self.owns(socket) {
+            return;
         }
+        if text.len() > self.runtime.settings.max_outgoing_frame_bytes {
+            tracing::warn!(socket, bytes = text.len(), "a component sent a message over --max-outgoing-frame-bytes; closing the socket");
+            self.call.effects.push(Effect::Close { socket, code: CLOSE_MESSAGE_TOO_BIG, reason: "Message too big".into() });
+            return;
+        }
+        self.call.effects.push(Effect::Send { socket, text });
     }
 
     async fn close(&mut self, socket: SocketId, code: u16, reason: String) {

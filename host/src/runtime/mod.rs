@@ -55,6 +55,13 @@ pub struct Settings {
     pub max_call_time: Duration,
     /// Largest WebSocket message a socket accepts.
     pub max_frame_bytes: usize,
+    /// Largest WebSocket message the server sends (the user-channel replaces a larger one by
+    /// a GraphQL error; the host drops a socket sent one anyway).
+    pub max_outgoing_frame_bytes: usize,
+    /// A write of queued messages the peer has not taken in this time drops the socket.
+    pub socket_write_timeout: Duration,
+    /// The most bytes one actor's database may hold (`--max-user-bytes`).
+    pub max_user_bytes: u64,
     /// Frames queued per socket at most.
     pub socket_queue: usize,
     /// Bytes queued per socket at most (a socket that keeps up still gets any one frame).

@@ -43,6 +43,8 @@ pub struct Registered {
     pub id: SocketId,
     pub owner: Principal,
     pub queue: Arc<SendQueue>,
+    /// The client's address (sign-ins over the socket are throttled by it).
+    pub client: Option<std::net::IpAddr>,
 }
 
 /// Serve an upgraded socket; `None` for a client that did not offer the subprotocol, which
@@ -57,13 +59,13 @@ pub async fn run(runtime: Arc<Runtime>, upgraded: Upgraded, socket: Option<Regis
         .max_message_size(Some(runtime.settings.max_frame_bytes))
         .max_frame_size(Some(runtime.settings.max_frame_bytes));
     let mut ws = WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(config)).await;
-    let Some(Registered { id, owner, queue }) = socket else {
+    let Some(Registered { id, owner, queue, client }) = socket else {
         close(&mut ws, CLOSE_SUBPROTOCOL_NOT_ACCEPTABLE, "Subprotocol not acceptable").await;
         return;
     };
     runtime.metrics.open_sockets.fetch_add(1, Relaxed);
     runtime.metrics.sockets_opened.fetch_add(1, Relaxed);
-    deliver(&runtime, id, owner, Request::SocketOpen(id)).await;
+    deliver(&runtime, id, owner, Request::SocketOpen(id), client).await;
 
     let mut shutdown = runtime.stopping();
     let ping_every = runtime.settings.socket_ping_interval;
@@ -103,9 +105,19 @@ pub async fn run(runtime: Arc<Runtime>, upgraded: Upgraded, socket: Option<Regis
                     // Every frame already queued goes out in the same write. A peer that does
                     // not read blocks this write; its queue then overflows and the kill switch
                     // ends the socket without waiting for it.
+                    // A peer that takes nothing for `--socket-write-timeout` is dropped even if
+                    // nothing more is queued for it (the ping cannot go out behind the write).
                     let mut then_close = None;
+                    let write_timeout = runtime.settings.socket_write_timeout;
                     tokio::select! {
-                        sent = write_queued(&mut ws, text, &queue, &mut then_close) => if sent.is_err() { break 1006 },
+                        sent = tokio::time::timeout(write_timeout, write_queued(&mut ws, text, &queue, &mut then_close)) => match sent {
+                            Ok(Ok(())) => {}
+                            Ok(Err(_)) => break 1006,
+                            Err(_stalled) => {
+                                queue.kill(super::CLOSE_NOT_READING, "Write timed out: the client is not reading");
+                                break super::CLOSE_NOT_READING;
+                            }
+                        },
                         (code, _) = queue.killed() => break code,
                     }
                     if let Some((code, reason)) = then_close {
@@ -123,11 +135,11 @@ pub async fn run(runtime: Arc<Runtime>, upgraded: Upgraded, socket: Option<Regis
                 Some(Ok(_)) if queue.is_ended() => {}
                 Some(Ok(Message::Text(text))) => {
                     let Some(owner) = runtime.sockets.owner(id) else { break 1006 };
-                    deliver(&runtime, id, owner, Request::SocketMessage { socket: id, text: text.to_string(), binary: false }).await;
+                    deliver(&runtime, id, owner, Request::SocketMessage { socket: id, text: text.to_string(), binary: false }, client).await;
                 }
                 Some(Ok(Message::Binary(_))) => {
                     let Some(owner) = runtime.sockets.owner(id) else { break 1006 };
-                    deliver(&runtime, id, owner, Request::SocketMessage { socket: id, text: String::new(), binary: true }).await;
+                    deliver(&runtime, id, owner, Request::SocketMessage { socket: id, text: String::new(), binary: true }, client).await;
                 }
                 Some(Ok(Message::Ping(_))) => {
                     // tungstenite queued the pong; push it out.
@@ -200,9 +212,9 @@ async fn stopping(shutdown: &mut tokio::sync::watch::Receiver<bool>) {
 }
 
 /// Call the owner's user-channel actor with a socket event and wait until it is handled.
-async fn deliver(runtime: &Arc<Runtime>, _id: SocketId, owner: Principal, request: Request) {
+async fn deliver(runtime: &Arc<Runtime>, _id: SocketId, owner: Principal, request: Request, client: Option<std::net::IpAddr>) {
     let key = ActorKey::new(ComponentKind::UserChannel, owner);
-    if let Err(e) = runtime.call(key, request, CallContext::default()).await {
+    if let Err(e) = runtime.call(key, request, CallContext { client, ..CallContext::default() }).await {
         tracing::debug!("socket event not handled: {e}");
     }
 }

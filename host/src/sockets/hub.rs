@@ -8,6 +8,7 @@ use parking_lot::Mutex;
 
 use super::queue::{Outbound, QueueLimits, SendQueue};
 use super::SocketId;
+use crate::clients::Slot;
 use crate::runtime::key::{Principal, UserId};
 
 struct Entry {
@@ -20,6 +21,8 @@ struct Entry {
     /// and its `connection_init` token), as [`SessionTag`]s; 0 for none.
     sessions: [SessionTag; 2],
     out: Arc<SendQueue>,
+    /// While the socket is anonymous: its share of its address's anonymous sockets.
+    anonymous_slot: Option<Arc<Slot>>,
 }
 
 /// A short, fixed-size name for a session (see `storage::accounts::session_tag`): what a
@@ -65,6 +68,9 @@ pub struct Opener {
     pub header_user: Option<UserId>,
     pub session: SessionTag,
     pub opened_at_ms: u64,
+    /// For a socket that has not authenticated: its address's anonymous slot, given back when
+    /// it authenticates or closes.
+    pub anonymous_slot: Option<Arc<Slot>>,
 }
 
 /// A socket was not registered: its owner holds as many as it may.
@@ -97,7 +103,7 @@ impl SocketHub {
     /// for a user, all anonymous sockets together for an anonymous owner. Checked and
     /// registered under one lock, so concurrent upgrades cannot pass the cap together.
     pub fn open(&self, opener: Opener, cap: usize, out: Arc<SendQueue>) -> Result<SocketId, Refused> {
-        let Opener { owner, header_user, session, opened_at_ms } = opener;
+        let Opener { owner, header_user, session, opened_at_ms, anonymous_slot } = opener;
         let mut table = self.table.lock();
         let held = match &owner {
             Principal::User(_) => table.by_owner.get(&owner).map_or(0, BTreeSet::len),
@@ -111,7 +117,7 @@ impl SocketHub {
             table.anonymous += 1;
         }
         table.by_owner.entry(owner.clone()).or_default().insert(id);
-        table.entries.insert(id, Entry { owner, header_user, attachment: None, opened_at_ms, sessions: [session, 0], out });
+        table.entries.insert(id, Entry { owner, header_user, attachment: None, opened_at_ms, sessions: [session, 0], out, anonymous_slot });
         Ok(id)
     }
 
@@ -196,6 +202,7 @@ impl SocketHub {
         }
         let Some(entry) = table.entries.get_mut(&id) else { return Ok(()) };
         let from = std::mem::replace(&mut entry.owner, to.clone());
+        entry.anonymous_slot = None;
         table.unlink(id, &from);
         table.link(id, to);
         Ok(())
@@ -227,7 +234,7 @@ mod tests {
     use super::*;
 
     fn opener(owner: Principal) -> Opener {
-        Opener { owner, header_user: None, session: 0, opened_at_ms: 0 }
+        Opener { owner, header_user: None, session: 0, opened_at_ms: 0, anonymous_slot: None }
     }
 
     #[test]

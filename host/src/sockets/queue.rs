@@ -2,12 +2,16 @@
 //! whole process, and allocation-free while empty; and the socket's kill switch.
 //!
 //! A socket spends most of its life idle, so its queue holds no buffer then: the deque
-//! allocates on the first frame and is released once drained. A frame that would take a
-//! socket that is already behind (frames waiting) over its budget, or the process over its
-//! total, is refused and the socket is killed (1008): a client that does not read cannot make
-//! the server hold unbounded memory, and only that client loses its socket. A socket that
-//! keeps up always gets its next frame, however large. The same switch ends a socket for
-//! other reasons (its session signed out: 4403).
+//! allocates on the first frame and is released once drained. The rules:
+//! - a frame that would take a socket that is already behind (frames waiting) over its own
+//!   budget is refused and the socket killed (1008): a client that does not read cannot make
+//!   the server hold unbounded memory, and only that client loses its socket;
+//! - a socket that keeps up (nothing waiting) gets its next frame whatever its own budget
+//!   (one message is bounded by `--max-outgoing-frame-bytes` before it gets here);
+//! - no frame takes the process over its total, whichever socket it is for: the budget is
+//!   what the process may hold, not a hint;
+//! - the first kill wins; the same switch ends a socket for other reasons (its session signed
+//!   out: 4403).
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -87,7 +91,7 @@ impl SendQueue {
         let behind = !state.frames.is_empty();
         let over = state.frames.len() >= self.limits.frames
             || (behind && state.bytes + size > self.limits.bytes)
-            || (behind && self.limits.queued.load(Ordering::Relaxed) + size > self.limits.process_bytes);
+            || self.limits.queued.load(Ordering::Relaxed) + size > self.limits.process_bytes;
         if over {
             self.end(&mut state, CLOSE_NOT_READING, NOT_READING.into());
             return false;
@@ -203,15 +207,18 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn the_process_total_drops_only_sockets_that_are_behind() {
+    async fn no_frame_takes_the_process_over_its_total() {
         let limits = QueueLimits::new(100, 1 << 20, 10);
         let slow = SendQueue::new(limits.clone());
         let keeping_up = SendQueue::new(limits.clone());
-        assert!(slow.push(text("123456789")));
-        assert!(keeping_up.push(text("abcdef")), "an empty queue always takes its frame");
-        assert!(!slow.push(text("1")), "the slow socket, behind while the process is over, is dropped");
+        assert!(slow.push(text("123456")));
+        assert!(keeping_up.push(text("abcd")), "within the total, an empty queue takes its frame");
+        assert!(!slow.push(text("1")), "a frame past the total is refused, and its socket dropped");
+        assert_eq!(limits.queued.load(Ordering::Relaxed), 4, "what the dropped socket held is given back");
+        keeping_up.try_pop();
+        let fresh = SendQueue::new(limits.clone());
+        assert!(!fresh.push(text(&"x".repeat(11))), "even an empty queue: the total is what the process may hold");
         assert!(!keeping_up.is_ended());
-        assert_eq!(limits.queued.load(Ordering::Relaxed), 6);
         drop(keeping_up);
         assert_eq!(limits.queued.load(Ordering::Relaxed), 0);
     }

@@ -23,7 +23,7 @@ use sha2::{Digest, Sha256};
 
 use super::bounded::BoundedMap;
 use super::passwords::Passwords;
-use super::throttle::SignInThrottle;
+use super::throttle::{SignInThrottle, SignUpRate, SignUpThrottle};
 use crate::runtime::key::UserId;
 
 /// A signed-up user.
@@ -93,6 +93,8 @@ pub struct Accounts {
     users: Mutex<BoundedMap<UserId, User>>,
     passwords: Passwords,
     throttle: SignInThrottle,
+    /// Sign-ups per client address (`--max-signups-per-address`; the default until set).
+    sign_ups: OnceLock<SignUpThrottle>,
     /// A session unused this long is expired.
     session_ttl_ms: u64,
     /// In a cluster: the accounts every node shares.
@@ -137,6 +139,7 @@ impl Accounts {
             users: Mutex::new(BoundedMap::new(CACHED)),
             passwords: Passwords::default(),
             throttle: SignInThrottle::default(),
+            sign_ups: OnceLock::new(),
             session_ttl_ms: session_ttl.as_millis().max(1) as u64,
             directory: OnceLock::new(),
             signed_out: Mutex::new(BoundedMap::new(CACHED)),
@@ -176,6 +179,33 @@ impl Accounts {
         deleted
     }
 
+    /// Set how many sign-ups one client address may make (once, at start).
+    pub fn limit_sign_ups(&self, rate: SignUpRate) {
+        let _ = self.sign_ups.set(SignUpThrottle::new(rate));
+    }
+
+    /// Count a sign-up from `client` (none: not counted), or the error to answer it with.
+    pub fn admit_sign_up(&self, client: Option<IpAddr>) -> Result<(), String> {
+        let Some(client) = client else { return Ok(()) };
+        let throttle = self.sign_ups.get_or_init(|| SignUpThrottle::new(SignUpRate::default()));
+        throttle.take(client, now_ms()).map_err(|wait_s| format!("Too many sign-ups from this address; try again in {wait_s} s"))
+    }
+
+    /// Delete every session unused for longer than the time to live (a last use is written
+    /// up to [`Accounts::touch_every_ms`] late, so that much more is allowed); how many.
+    pub fn purge_expired_sessions(&self) -> usize {
+        let cutoff = now_ms().saturating_sub(self.session_ttl_ms + self.touch_every_ms());
+        let db = self.db.lock();
+        let expired: Vec<String> = db
+            .prepare("SELECT token_hash FROM sessions WHERE COALESCE(last_used_at, created_at) < ?1")
+            .and_then(|mut statement| statement.query_map(params![cutoff as i64], |row| row.get(0))?.collect())
+            .unwrap_or_default();
+        for hash in &expired {
+            self.drop_session(&db, hash);
+        }
+        expired.len()
+    }
+
     /// How often a session's use is written down: often enough for expiry to be off by at
     /// most an eighth of the time to live, never more than hourly.
     fn touch_every_ms(&self) -> u64 {
@@ -197,10 +227,12 @@ impl Accounts {
         if name.as_ref().is_some_and(|n| n.chars().count() > MAX_NAME_CHARS) {
             return Err(format!("Name must be at most {MAX_NAME_CHARS} characters"));
         }
+        // Hashed first, so a taken e-mail is answered after the same work as a new one (the
+        // time does not tell which e-mails have accounts; sign-ups per address are throttled).
+        let hash = self.passwords.hash(password.to_string()).await?;
         if self.find_by_email(&email).await.is_some() {
             return Err("Email already registered".into());
         }
-        let hash = self.passwords.hash(password.to_string()).await?;
         let user = User { id: new_user_id().into(), email, name };
         if let Some(directory) = self.directory() {
             if !directory.claim_email(&user, &hash).await? {
@@ -240,7 +272,7 @@ impl Accounts {
         };
         match found {
             Some((user, _)) if matches => {
-                self.throttle.succeeded(email);
+                self.throttle.succeeded(email, client);
                 self.new_session(user).await
             }
             _ => {
@@ -512,6 +544,20 @@ mod tests {
         assert!(accounts.authenticate(&session.token).await.is_none(), "unused for longer than the time to live");
         let reopened = Accounts::open(dir.path(), Duration::from_secs(3600)).unwrap();
         assert!(reopened.authenticate(&session.token).await.is_none(), "and deleted, not only forgotten");
+    }
+
+    #[tokio::test]
+    async fn expired_sessions_are_purged_without_being_looked_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let accounts = Accounts::open(dir.path(), Duration::from_millis(200)).unwrap();
+        let stale = accounts.sign_up("old@example.com", "correct horse", None).await.unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+        let fresh = accounts.sign_up("new@example.com", "correct horse", None).await.unwrap();
+        assert_eq!(accounts.purge_expired_sessions(), 1, "the unused session goes, never looked up again");
+        let rows: i64 = accounts.db.lock().query_row("SELECT count(*) FROM sessions", [], |r| r.get(0)).unwrap();
+        assert_eq!(rows, 1);
+        assert!(accounts.authenticate(&fresh.token).await.is_some());
+        assert!(accounts.authenticate(&stale.token).await.is_none());
     }
 
     /// A directory holding one session: unreachable, or reachable with reads that wait at a

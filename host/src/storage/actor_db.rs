@@ -2,6 +2,12 @@
 //! wraps each call: begun at the call's first statement, committed when the call
 //! returns, rolled back when it traps or fails. A component's statements pass SQLite's
 //! authorizer, which refuses what would break those rules (see [`component_may`]).
+//!
+//! Bounds: a database may grow to its quota (`--max-user-bytes`, SQLite's `max_page_count`):
+//! past it a write fails with [`QUOTA_EXCEEDED`] while reads and deletes still work; and
+//! one query's rows may take at most [`MAX_RESULT_BYTES`] of host memory, counted as they
+//! are read (a larger result fails the statement, before the component's own memory cap
+//! would have to catch it).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -24,7 +30,15 @@ pub struct ActorDb {
     cache: Option<Arc<ConnectionCache>>,
     /// In a cluster: the writes of the call in progress, for the user log (`None`: not kept).
     writes: Option<Vec<Write>>,
+    /// The most bytes the database may hold (`None`: no quota).
+    quota_bytes: Option<u64>,
 }
+
+/// How a write past the quota fails (the library's error then starts with it).
+pub const QUOTA_EXCEEDED: &str = "Storage quota exceeded";
+
+/// The most bytes of rows one query may read into host memory.
+pub const MAX_RESULT_BYTES: usize = 16 << 20;
 
 /// One statement that may have changed the database, as the user log keeps it.
 #[derive(Clone, Debug)]
@@ -39,7 +53,24 @@ const POSITION_TABLE: &str = "CREATE TABLE IF NOT EXISTS _rt_log_position (id IN
 impl ActorDb {
     /// A database at `path`; `None` for actors that may not have one (anonymous ones).
     pub fn new(path: Option<PathBuf>, cache: Option<Arc<ConnectionCache>>) -> Self {
-        Self { path, conn: None, in_transaction: false, cache, writes: None }
+        Self { path, conn: None, in_transaction: false, cache, writes: None, quota_bytes: None }
+    }
+
+    /// Let the database grow to `bytes` at most.
+    pub fn with_quota(mut self, bytes: u64) -> Self {
+        self.quota_bytes = Some(bytes);
+        self
+    }
+
+    /// An error of a component's statement, in words, a full database as the quota.
+    fn statement_error(&self, error: rusqlite::Error) -> String {
+        match (&error, self.quota_bytes) {
+            (rusqlite::Error::SqliteFailure(e, _), Some(quota)) if e.code == rusqlite::ErrorCode::DiskFull => format!(
+                "{QUOTA_EXCEEDED}: this library may hold at most {} MiB; delete something to make room",
+                quota >> 20
+            ),
+            _ => error.to_string(),
+        }
     }
 
     /// Keep each call's writes for the user log (cluster mode); non-deterministic SQL
@@ -69,12 +100,21 @@ impl ActorDb {
             if let Some(dir) = path.parent() {
                 std::fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
             }
-            self.conn = Some(open(path, self.writes.is_some())?);
+            let conn = open(path, self.writes.is_some())?;
+            if let Some(quota) = self.quota_bytes {
+                set_quota(&conn, quota).map_err(|e| e.to_string())?;
+            }
+            self.conn = Some(conn);
         }
         let conn = self.conn.as_ref().expect("opened above");
         if !self.in_transaction {
             host_statement(conn, "BEGIN IMMEDIATE").map_err(|e| e.to_string())?;
             self.in_transaction = true;
+        } else if conn.is_autocommit() {
+            // SQLite rolled the transaction back itself (it does on a full database, I/O
+            // errors, out of memory): the call's earlier writes are gone, and a statement
+            // now would run outside any transaction. The call cannot go on.
+            return Err("The call's transaction was rolled back after an error; nothing it wrote was kept".into());
         }
         Ok(conn)
     }
@@ -85,9 +125,14 @@ impl ActorDb {
         let mut stmt = conn.prepare_cached(statement).map_err(|e| e.to_string())?;
         let schema_before = (keep.is_some() && is_schema_statement(statement)).then(|| schema_version(conn));
         let readonly = stmt.readonly();
-        let changes = stmt
-            .execute(rusqlite::params_from_iter(params.into_iter().map(to_sql)))
-            .map_err(|e| e.to_string())?;
+        let executed = stmt.execute(rusqlite::params_from_iter(params.into_iter().map(to_sql)));
+        let changes = match executed {
+            Ok(changes) => changes,
+            Err(e) => {
+                drop(stmt);
+                return Err(self.statement_error(e));
+            }
+        };
         let result = ExecResult { changes: changes as u64, last_insert_rowid: conn.last_insert_rowid() };
         drop(stmt);
         if let Some(params) = keep {
@@ -109,10 +154,16 @@ impl ActorDb {
             .query(rusqlite::params_from_iter(params.into_iter().map(to_sql)))
             .map_err(|e| e.to_string())?;
         let mut out = Vec::new();
+        let mut bytes = 0usize;
         while let Some(row) = rows.next().map_err(|e| e.to_string())? {
             let mut values = Vec::with_capacity(width);
             for i in 0..width {
-                values.push(from_sql(row.get_ref(i).map_err(|e| e.to_string())?));
+                let value = row.get_ref(i).map_err(|e| e.to_string())?;
+                bytes += value_bytes(&value);
+                values.push(from_sql(value));
+            }
+            if bytes > MAX_RESULT_BYTES {
+                return Err(format!("The query's result is too large: more than {} MiB of rows; read it in pages", MAX_RESULT_BYTES >> 20));
             }
             out.push(values);
         }
@@ -136,6 +187,10 @@ impl ActorDb {
         }
         self.in_transaction = false;
         let conn = self.conn.as_ref().expect("a transaction implies a connection");
+        if conn.is_autocommit() {
+            // Already rolled back by SQLite after an error (see `connection`).
+            return if commit { Err("the call's transaction was rolled back after an error".into()) } else { Ok(()) };
+        }
         if commit {
             if let Err(e) = host_statement(conn, "COMMIT") {
                 let _ = host_statement(conn, "ROLLBACK");
@@ -198,6 +253,26 @@ pub(crate) fn open(path: &std::path::Path, replicated: bool) -> Result<Connectio
     // every prepare also runs the authorizer.
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     Ok(conn)
+}
+
+/// Cap the database at `bytes` (rounded down to whole pages). A database already larger keeps
+/// its size: it cannot grow, and deletes make room.
+fn set_quota(conn: &Connection, bytes: u64) -> rusqlite::Result<()> {
+    HOST_STATEMENT.set(true);
+    let result = conn.query_row("PRAGMA page_size", [], |row| row.get::<_, i64>(0)).and_then(|page| {
+        let pages = (bytes / page.max(512) as u64).max(1);
+        conn.query_row(&format!("PRAGMA max_page_count = {pages}"), [], |_| Ok(()))
+    });
+    HOST_STATEMENT.set(false);
+    result
+}
+
+/// What a value costs in host memory, near enough.
+fn value_bytes(value: &ValueRef<'_>) -> usize {
+    match value {
+        ValueRef::Text(bytes) | ValueRef::Blob(bytes) => 24 + bytes.len(),
+        _ => 24,
+    }
 }
 
 /// Statements that change the schema (whose `IF NOT EXISTS` form may change nothing).
@@ -363,6 +438,53 @@ mod tests {
         assert_eq!(rows.columns, vec!["x".to_string()]);
         assert!(matches!(rows.rows.as_slice(), [row] if matches!(row.as_slice(), [Value::Integer(2)])));
         assert!(ActorDb::new(None, None).execute("SELECT 1", vec![]).is_err());
+    }
+
+    #[test]
+    fn past_the_quota_writes_fail_with_a_clear_error_and_reads_and_deletes_still_work() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut db = ActorDb::new(Some(dir.path().join("q.sqlite")), None).with_quota(256 * 1024);
+        db.execute("CREATE TABLE t (x TEXT)", vec![]).unwrap();
+        db.finish(true).unwrap();
+        let big = || vec![Value::Text("x".repeat(20_000))];
+        let mut stored = 0;
+        let refused = loop {
+            match db.execute("INSERT INTO t VALUES (?1)", big()) {
+                Ok(_) => {
+                    db.finish(true).unwrap();
+                    stored += 1;
+                    assert!(stored < 100, "the quota never stopped a write");
+                }
+                Err(e) => break e,
+            }
+        };
+        let after = db.execute("INSERT INTO t VALUES ('small')", vec![]).unwrap_err();
+        assert!(after.contains("rolled back"), "SQLite rolled the call back: nothing more runs outside it ({after})");
+        db.finish(false).unwrap();
+        assert!(refused.starts_with(QUOTA_EXCEEDED), "{refused}");
+        assert!(stored >= 5, "{stored} rows fit in 256 KiB");
+        let rows = db.query("SELECT count(*) FROM t", vec![]).unwrap();
+        assert!(matches!(rows.rows[0][0], Value::Integer(n) if n == stored));
+        db.execute("DELETE FROM t WHERE rowid IN (SELECT rowid FROM t LIMIT 3)", vec![]).unwrap();
+        db.finish(true).unwrap();
+        db.execute("INSERT INTO t VALUES (?1)", big()).expect("a delete made room");
+        db.finish(true).unwrap();
+    }
+
+    #[test]
+    fn a_query_reads_at_most_its_byte_budget_of_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut db = ActorDb::new(Some(dir.path().join("r.sqlite")), None);
+        db.execute("CREATE TABLE t (x TEXT)", vec![]).unwrap();
+        for _ in 0..20 {
+            db.execute("INSERT INTO t VALUES (?1)", vec![Value::Text("y".repeat(1 << 20))]).unwrap();
+        }
+        db.finish(true).unwrap();
+        let refused = db.query("SELECT x FROM t", vec![]).map(|_| ()).unwrap_err();
+        assert!(refused.starts_with("The query's result is too large"), "{refused}");
+        db.finish(true).unwrap();
+        assert!(db.query("SELECT x FROM t LIMIT 8", vec![]).is_ok());
+        db.finish(true).unwrap();
     }
 
     #[test]

@@ -23,7 +23,12 @@ pub fn start_nats() -> Nats {
     let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let store = tempfile::tempdir().unwrap();
     let bin = std::env::var("NATS_SERVER_BIN").unwrap_or_else(|_| "nats-server".into());
+    // As the README recommends: JetStream syncs every write to disk before it acknowledges it.
+    let config = store.path().join("nats.conf");
+    std::fs::write(&config, "jetstream {\n  sync_interval: always\n}\n").unwrap();
     let child = Command::new(&bin)
+        .arg("-c")
+        .arg(&config)
         .args(["-js", "-a", "127.0.0.1", "-p", &port.to_string(), "-sd"])
         .arg(store.path())
         .stdout(Stdio::null())

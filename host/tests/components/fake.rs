@@ -63,6 +63,8 @@ pub struct Fake {
     pub library_answers: HashMap<String, Result<String, String>>,
     /// What `settings.event-retention` answers: (max events, max age in ms).
     pub retention: (u32, u64),
+    /// What `sockets.max-frame-bytes` answers.
+    pub max_frame_bytes: u32,
 }
 
 fn default_prepare(query: &str) -> Result<graphql::Operation, String> {
@@ -102,6 +104,7 @@ impl Default for Fake {
             library_calls: Vec::new(),
             library_answers: HashMap::new(),
             retention: (1000, 86_400_000),
+            max_frame_bytes: 1 << 20,
         }
     }
 }
@@ -208,6 +211,9 @@ impl host_api::settings::Host for Fake {
 impl sockets::Host for Fake {
     async fn max_attachment_bytes(&mut self) -> u32 {
         4096
+    }
+    async fn max_frame_bytes(&mut self) -> u32 {
+        self.max_frame_bytes
     }
     async fn list(&mut self) -> Vec<u64> {
         self.sockets.iter().filter(|(_, s)| s.closed.is_none()).map(|(id, _)| *id).collect()

@@ -203,6 +203,30 @@ async fn operations_and_subscriptions() {
     assert_eq!((&to2[0]["payload"]["data"]["channel"]["totalStories"], &to2[1]["payload"]["data"]["channel"]["totalStories"]), (&json!(2), &json!(3)));
 }
 
+#[tokio::test]
+async fn an_event_too_large_to_send_becomes_an_error_and_the_subscription_goes_on() {
+    let mut ch = Channel::new().await;
+    ch.store.data_mut().max_frame_bytes = 2_000;
+    ch.ready(1).await;
+    let query = "subscription { channel(name: \"library\") { __typename } }";
+    ch.message(1, json!({"id": "s", "type": "subscribe", "payload": {"query": query}})).await;
+    let big = json!({"position": "e:5", "type": "story:update", "story": {"title": "x".repeat(3_000)}});
+    ch.publish(big).await;
+    let sent = ch.sent(1);
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(sent[0]["id"], "s");
+    assert_eq!(sent[0]["type"], "next");
+    assert_eq!(sent[0]["payload"]["errors"][0]["extensions"]["code"], "RESPONSE_TOO_LARGE");
+    assert_eq!(sent[0]["payload"]["extensions"]["position"], "e:5", "the subscriber learns which event it missed");
+    assert!(sent[0].to_string().len() <= 2_000);
+    let small = json!({"position": "e:6", "type": "library:change", "totalStories": 1, "totalTags": 0});
+    ch.publish(small.clone()).await;
+    let sent = ch.sent(1);
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0]["payload"]["data"]["channel"], small, "the next event arrives as usual");
+    assert_eq!(ch.closed(1), None);
+}
+
 /// The `next`s of `frames`: each payload's `data.channel` and its `extensions.position`.
 fn channel_events(frames: &[Value]) -> Vec<(Value, Value)> {
     frames.iter().map(|f| (f["payload"]["data"]["channel"].clone(), f["payload"]["extensions"]["position"].clone())).collect()

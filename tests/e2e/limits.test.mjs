@@ -1,0 +1,177 @@
+// Limits per client address and per message (issue 19): one address or one account cannot
+// hold the server. Each test starts a server with the limit set small, and checks the exact
+// status, error or close code, and that others carry on.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import { Server, RawSocket, settled, sleep } from './harness.mjs';
+
+const SIGN_IN = 'mutation($e: String!, $p: String!) { signIn(email: $e, password: $p) { token } }';
+const SIGN_UP = 'mutation($e: String!, $p: String!) { signUp(email: $e, password: $p) { token } }';
+const CREATE = 'mutation($input: CreateStoryInput!) { createStory(input: $input) { story { id } } }';
+const UPDATE = 'mutation($input: UpdateStoryInput!) { updateStory(input: $input) { story { id } } }';
+
+/** Open a TCP connection to `server`; resolves once connected. */
+function connect(server) {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(server.port, '127.0.0.1', () => resolve(socket));
+    socket.once('error', reject);
+  });
+}
+
+/** Send `request` on a fresh connection and resolve with everything the server answers. */
+function exchange(server, request) {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(server.port, '127.0.0.1', () => socket.write(request));
+    let answer = '';
+    socket.on('data', (d) => { answer += d; });
+    socket.on('close', () => resolve(answer));
+    socket.on('error', reject);
+  });
+}
+
+test('a request body that does not arrive within --body-timeout gets 408 and the connection closes', async () => {
+  await Server.with({ args: ['--body-timeout', '1s'] }, async (server) => {
+    const socket = await connect(server);
+    let answer = '';
+    socket.on('data', (d) => { answer += d; });
+    const closed = new Promise((resolve) => socket.on('close', resolve));
+    socket.write('POST /graphql HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"que');
+    const started = Date.now();
+    await closed;
+    const waited = Date.now() - started;
+    assert.match(answer, /^HTTP\/1\.1 408 /, answer);
+    assert.match(answer, /did not arrive in time/);
+    assert.ok(waited >= 900 && waited < 5000, `closed after ${waited} ms`);
+  });
+});
+
+test('one address holds at most --max-connections-per-address connections; another connection is refused 503', async () => {
+  await Server.with({ args: ['--max-connections-per-address', '3'] }, async (server) => {
+    const held = await Promise.all([connect(server), connect(server), connect(server)]);
+    await sleep(100);
+    const refused = await exchange(server, 'GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n');
+    assert.match(refused, /^HTTP\/1\.1 503 /, refused);
+    held[0].destroy();
+    await sleep(100);
+    const served = await exchange(server, 'GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+    assert.match(served, /^HTTP\/1\.1 200 /, 'a freed slot serves again');
+    for (const socket of held) socket.destroy();
+  });
+});
+
+test('sockets waiting for connection_init: at most --max-anonymous-sockets-per-address per address', async () => {
+  await Server.with({ args: ['--max-anonymous-sockets-per-address', '2'] }, async (server) => {
+    const { token } = await server.signUp('anon-share@example.com');
+    const first = RawSocket.open(server);
+    const second = RawSocket.open(server);
+    await Promise.all([first.opened, second.opened]);
+    const third = RawSocket.open(server);
+    await assert.rejects(third.opened, { status: 503 });
+    const byHeader = RawSocket.open(server, { token });
+    await byHeader.init();
+    await first.init({ token });
+    const fourth = RawSocket.open(server);
+    await fourth.init({ token });
+    for (const socket of [first, second, byHeader, fourth]) socket.close();
+  });
+});
+
+test('sign-ins over a socket count against the address like those over HTTP', async () => {
+  await Server.with({}, async (server) => {
+    await server.signUp('guessed@example.com', 'the real password');
+    const { token } = await server.signUp('guesser@example.com');
+    const socket = RawSocket.open(server, { token });
+    await socket.init();
+    const messages = [];
+    for (let i = 0; i < 22; i++) {
+      socket.subscribe(`g${i}`, SIGN_IN, { e: `nobody${i}@example.com`, p: `guess ${i}` });
+      const next = await socket.next(10_000);
+      messages.push(next.payload.errors?.[0]?.message);
+      await socket.next(10_000); // complete
+    }
+    // 20 failures from one address are free; the 21st starts the pause.
+    assert.deepEqual(messages.slice(0, 21), Array(21).fill('Invalid credentials'));
+    assert.match(messages[21], /^Too many failed sign-ins; try again in \d+ s$/);
+    const overHttp = await server.gql(SIGN_IN, { e: 'guessed@example.com', p: 'the real password' });
+    assert.match(overHttp.body.errors[0].message, /^Too many failed sign-ins/, 'the same address is paused over HTTP too');
+    socket.close();
+  });
+});
+
+test('sign-ups per address: --max-signups-per-address, then a clear error', async () => {
+  await Server.with({ args: ['--max-signups-per-address', '3/1h'] }, async (server) => {
+    for (let i = 0; i < 3; i++) {
+      const res = await server.gql(SIGN_UP, { e: `many${i}@example.com`, p: 'correct horse battery' });
+      assert.ok(res.body.data.signUp.token, JSON.stringify(res.body));
+    }
+    const refused = await server.gql(SIGN_UP, { e: 'many3@example.com', p: 'correct horse battery' });
+    assert.match(refused.body.errors[0].message, /^Too many sign-ups from this address; try again in \d+ s$/);
+    const signIn = await server.gql(SIGN_IN, { e: 'many0@example.com', p: 'correct horse battery' });
+    assert.ok(signIn.body.data.signIn.token, 'signing in is not a sign-up');
+  });
+});
+
+test('/metrics wants --metrics-token when one is set', async () => {
+  await Server.with({ args: ['--metrics-token', 'scrape-me'] }, async (server) => {
+    assert.equal((await fetch(`${server.url}/metrics`)).status, 404);
+    assert.equal((await fetch(`${server.url}/metrics`, { headers: { authorization: 'Bearer wrong' } })).status, 404);
+    const res = await fetch(`${server.url}/metrics`, { headers: { authorization: 'Bearer scrape-me' } });
+    assert.equal(res.status, 200);
+    assert.match(await res.text(), /realtime_open_sockets/);
+  });
+  await Server.with({}, async (server) => {
+    assert.equal((await fetch(`${server.url}/metrics`)).status, 200, 'without a token: served to loopback clients');
+  });
+});
+
+test('an event whose message would pass --max-outgoing-frame-bytes becomes RESPONSE_TOO_LARGE; the subscription goes on', async () => {
+  await Server.with({ args: ['--max-outgoing-frame-bytes', '4KiB'] }, async (server) => {
+    const { token } = await server.signUp('aliases@example.com');
+    const { createStory: { story: { id } } } = await server.data(CREATE, { input: { url: 'https://example.com/', title: 'short' } }, token);
+    const aliases = Array.from({ length: 16 }, (_, i) => `t${i}: title`).join(' ');
+    const query = `subscription { channel(name: "library") { ... on StoryUpdateEvent { story { ${aliases} } } ... on StoryDeleteEvent { deletedStoryId } } }`;
+    const tab = RawSocket.open(server, { token });
+    await tab.init();
+    tab.subscribe('big', query);
+    await settled(tab);
+    await server.data(UPDATE, { input: { id, title: 'x'.repeat(400) } }, token);
+    const tooLarge = await tab.next();
+    assert.equal(tooLarge.id, 'big');
+    assert.equal(tooLarge.type, 'next');
+    assert.equal(tooLarge.payload.data, undefined);
+    assert.equal(tooLarge.payload.errors[0].extensions.code, 'RESPONSE_TOO_LARGE');
+    assert.deepEqual(tab.positions.map((p) => p.id), ['big'], 'with the event\'s position');
+    await server.data('mutation($input: DeleteStoryInput!) { deleteStory(input: $input) { success } }', { input: { id } }, token);
+    const deleted = await tab.next();
+    assert.equal(deleted.payload.data.channel.deletedStoryId, id, 'the next event arrives as usual');
+    tab.close();
+  });
+});
+
+test('a socket whose peer stops reading is dropped by --socket-write-timeout even when nothing more is queued', async () => {
+  // The queue's own budget is set high, so only the write deadline can drop the socket: the
+  // server's writes fill the TCP buffers, the writer blocks, and then nothing more comes.
+  const args = ['--socket-write-timeout', '1s', '--socket-ping-interval', '0s', '--socket-queue-bytes', '256MiB'];
+  await Server.with({ args }, async (server) => {
+    const { token } = await server.signUp('stalled@example.com');
+    const { createStory: { story: { id } } } = await server.data(CREATE, { input: { url: 'https://example.com/', title: 'stalled' } }, token);
+    const aliases = Array.from({ length: 16 }, (_, i) => `d${i}: description`).join(' ');
+    const stalled = RawSocket.open(server, { token });
+    await stalled.init();
+    stalled.subscribe('s', `subscription { channel(name: "library") { ... on StoryUpdateEvent { story { ${aliases} } } } }`);
+    await settled(stalled);
+    stalled.ws._socket.pause(); // the client stops reading
+    for (let i = 0; i < 120; i++) {
+      await server.data(UPDATE, { input: { id, description: String(i % 10).repeat(9_000) } }, token);
+    }
+    let dropped = 0;
+    for (let i = 0; i < 50 && dropped === 0; i++) {
+      await sleep(200);
+      dropped = (await server.metrics()).realtime_sockets_dropped_not_reading_total ?? 0;
+    }
+    assert.equal(dropped, 1, 'the writer gave up on the stalled peer');
+    assert.equal((await server.metrics()).realtime_open_sockets, 0);
+    stalled.ws.terminate();
+  });
+});
