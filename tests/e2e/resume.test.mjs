@@ -1,9 +1,10 @@
 // Resumable subscriptions end to end. The chaos test: 50 tabs over 5 users drop their sockets
 // at random moments and resume from the last position they got, while every user mutates at
 // a steady rate, two components are swapped and the host is restarted; at the end every tab
-// holds exactly its user's events, in order, no gap, no duplicate, the same as the log read
-// back through the API (a subscription resuming from the user's first position). Then: a
-// position older than the retention gets one ChannelResetEvent, and the live events after it.
+// holds exactly its user's whole log, from the log's first event to its head, in order, no gap,
+// no duplicate: the same as the log read back through the API (a subscription resuming from the
+// user's first position) and as the user's mutations made it. Then: a position older than the
+// retention gets one ChannelResetEvent, and the live events after it.
 import { afterEach, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -47,34 +48,80 @@ async function swap(server, name, file) {
   assert.equal(res.status, 200, await res.text());
 }
 
-/** Each user's mutations, one after another at a steady pace: create, then delete every third. */
+/**
+ * A ResumingTab that also records what each of its subscribes resumed after (`null`: no
+ * position) and, by a ping sent right behind each subscribe, when that subscribe is in: the
+ * server answers a socket's messages in order, so its pong means the subscription is
+ * registered (as `settled` in the harness).
+ */
+class ChaosTab extends ResumingTab {
+  subscribedAfter = [];
+  settles = 0;
+
+  connect() {
+    super.connect();
+    if (this.stopped) return;
+    const ws = this.ws;
+    ws.on('message', (data) => {
+      const message = JSON.parse(data.toString());
+      if (message.type === 'connection_ack') {
+        // ResumingTab's own listener, called first, has just sent the subscribe after `last`.
+        this.subscribedAfter.push(this.last);
+        ws.send(JSON.stringify({ type: 'ping', payload: { settle: true } }));
+      } else if (message.type === 'pong') {
+        this.settles += 1;
+      }
+    });
+  }
+}
+
+/**
+ * Each user's mutations, one after another at a steady pace: create, then delete every third.
+ * Resolves with the user's log as these mutations make it (each event's data, in order): the
+ * event of each mutation, then its library:change.
+ */
 async function mutateSteadily(server, token, user, pause, progress) {
   const created = [];
+  const log = [];
+  let stories = 0;
   for (let i = 0; i < MUTATIONS_PER_USER; i++) {
     if (i % 3 === 2) {
       const id = created.shift();
       await mutate(server, token, 'mutation($id: ID!) { deleteStory(input: {id: $id}) { success } }', { id });
+      stories -= 1;
+      log.push({ __typename: 'StoryDeleteEvent', type: 'story:delete', deletedStoryId: id });
     } else {
-      const data = await mutate(server, token, 'mutation($t: String!) { createStory(input: {url: "https://example.com", title: $t}) { story { id } } }', { t: `u${user} #${i}` });
-      created.push(data.createStory.story.id);
+      const title = `u${user} #${i}`;
+      const data = await mutate(server, token, 'mutation($t: String!) { createStory(input: {url: "https://example.com", title: $t}) { story { id } } }', { t: title });
+      const { id } = data.createStory.story;
+      created.push(id);
+      stories += 1;
+      log.push({ __typename: 'StoryCreateEvent', type: 'story:create', story: { id, title } });
     }
+    log.push({ __typename: 'LibraryChangeEvent', type: 'library:change', totalStories: stories });
     progress.done += 1;
     await sleep(pause);
   }
+  return log;
 }
 
 test('chaos: 50 tabs drop and resume through mutations, swaps and a restart; each holds exactly its log', { timeout: 240_000 }, async () => {
   await Server.with({ args: ['--admin-token', ADMIN] }, async (server) => {
     const users = [];
     for (let u = 0; u < USERS; u++) users.push(await server.signUp(`chaos-${u}@example.com`));
-    const tabs = users.map((user) => Array.from({ length: TABS_PER_USER }, () => new ResumingTab(server, user.token)));
-    await until(() => tabs.flat().every((tab) => tab.connects > 0), 20_000, 'every tab subscribed');
-    await sleep(300); // every subscribe is in before the first event
+    const tabs = users.map((user) => Array.from({ length: TABS_PER_USER }, () => new ChaosTab(server, user.token)));
+    // Every first subscribe is in (its pong came back) before the first event: each tab must
+    // get its user's whole log, from the first event on.
+    await until(() => tabs.flat().every((tab) => tab.settles > 0), 20_000, 'every tab subscribed');
 
+    // Only a tab that has a position to resume from is dropped: one dropped before its first
+    // event would subscribe again without a position, live from an unknown point of the log,
+    // and the test could not say which events it must hold.
     let chaos = true;
     const dropper = (async () => {
       while (chaos) {
-        tabs.flat()[Math.floor(Math.random() * USERS * TABS_PER_USER)].drop();
+        const resumable = tabs.flat().filter((tab) => tab.last);
+        if (resumable.length) resumable[Math.floor(Math.random() * resumable.length)].drop();
         await sleep(15 + Math.random() * 30);
       }
     })();
@@ -96,45 +143,62 @@ test('chaos: 50 tabs drop and resume through mutations, swaps and a restart; eac
     await dropper;
     const failed = settled.find((result) => result.status === 'rejected');
     if (failed) throw failed.reason;
+    const logs = settled.slice(0, USERS).map((result) => result.value);
 
     try {
-      await verify(server, users, tabs);
+      await verify(server, users, tabs, logs);
     } finally {
       for (const tab of tabs.flat()) tab.stop();
     }
   });
 });
 
-/** Every tab holds exactly its user's log, read back through a resuming subscription. */
-async function verify(server, users, tabs) {
-  // The log as the API tells it: a subscription resuming from each user's first position.
+/**
+ * Every tab holds exactly its user's whole log: from the log's first event (a new user's log
+ * starts at 1, and every tab's first subscribe was in before it) to its head, the same as the
+ * log read back through a resuming subscription and as the user's mutations made it.
+ */
+async function verify(server, users, tabs, logs) {
+  // Every create and delete publishes its event and a library:change.
+  const expectedHead = MUTATIONS_PER_USER * 2;
   for (const [u, user] of users.entries()) {
     const userTabs = tabs[u];
-    const first = userTabs.map((tab) => tab.events[0]).filter(Boolean).sort((a, b) => seqOf(a.position) - seqOf(b.position))[0];
+    const expected = logs[u];
+    assert.equal(expected.length, expectedHead);
+    // Only a tab's first subscribe went without a position (before any event); every other one
+    // resumed from the last position the tab got, so no tab has a late start to excuse a gap.
+    for (const [i, tab] of userTabs.entries()) {
+      assert.equal(tab.subscribedAfter[0], null, `user ${u} tab ${i}: its first subscribe`);
+      assert.ok(tab.subscribedAfter.slice(1).every(Boolean), `user ${u} tab ${i} subscribed again without a position: ${JSON.stringify(tab.subscribedAfter)}`);
+    }
+
+    // The log as the API tells it: the user's first event (seq 1, as a tab got it) and a
+    // subscription resuming from its position.
+    const first = userTabs[0].events[0];
+    assert.ok(first, `user ${u} tab 0 got no event`);
+    assert.equal(seqOf(first.position), 1, `user ${u}: the log's first event`);
     const reader = new ResumingTab(server, user.token, first.position);
-    // Every create and delete publishes its event and a library:change; a new user's log
-    // starts at 1.
-    const expectedHead = MUTATIONS_PER_USER * 2;
     await until(() => reader.last && seqOf(reader.last) === expectedHead, 20_000, `user ${u}: the log read through the API`);
     reader.stop();
+    assert.equal(reader.error, undefined);
     const log = [first, ...reader.events];
     assertContiguous(log, `user ${u}'s log`);
     assert.equal(seqOf(log.at(-1).position), expectedHead);
-    assert.ok(log.every((e) => e.data.type !== 'channel:reset'), 'nothing was too old to resume');
-    const byPosition = new Map(log.map((e) => [e.position, e.data]));
+    // What the mutations made, event by event: only this user's events (the titles name the
+    // user), nothing too old to resume (no channel:reset).
+    assert.deepEqual(log.map((e) => e.data), expected, `user ${u}'s log is what its mutations made`);
 
     await until(() => userTabs.every((tab) => tab.last && seqOf(tab.last) === expectedHead && tab.connects >= 2), 30_000, `user ${u}: every tab caught up`);
+    await sleep(200); // nothing more comes
     for (const [i, tab] of userTabs.entries()) {
       tab.stop();
       assert.equal(tab.error, undefined);
       assertContiguous(tab.events, `user ${u} tab ${i}`);
-      for (const event of tab.events) assert.deepEqual(event.data, byPosition.get(event.position), `user ${u} tab ${i} at ${event.position}`);
+      assert.equal(seqOf(tab.events[0].position), 1, `user ${u} tab ${i} starts at the log's first event`);
+      // The whole log, exactly: every position and every event's data.
+      assert.deepEqual(tab.events, log, `user ${u} tab ${i} holds exactly the user's log`);
       assert.ok(tab.connects >= 2, 'every tab resumed at least once (the restart)');
     }
-    // Only this user's events: the titles name the user.
-    const titles = log.filter((e) => e.data.type === 'story:create').map((e) => e.data.story.title);
-    assert.equal(titles.length, Math.ceil((MUTATIONS_PER_USER * 2) / 3));
-    assert.ok(titles.every((t) => t.startsWith(`u${u} `)), `user ${u} saw only its own stories`);
   }
   const resumed = tabs.flat().reduce((n, tab) => n + tab.connects - 1, 0);
   console.log(`# ${resumed} resumes over ${USERS * TABS_PER_USER} tabs`);
