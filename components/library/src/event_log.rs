@@ -12,14 +12,34 @@
 //!
 //! `eventsAfter {after}` answers a resuming subscription: every retained event after that
 //! position, in order, or the reason it cannot (`reset`).
+//!
+//! The promise of a resume is "gap-free or reset", and it rests on one invariant: **the ring
+//! holds one run of consecutive sequence numbers, ending at the head.** A resume from a
+//! position inside the run (or just before it) gets the rest of the run; from anywhere older,
+//! a reset. Each way the ring changes keeps the run whole:
+//! - A write puts `seq` in slot `seq % N`, which holds `seq - N` (the run's oldest, when the
+//!   ring is full) or nothing, as long as every row sits in its slot for the same `N`.
+//! - The age bound drops a prefix of the run: every event up to the newest one past the bound
+//!   (but the head), not each old row alone, so a clock that went back cannot cut a hole.
+//! - A change of `max-events`, or a ring written before its `N` was recorded: the ring records
+//!   the `N` it is laid out for (`kv` key `library/log-slots`). When the host's `N` differs, the
+//!   next call that writes or resumes first lays the ring out again, in that call's
+//!   transaction: it keeps the newest run of at most the new `N` events and moves each to its
+//!   slot for the new `N` ([`relayout`] decides from the rows' slots and sequence numbers).
+//!   Raising `N` keeps every event the ring held, lowering it keeps the newest `N`: the most a
+//!   ring of the new size can hold. (Treating the events older than the change as lost would
+//!   be as safe, but would reset resumes that can be served.) The move costs one scan of the
+//!   ring's `(slot, seq)` and two updates, once per change.
 
 use crate::db;
 use crate::host::{kv, settings};
 use serde_json::{json, Value as Json};
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 const EPOCH_KEY: &str = "library/log-epoch";
+/// The number of slots the ring is laid out for (decimal text).
+const SLOTS_KEY: &str = "library/log-slots";
 
 /// Migration 3: the first form of the log (a table that grew at one end and was pruned at
 /// the other), replaced by migration 4.
@@ -49,6 +69,7 @@ pub const RING_MIGRATION: &[&str] = &[
 /// Called by the migration to version 4: the log starts again under a new epoch.
 pub fn forget_epoch() {
     kv::delete(EPOCH_KEY);
+    kv::delete(SLOTS_KEY);
     forget_call();
 }
 
@@ -59,7 +80,9 @@ thread_local! {
     /// This instance's log epoch, once read or drawn.
     static EPOCH: RefCell<Option<String>> = const { RefCell::new(None) };
     /// The sequence number given last (committed or in this call), once read.
-    static LAST_SEQ: std::cell::Cell<Option<i64>> = const { std::cell::Cell::new(None) };
+    static LAST_SEQ: Cell<Option<i64>> = const { Cell::new(None) };
+    /// The number of slots the ring is laid out for, once read or laid out.
+    static SLOTS: Cell<Option<i64>> = const { Cell::new(None) };
     /// This call's events, written by [`flush`].
     static PENDING: RefCell<Vec<(i64, String)>> = const { RefCell::new(Vec::new()) };
 }
@@ -89,11 +112,12 @@ fn epoch() -> Result<String, String> {
     Ok(epoch)
 }
 
-/// A call rolled back: forget what it drew or counted (the epoch, sequence numbers) and the
-/// events it did not write.
+/// A call rolled back: forget what it drew or counted (the epoch, sequence numbers, the ring's
+/// layout) and the events it did not write.
 pub fn forget_call() {
     EPOCH.with(|e| *e.borrow_mut() = None);
     LAST_SEQ.set(None);
+    SLOTS.set(None);
     PENDING.with(|pending| pending.borrow_mut().clear());
 }
 
@@ -152,7 +176,7 @@ pub fn flush() -> Result<(), String> {
     if pending.is_empty() {
         return Ok(());
     }
-    let slots = i64::from(settings::event_retention().max_events.max(1));
+    let slots = slots()?;
     let at = now_ms();
     for chunk in pending.chunks(FLUSH_ROWS) {
         let statement = format!(
@@ -166,17 +190,67 @@ pub fn flush() -> Result<(), String> {
     Ok(())
 }
 
-/// Before a resume: drop what is past the retention (older than the age bound, but the head;
-/// outside the count bound, if the host's retention shrank). The ring holds at most
-/// `max-events` rows, so this looks at no more than that.
+/// How a ring's rows must move before it is written with a number of slots.
+#[derive(Debug, PartialEq, Eq)]
+enum Layout {
+    /// The rows are one run of consecutive sequence numbers, each in its slot.
+    Fits,
+    /// Drop the rows before `keep_from`, then move each row to slot `seq % slots`.
+    Move { keep_from: i64 },
+}
+
+/// The layout for `slots` slots of a ring whose rows are `rows` (each one's `(slot, seq)`): it
+/// keeps the newest run of consecutive sequence numbers, at most `slots` of them.
+fn relayout(rows: &[(i64, i64)], slots: i64) -> Layout {
+    let mut seqs: Vec<i64> = rows.iter().map(|&(_, seq)| seq).collect();
+    seqs.sort_unstable_by(|a, b| b.cmp(a));
+    let Some(&newest) = seqs.first() else {
+        return Layout::Fits;
+    };
+    let run = (0..).zip(&seqs).take_while(|&(back, &seq)| back < slots && seq == newest - back).count();
+    let in_slots = rows.iter().all(|&(slot, seq)| slot == seq.rem_euclid(slots));
+    if run == seqs.len() && in_slots {
+        Layout::Fits
+    } else {
+        Layout::Move { keep_from: newest + 1 - i64::try_from(run).unwrap_or(i64::MAX) }
+    }
+}
+
+/// The ring's number of slots (the host's `max-events`), with the ring laid out for it: when it
+/// was written with another number, or before its number was recorded, its rows are moved
+/// first (see the module doc), in this call's transaction.
+fn slots() -> Result<i64, String> {
+    let slots = i64::from(settings::event_retention().max_events.max(1));
+    if SLOTS.get() == Some(slots) {
+        return Ok(slots);
+    }
+    let recorded = kv::get(SLOTS_KEY).and_then(|bytes| String::from_utf8(bytes).ok()?.parse::<i64>().ok());
+    if recorded != Some(slots) {
+        let rows = db::query("SELECT slot, seq FROM event_ring", &[])?
+            .iter()
+            .map(|row| Ok((row.int(0)?, row.int(1)?)))
+            .collect::<Result<Vec<_>, String>>()?;
+        if let Layout::Move { keep_from } = relayout(&rows, slots) {
+            db::execute("DELETE FROM event_ring WHERE seq < ?", &[db::int(keep_from)])?;
+            // By way of negative slots, so that no row moves onto one that has yet to move.
+            db::execute("UPDATE event_ring SET slot = -1 - slot", &[])?;
+            db::execute("UPDATE event_ring SET slot = seq % ?", &[db::int(slots)])?;
+        }
+        kv::put(SLOTS_KEY, slots.to_string().as_bytes());
+    }
+    SLOTS.set(Some(slots));
+    Ok(slots)
+}
+
+/// Before a resume: drop what is past the age bound, as a prefix of the log: every event up to
+/// the newest one older than the bound, but the head. (The count bound is kept by [`slots`].)
+/// The ring holds at most `max-events` rows, so this looks at no more than that.
 fn apply_retention(head: i64) -> Result<(), String> {
-    let retention = settings::event_retention();
-    let keep = i64::from(retention.max_events.max(1));
-    let max_age = i64::try_from(retention.max_age_ms).unwrap_or(i64::MAX);
+    let max_age = i64::try_from(settings::event_retention().max_age_ms).unwrap_or(i64::MAX);
     let cutoff = now_ms().saturating_sub(max_age);
     db::execute(
-        "DELETE FROM event_ring WHERE seq < ? AND (at <= ? OR seq <= ?)",
-        &[db::int(head), db::int(cutoff), db::int(head - keep)],
+        "DELETE FROM event_ring WHERE seq < ? AND seq <= (SELECT MAX(seq) FROM event_ring WHERE at <= ?)",
+        &[db::int(head), db::int(cutoff)],
     )?;
     Ok(())
 }
@@ -197,6 +271,7 @@ fn bounds() -> Result<Option<(i64, i64)>, String> {
 /// every event after `after` is still in the log, else `{"reset": <reason>, "head": <position
 /// or null>}`.
 pub fn events_after(after: &str) -> Result<Json, String> {
+    slots()?;
     let head = bounds()?.map(|(_, newest)| newest);
     if let Some(head) = head {
         apply_retention(head)?;
@@ -241,6 +316,32 @@ mod tests {
         for bad in ["", "12", "0123456789abcdef:", "0123456789abcdef:012", "0123456789ABCDEF:1", "abc:1", "0123456789abcdef:-1", "0123456789abcdef:1:2"] {
             assert_eq!(parse_position(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn a_ring_in_its_slots_fits() {
+        assert_eq!(relayout(&[], 3), Layout::Fits);
+        assert_eq!(relayout(&[(1, 4), (2, 5), (0, 6)], 3), Layout::Fits);
+        assert_eq!(relayout(&[(2, 5), (0, 6)], 3), Layout::Fits, "not yet full");
+    }
+
+    #[test]
+    fn a_raised_ring_moves_every_row() {
+        // Written with 4 slots, seq 5..=8; now 8 slots: 5..=8 stay, in slots 5..=7 and 0.
+        assert_eq!(relayout(&[(0, 8), (1, 5), (2, 6), (3, 7)], 8), Layout::Move { keep_from: 5 });
+        // Rows that happen to sit in their new slots still move when the others must.
+        assert_eq!(relayout(&[(1, 1), (2, 2), (0, 4)], 8), Layout::Move { keep_from: 4 }, "a hole: 3 is missing");
+    }
+
+    #[test]
+    fn a_lowered_ring_keeps_the_newest() {
+        assert_eq!(relayout(&[(0, 8), (1, 5), (2, 6), (3, 7)], 2), Layout::Move { keep_from: 7 });
+        assert_eq!(relayout(&[(0, 8), (1, 5), (2, 6), (3, 7)], 1), Layout::Move { keep_from: 8 });
+    }
+
+    #[test]
+    fn a_ring_with_a_hole_keeps_the_newest_run() {
+        assert_eq!(relayout(&[(1, 1), (2, 2), (0, 4), (1, 5)], 3), Layout::Move { keep_from: 4 });
     }
 
     #[test]

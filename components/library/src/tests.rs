@@ -436,6 +436,91 @@ fn the_log_forgets_old_events_but_its_head() {
     crate::host::settings::set_event_retention(1000, 86_400_000);
 }
 
+/// A tag to log events with, and the log's epoch; the log's head is then 2.
+fn tag_for_the_log() -> (String, String) {
+    let id = tag("ring");
+    let published = published();
+    assert_eq!(published.iter().map(|(p, _)| seq(p)).collect::<Vec<_>>(), [1, 2]);
+    let epoch = published[0].0.split_once(':').expect("epoch:seq").0.to_owned();
+    (id, epoch)
+}
+
+/// Log one `tag:update` for each sequence number after `head` up to `to` (its color names it).
+fn log_events(tag_id: &str, head: i64, to: i64) {
+    for n in head + 1..=to {
+        ok("updateTag", json!({"id": tag_id, "color": format!("#{n:06x}")}));
+    }
+    assert_eq!(published().last().map(|(p, _)| seq(p)), Some(to));
+}
+
+/// Resume from every position up to `head`: each gets exactly the events after it, in order,
+/// up to the head, or a reset. Returns the oldest position that resumed. (The log is asked
+/// directly, not through `call`: a sweep reads millions of events, and the text round trip
+/// would triple its time.)
+fn every_resume_is_gap_free_or_reset(epoch: &str, head: i64) -> i64 {
+    let mut oldest = None;
+    for after in 0..=head {
+        let r = crate::event_log::events_after(&format!("{epoch}:{after}")).expect("eventsAfter");
+        if r["reset"].is_string() {
+            continue;
+        }
+        let seqs: Vec<i64> = r["events"]
+            .as_array()
+            .expect("events")
+            .iter()
+            .map(|e| {
+                let rest = e.as_str().and_then(|e| e.strip_prefix(r#"{"position":""#)).expect("positioned event");
+                seq(rest.split_once('"').expect("position").0)
+            })
+            .collect();
+        assert_eq!(seqs, (after + 1..=head).collect::<Vec<_>>(), "a resume from {after}");
+        oldest.get_or_insert(after);
+    }
+    oldest.expect("the head itself resumes")
+}
+
+/// The issue's log: events 1..=1,500 written with `--event-retention` 1,000 (a day old at most).
+fn a_log_of_1_500_events_in_1_000_slots() -> (String, String) {
+    crate::host::settings::set_event_retention(1_000, 86_400_000);
+    let (tag_id, epoch) = tag_for_the_log();
+    log_events(&tag_id, 2, 1_500);
+    (tag_id, epoch)
+}
+
+#[test]
+fn raising_the_retention_keeps_every_resume_gap_free_or_reset() {
+    let (tag_id, epoch) = a_log_of_1_500_events_in_1_000_slots();
+    assert_eq!(every_resume_is_gap_free_or_reset(&epoch, 1_500), 500);
+    crate::host::settings::set_event_retention(2_000, 86_400_000);
+    // Past 2,000 the new ring wraps: seq 2,000 lands where the old ring put 1,000.
+    log_events(&tag_id, 1_500, 2_003);
+    assert_eq!(every_resume_is_gap_free_or_reset(&epoch, 2_003), 500, "the kept events stay resumable");
+    log_events(&tag_id, 2_003, 2_600);
+    assert_eq!(every_resume_is_gap_free_or_reset(&epoch, 2_600), 600);
+    crate::host::settings::set_event_retention(1000, 86_400_000);
+}
+
+#[test]
+fn lowering_the_retention_keeps_every_resume_gap_free_or_reset() {
+    let (tag_id, epoch) = a_log_of_1_500_events_in_1_000_slots();
+    crate::host::settings::set_event_retention(700, 86_400_000);
+    assert_eq!(every_resume_is_gap_free_or_reset(&epoch, 1_500), 800, "the newest 700 are kept");
+    // Seq 1,501 lands in slot 101 of the new ring, where the old one put 1,101.
+    log_events(&tag_id, 1_500, 1_510);
+    assert_eq!(every_resume_is_gap_free_or_reset(&epoch, 1_510), 810);
+    crate::host::settings::set_event_retention(1000, 86_400_000);
+}
+
+#[test]
+fn the_age_bound_drops_a_prefix_of_the_log_even_when_the_clock_went_back() {
+    let (tag_id, epoch) = tag_for_the_log();
+    log_events(&tag_id, 2, 10);
+    // Event 6 was written while the clock read far in the past: dropping it alone would leave
+    // a gap between 5 and 7; everything up to it goes instead.
+    crate::host::sql::execute("UPDATE event_ring SET at = 0 WHERE seq = 6", &[]).unwrap();
+    assert_eq!(every_resume_is_gap_free_or_reset(&epoch, 10), 6);
+}
+
 #[test]
 fn positions_of_another_epoch_or_none_at_all_reset() {
     tag("a");
