@@ -96,7 +96,10 @@ fn attach_document(request: &mut Request) -> Result<(), Vec<ServerError>> {
     }
     limits::check_document(&request.query).map_err(|m| vec![ServerError::new(m, None)])?;
     let doc = request.parsed_query().map_err(|err| vec![err])?.clone();
-    limits::check_aliases(&doc, limits::current().max_aliases).map_err(|m| vec![ServerError::new(m, None)])?;
+    let limits = limits::current();
+    limits::check_aliases(&doc, limits.max_aliases)
+        .and_then(|()| limits::check_response_fields(&doc, limits.max_response_fields))
+        .map_err(|m| vec![ServerError::new(m, None)])?;
     DOCUMENTS.with(|docs| {
         let mut docs = docs.borrow_mut();
         if docs.len() >= DOCUMENT_CACHE_SIZE {

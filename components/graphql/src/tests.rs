@@ -655,6 +655,48 @@ fn prepare_errors() {
     assert!(prepare(schema::schema(), "not json").is_err());
 }
 
+/// The issue's amplification: 64 aliases as written, complexity about 1,060, yet every
+/// `story:update` would answer the title 1,024 times.
+fn aliases_multiplied_through_a_fragment() -> String {
+    let stories: Vec<String> = (0..32).map(|i| format!("s{i}: story {{ ...F }}")).collect();
+    let titles: Vec<String> = (0..32).map(|i| format!("t{i}: title")).collect();
+    format!(
+        r#"subscription {{ channel(name: "library") {{ ... on StoryUpdateEvent {{ {} }} }} }} fragment F on StoryPayload {{ {} }}"#,
+        stories.join(" "),
+        titles.join(" ")
+    )
+}
+
+/// The web app's subscription (`web/src/live/LibraryChannel.js`), as sent.
+const WEB_APP_SUBSCRIPTION: &str = r#"subscription LibraryChannelSubscription($after: String) {
+  channel(name: "library", after: $after) {
+    ... on StoryCreateEvent { type story { id url title description createdAt } }
+    ... on StoryUpdateEvent { type story { id url title description createdAt } }
+    ... on StoryDeleteEvent { type deletedStoryId }
+    ... on TagCreateEvent { type tag { id name color createdAt } }
+    ... on TagUpdateEvent { type tag { id name color createdAt } }
+    ... on TagDeleteEvent { type deletedTagId }
+    ... on StoryTagEvent { type storyId tagIds }
+    ... on StoryUntagEvent { type storyId tagIds }
+    ... on LibraryChangeEvent { type totalStories totalTags }
+    ... on ChannelResetEvent { type reason }
+  }
+}"#;
+
+#[test]
+fn response_fields_multiplied_through_fragments_are_refused_before_anything_runs() {
+    let attack = aliases_multiplied_through_a_fragment();
+    let expected = "Query has too many response fields (1057 with fragments expanded; at most 500).";
+    assert_eq!(first_message(prep(&attack, json!(null), None).unwrap_err()), expected);
+    let res = run(&FakeHost::signed_in(), &attack, json!(null));
+    assert!(res.get("data").is_none(), "a request error: {res}");
+    assert_eq!(res["errors"][0]["message"], expected);
+    assert_eq!(
+        prep(WEB_APP_SUBSCRIPTION, json!({ "after": "p:1" }), None),
+        Ok(OperationKind::Subscription { channel: "library".into(), after: Some("p:1".into()) })
+    );
+}
+
 #[test]
 fn resolve_event_runs_each_selection() {
     let host = HostRef(FakeHost::signed_in());
