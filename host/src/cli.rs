@@ -248,9 +248,9 @@ pub struct ServeArgs {
     #[arg(long, env = "REALTIME_SOCKET_WRITE_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
     pub socket_write_timeout: Duration,
 
-    /// Bytes queued over all sockets at most; past it, a socket that is behind is closed with
-    /// 1008 at its next message, and sockets that keep up are not touched.
-    #[arg(long, env = "REALTIME_MAX_QUEUED_BYTES", default_value = "512MiB", value_parser = parse_size)]
+    /// Bytes queued over all sockets at most, counting frames a call has sent and holds until
+    /// it commits; a frame that would pass it is refused and its socket closed (1008).
+    #[arg(long, env = "REALTIME_MAX_QUEUED_BYTES", default_value = "128MiB", value_parser = parse_size)]
     pub max_queued_bytes: usize,
 
     /// Join a cluster of nodes on NATS JetStream at this URL (e.g. nats://127.0.0.1:4222, or

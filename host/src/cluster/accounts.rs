@@ -61,6 +61,15 @@ fn user_from(bytes: &[u8]) -> Option<(User, String)> {
 /// electing its leader after a NATS server was lost answers errors for a few seconds).
 const WRITE_PATIENCE: Duration = Duration::from_secs(10);
 
+/// How long a read of the bucket is tried again while JetStream cannot answer it (the same
+/// elections; a request waits that long rather than being told its session is unknown).
+const READ_PATIENCE: Duration = Duration::from_secs(5);
+
+/// Read `key`, trying again while JetStream cannot answer.
+async fn read(kv: &kv::Store, key: &str) -> Result<Option<kv::Entry>, kv::EntryError> {
+    super::patience::again_while_failing(READ_PATIENCE, "reading the accounts bucket", || kv.entry(key), |_| false).await
+}
+
 /// Try a write to the bucket again while JetStream cannot take it, unless `final_error`.
 async fn patiently<T, E: std::fmt::Display, F: Future<Output = Result<T, E>>>(attempt: impl FnMut() -> F, final_error: impl Fn(&E) -> bool) -> Result<T, E> {
     super::patience::again_while_failing(WRITE_PATIENCE, "writing to the accounts bucket", attempt, final_error).await
@@ -112,11 +121,11 @@ impl AccountDirectory for Directory {
     }
 
     fn find_by_email<'a>(&'a self, email: &'a str) -> BoxFuture<'a, Option<(User, String)>> {
-        Box::pin(async move { user_from(&self.kv.get(email_key(email)).await.ok()??) })
+        Box::pin(async move { user_from(&read(&self.kv, &email_key(email)).await.ok()?.filter(|e| e.operation == kv::Operation::Put)?.value) })
     }
 
     fn user<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Option<(User, String)>> {
-        Box::pin(async move { user_from(&self.kv.get(format!("user.{id}")).await.ok()??) })
+        Box::pin(async move { user_from(&read(&self.kv, &format!("user.{id}")).await.ok()?.filter(|e| e.operation == kv::Operation::Put)?.value) })
     }
 
     fn create_session<'a>(&'a self, hash: &'a str, session: DirectorySession) -> BoxFuture<'a, Result<(), String>> {
@@ -129,7 +138,7 @@ impl AccountDirectory for Directory {
 
     fn session<'a>(&'a self, hash: &'a str) -> BoxFuture<'a, Result<Option<DirectorySession>, String>> {
         Box::pin(async move {
-            let entry = self.kv.entry(session_key(hash)).await.map_err(|e| format!("reading a session: {e}"))?;
+            let entry = read(&self.kv, &session_key(hash)).await.map_err(|e| format!("reading a session: {e}"))?;
             let Some(entry) = entry.filter(|entry| entry.operation == kv::Operation::Put) else { return Ok(None) };
             let value: Json = serde_json::from_slice(&entry.value).map_err(|e| format!("a session that is not JSON: {e}"))?;
             let field = |name: &str| value.get(name).ok_or_else(|| format!("a session without `{name}`"));

@@ -52,6 +52,7 @@ pub async fn call(cluster: &Arc<Cluster>, runtime: &Arc<Runtime>, key: ActorKey,
     let deadline = Instant::now() + cluster.settings.lease_ttl * 2 + Duration::from_secs(5);
     // A node that is stopping still finishes the calls in flight (routing them, or running
     // them for users it holds) until it leaves the cluster.
+    let mut unavailable = None;
     while Instant::now() < deadline {
         if cluster.ownership.has_left() {
             return Err(CallError::ShuttingDown);
@@ -64,10 +65,23 @@ pub async fn call(cluster: &Arc<Cluster>, runtime: &Arc<Runtime>, key: ActorKey,
                 answer => return answer,
             }
         }
-        let owner = cluster.ownership.owner_of(&user).await.map_err(unavailable)?;
+        let owner = match cluster.ownership.owner_of(&user).await {
+            Ok(owner) => owner,
+            Err(e) => {
+                pause_unavailable(e, &mut unavailable).await;
+                continue;
+            }
+        };
         match owner {
             Some(node) if *node != *cluster.node => {
-                if !cluster.ownership.is_live_recently(&node).await.map_err(unavailable)? {
+                let live = match cluster.ownership.is_live_recently(&node).await {
+                    Ok(live) => live,
+                    Err(e) => {
+                        pause_unavailable(e, &mut unavailable).await;
+                        continue;
+                    }
+                };
+                if !live {
                     // Its lease lapsed: the owner is gone (or cut off); take the user.
                     cluster.ownership.forget_owner(&user);
                     take(cluster, &user).await?;
@@ -88,9 +102,16 @@ pub async fn call(cluster: &Arc<Cluster>, runtime: &Arc<Runtime>, key: ActorKey,
                     }
                     Err(Remote::Unreachable) => {
                         cluster.ownership.forget_owner(&user);
-                        if cluster.ownership.is_live(&node).await.map_err(unavailable)? {
-                            tokio::time::sleep(Duration::from_millis(100)).await;
-                            continue;
+                        match cluster.ownership.is_live(&node).await {
+                            Ok(true) => {
+                                tokio::time::sleep(Duration::from_millis(100)).await;
+                                continue;
+                            }
+                            Ok(false) => {}
+                            Err(e) => {
+                                pause_unavailable(e, &mut unavailable).await;
+                                continue;
+                            }
                         }
                         take(cluster, &user).await?;
                     }
@@ -99,7 +120,10 @@ pub async fn call(cluster: &Arc<Cluster>, runtime: &Arc<Runtime>, key: ActorKey,
             _ => take(cluster, &user).await?,
         }
     }
-    Err(CallError::Refused("this user's library is unavailable: no node could serve it in time".into()))
+    Err(CallError::Refused(match unavailable {
+        Some(e) => format!("this user's library is unavailable: the cluster could not answer in time ({e})"),
+        None => "this user's library is unavailable: no node could serve it in time".into(),
+    }))
 }
 
 /// Take the user over; another live owner is not an error (the caller routes there).
@@ -115,8 +139,12 @@ async fn take(cluster: &Arc<Cluster>, user: &UserId) -> Result<(), CallError> {
     }
 }
 
-fn unavailable(e: anyhow::Error) -> CallError {
-    CallError::Refused(format!("the cluster is unavailable: {e:#}"))
+/// JetStream could not answer (a stream electing its leader after a NATS server was lost):
+/// wait a little and look again, until the call's deadline.
+async fn pause_unavailable(e: anyhow::Error, last: &mut Option<String>) {
+    tracing::debug!("the cluster could not answer ({e:#}); looking again");
+    *last = Some(format!("{e:#}"));
+    tokio::time::sleep(Duration::from_millis(100)).await;
 }
 
 /// Send the call to `node`.

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use crate::runtime::bindings::host_api::sockets::{AuthError, Host, SocketId};
 use crate::runtime::key::Principal;
 use crate::runtime::state::{ActorState, Effect};
-use crate::sockets::MAX_ATTACHMENT_BYTES;
+use crate::sockets::{CLOSE_NOT_READING, MAX_ATTACHMENT_BYTES};
 use crate::storage::accounts::session_tag;
 
 /// RFC 6455: a message too big to process.
@@ -54,6 +54,15 @@ impl Host for ActorState {
             self.call.effects.push(Effect::Close { socket, code: CLOSE_MESSAGE_TOO_BIG, reason: "Message too big".into() });
             return;
         }
+        // Held frames count against the budgets now: past them the socket is dropped at once
+        // and the frame is not kept (one event fanned out to many sockets cannot hold more
+        // than the process may queue).
+        let sockets = &self.runtime.sockets;
+        if !sockets.admits(socket, self.call.held.for_socket(socket), text.len()) {
+            sockets.kill(socket, CLOSE_NOT_READING, "Too much to send: the client is not keeping up");
+            return;
+        }
+        self.call.held.hold(sockets.queue_limits_arc(), socket, text.len());
         self.call.effects.push(Effect::Send { socket, text });
     }
 

@@ -42,6 +42,8 @@ pub struct CallState {
     pub yielded: Arc<AtomicU64>,
     /// Library calls this call has made (capped by `--max-library-calls`).
     pub library_calls: u32,
+    /// The frames this call sent, counted against the sockets' budgets until it ends.
+    pub held: crate::sockets::HeldFrames,
 }
 
 impl CallState {

@@ -93,6 +93,11 @@ impl SocketHub {
         &self.limits
     }
 
+    /// The same, as a handle to keep.
+    pub fn queue_limits_arc(&self) -> &Arc<QueueLimits> {
+        &self.limits
+    }
+
     /// A new socket's outgoing queue.
     pub fn new_queue(&self) -> Arc<SendQueue> {
         Arc::new(SendQueue::new(self.limits.clone()))
@@ -214,6 +219,12 @@ impl SocketHub {
         let table = self.table.lock();
         let Some(entry) = table.entries.get(&id) else { return false };
         entry.out.push(frame)
+    }
+
+    /// Whether socket `id` would take a frame of `size` bytes on top of `held` bytes the calling
+    /// call holds for it (see [`SendQueue::admits`]); false for a socket that is gone.
+    pub fn admits(&self, id: SocketId, held: usize, size: usize) -> bool {
+        self.table.lock().entries.get(&id).is_some_and(|entry| entry.out.admits(held, size))
     }
 
     /// End a socket now with `code`: what is queued for it is dropped (see `SendQueue::kill`).

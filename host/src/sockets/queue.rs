@@ -10,6 +10,10 @@
 //!   (one message is bounded by `--max-outgoing-frame-bytes` before it gets here);
 //! - no frame takes the process over its total, whichever socket it is for: the budget is
 //!   what the process may hold, not a hint;
+//! - frames a call sends are held by its output gate until it commits ([`HeldFrames`]): they
+//!   count against the same budgets from the moment they are sent, so a call that fans one
+//!   event out to many sockets cannot hold more than the process may queue (a socket whose
+//!   frame would not be admitted is killed at once, and the frame is not held);
 //! - the first kill wins; the same switch ends a socket for other reasons (its session signed
 //!   out: 4403).
 
@@ -49,11 +53,46 @@ pub struct QueueLimits {
     pub process_bytes: usize,
     /// Bytes queued over every socket now.
     pub queued: AtomicUsize,
+    /// Bytes of frames calls have sent and still hold (see [`HeldFrames`]).
+    pub held: AtomicUsize,
 }
 
 impl QueueLimits {
     pub fn new(frames: usize, bytes: usize, process_bytes: usize) -> Arc<Self> {
-        Arc::new(Self { frames: frames.max(1), bytes, process_bytes, queued: AtomicUsize::new(0) })
+        Arc::new(Self { frames: frames.max(1), bytes, process_bytes, queued: AtomicUsize::new(0), held: AtomicUsize::new(0) })
+    }
+}
+
+/// The frames one call has sent and holds until its output gate opens: counted per socket and
+/// in the process's `held` total, given back when dropped (after they were queued, or with a
+/// call that rolled back).
+#[derive(Default)]
+pub struct HeldFrames {
+    limits: Option<Arc<QueueLimits>>,
+    bytes: usize,
+    per_socket: std::collections::HashMap<u64, usize>,
+}
+
+impl HeldFrames {
+    /// Bytes this call holds for `socket`.
+    pub fn for_socket(&self, socket: u64) -> usize {
+        self.per_socket.get(&socket).copied().unwrap_or(0)
+    }
+
+    /// Count `size` more bytes held for `socket`.
+    pub fn hold(&mut self, limits: &Arc<QueueLimits>, socket: u64, size: usize) {
+        limits.held.fetch_add(size, Ordering::Relaxed);
+        self.limits.get_or_insert_with(|| limits.clone());
+        self.bytes += size;
+        *self.per_socket.entry(socket).or_insert(0) += size;
+    }
+}
+
+impl Drop for HeldFrames {
+    fn drop(&mut self) {
+        if let Some(limits) = &self.limits {
+            limits.held.fetch_sub(self.bytes, Ordering::Relaxed);
+        }
     }
 }
 
@@ -102,6 +141,21 @@ impl SendQueue {
         drop(state);
         self.ready.notify_one();
         true
+    }
+
+    /// Whether a frame of `size` bytes, with `held` bytes already held for this socket by the
+    /// calling call, would be admitted by [`SendQueue::push`]'s rules, counting what every call
+    /// holds as queued.
+    pub fn admits(&self, held: usize, size: usize) -> bool {
+        let state = self.state.lock();
+        if state.ended.is_some() {
+            return false;
+        }
+        let behind = !state.frames.is_empty() || held > 0;
+        let process = self.limits.queued.load(Ordering::Relaxed) + self.limits.held.load(Ordering::Relaxed);
+        state.frames.len() < self.limits.frames
+            && !(behind && state.bytes + held + size > self.limits.bytes)
+            && process + size <= self.limits.process_bytes
     }
 
     /// End the socket: drop what is queued and have its task close it with `code`. The first
@@ -221,6 +275,24 @@ mod tests {
         assert!(!keeping_up.is_ended());
         drop(keeping_up);
         assert_eq!(limits.queued.load(Ordering::Relaxed), 0);
+    }
+
+    #[tokio::test]
+    async fn frames_a_call_holds_count_against_the_budgets_until_dropped() {
+        let limits = QueueLimits::new(100, 10, 25);
+        let queue = SendQueue::new(limits.clone());
+        let other = SendQueue::new(limits.clone());
+        let mut held = HeldFrames::default();
+        assert!(queue.admits(held.for_socket(1), 8), "the first frame of an idle socket");
+        held.hold(&limits, 1, 8);
+        assert!(!queue.admits(held.for_socket(1), 8), "a second frame takes the socket over its budget");
+        assert!(other.admits(0, 12), "another socket has its own budget");
+        held.hold(&limits, 2, 12);
+        assert!(!other.admits(0, 6), "8 + 12 held and 6 more pass the process's 25");
+        assert_eq!(limits.held.load(Ordering::Relaxed), 20);
+        drop(held);
+        assert_eq!(limits.held.load(Ordering::Relaxed), 0, "given back when the call ends");
+        assert!(other.admits(0, 6));
     }
 
     #[tokio::test]
