@@ -183,6 +183,12 @@ pub struct ServeArgs {
     #[arg(long, env = "REALTIME_GRAPHQL_MAX_ALIASES", default_value_t = 64)]
     pub graphql_max_aliases: u32,
 
+    /// GraphQL: the most fields a document's response may hold, counted with every fragment
+    /// spread and inline fragment expanded where it is used (so aliases of a large field
+    /// multiply through fragments and count as what they cost to send).
+    #[arg(long, env = "REALTIME_GRAPHQL_MAX_RESPONSE_FIELDS", default_value_t = 500)]
+    pub graphql_max_response_fields: u32,
+
     /// How much of each user's event log is kept for resuming subscriptions: `<events>,<age>`,
     /// the newest events up to that count, none older than that age (the newest one is always
     /// kept, as the log's head). A client resuming from further back gets `channel:reset`.

@@ -77,6 +77,7 @@ pub fn start(args: &ServeArgs) -> Result<Arc<Host>> {
         max_sockets_per_user: args.max_sockets_per_user.max(1),
         max_anonymous_sockets: args.max_anonymous_sockets.max(1),
         socket_ping_interval: Some(args.socket_ping_interval).filter(|d| !d.is_zero()),
+        graphql_max_response_fields: args.graphql_max_response_fields.max(1),
         graphql_limits: runtime::QueryLimits {
             max_depth: args.graphql_max_depth,
             max_complexity: args.graphql_max_complexity,

@@ -79,15 +79,17 @@ test('per-user socket cap and a client that never reads', async () => {
     };
     raw.write(`GET /graphql HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: graphql-transport-ws\r\nAuthorization: Bearer ${token}\r\n\r\n`);
     raw.write(frame({ type: 'connection_init' }));
-    raw.write(frame({ id: 's', type: 'subscribe', payload: { query: 'subscription { channel(name: "library") { ... on StoryCreateEvent { story { title } } } }' } }));
+    // Each event is about 430 KB for this client: 48 copies of a 9,000-character description.
+    const copies = Array.from({ length: 48 }, (_, i) => `d${i}: description`).join(' ');
+    raw.write(frame({ id: 's', type: 'subscribe', payload: { query: `subscription { channel(name: "library") { ... on StoryCreateEvent { story { ${copies} } } } }` } }));
     await new Promise((r) => setTimeout(r, 300));
     raw.pause();
     a.subscribe('s', 'subscription { channel(name: "library") { __typename } }');
-    const big = 'x'.repeat(400_000);
+    const big = 'x'.repeat(9_000);
     let opened = (await limited.metrics()).realtime_open_sockets;
     assert.equal(opened, 2);
     for (let i = 0; i < 60 && opened === 2; i++) {
-      await limited.data('mutation($t: String!) { createStory(input: {url: "https://example.com", title: $t}) { story { id } } }', { t: `${i}${big}` }, token);
+      await limited.data('mutation($t: String!, $d: String!) { createStory(input: {url: "https://example.com", title: $t, description: $d}) { story { id } } }', { t: `${i}`, d: big }, token);
       opened = (await limited.metrics()).realtime_open_sockets;
     }
     assert.equal(opened, 1, 'the client that never reads was dropped');

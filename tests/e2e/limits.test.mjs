@@ -4,6 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
+import { readFileSync } from 'node:fs';
 import { Server, RawSocket, settled, sleep } from './harness.mjs';
 
 const SIGN_IN = 'mutation($e: String!, $p: String!) { signIn(email: $e, password: $p) { token } }';
@@ -19,14 +20,19 @@ function connect(server) {
   });
 }
 
-/** Send `request` on a fresh connection and resolve with everything the server answers. */
+/**
+ * Send `request` (if any) on a fresh connection and resolve with everything the server
+ * answers. A refused connection is answered at once and closed without being read, so the
+ * refusal is read without sending anything (a request left unread turns the close into a
+ * reset that can overtake the answer).
+ */
 function exchange(server, request) {
-  return new Promise((resolve, reject) => {
-    const socket = net.connect(server.port, '127.0.0.1', () => socket.write(request));
+  return new Promise((resolve) => {
+    const socket = net.connect(server.port, '127.0.0.1', () => { if (request) socket.write(request); });
     let answer = '';
     socket.on('data', (d) => { answer += d; });
     socket.on('close', () => resolve(answer));
-    socket.on('error', reject);
+    socket.on('error', () => {});
   });
 }
 
@@ -50,7 +56,7 @@ test('one address holds at most --max-connections-per-address connections; anoth
   await Server.with({ args: ['--max-connections-per-address', '3'] }, async (server) => {
     const held = await Promise.all([connect(server), connect(server), connect(server)]);
     await sleep(100);
-    const refused = await exchange(server, 'GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n');
+    const refused = await exchange(server, null);
     assert.match(refused, /^HTTP\/1\.1 503 /, refused);
     held[0].destroy();
     await sleep(100);
@@ -173,5 +179,79 @@ test('a socket whose peer stops reading is dropped by --socket-write-timeout eve
     assert.equal(dropped, 1, 'the writer gave up on the stalled peer');
     assert.equal((await server.metrics()).realtime_open_sockets, 0);
     stalled.ws.terminate();
+  });
+});
+
+test('past --max-user-bytes a write fails with QUOTA_EXCEEDED; reads, deletes and other users carry on', async () => {
+  await Server.with({ args: ['--max-user-bytes', '1MiB'] }, async (server) => {
+    const { token } = await server.signUp('hoarder-disk@example.com');
+    const { token: other } = await server.signUp('modest@example.com');
+    const description = 'q'.repeat(9_000);
+    const ids = [];
+    let refused = null;
+    for (let i = 0; i < 300 && !refused; i++) {
+      const res = await server.gql(CREATE, { input: { url: 'https://example.com/', title: `s${i}`, description } }, token);
+      if (res.body.errors) refused = res.body.errors[0];
+      else ids.push(res.body.data.createStory.story.id);
+    }
+    assert.ok(refused, 'the quota stopped the writes');
+    assert.equal(refused.extensions?.code, 'QUOTA_EXCEEDED', JSON.stringify(refused));
+    assert.match(refused.message, /^Storage quota exceeded: this library may hold at most 1 MiB/);
+    assert.ok(ids.length >= 10, `${ids.length} stories fit`);
+    const read = await server.data('{ me { library { stories(first: 1) { totalCount } } } }', {}, token);
+    assert.equal(read.me.library.stories.totalCount, ids.length, 'reads work, and the refused write left nothing');
+    for (const id of ids.slice(0, 20)) {
+      await server.data('mutation($input: DeleteStoryInput!) { deleteStory(input: $input) { success } }', { input: { id } }, token);
+    }
+    const again = await server.gql(CREATE, { input: { url: 'https://example.com/', title: 'after deletes', description: 'short' } }, token);
+    assert.equal(again.body.errors, undefined, 'deletes made room');
+    const others = await server.data(CREATE, { input: { url: 'https://example.com/', title: 'mine', description } }, other);
+    assert.ok(others.createStory.story.id, 'another user is not affected');
+  });
+});
+
+test('one account aliasing a long field over 100 sockets cannot make the server hold more than its budget; another user gets every event', { timeout: 240_000 }, async () => {
+  await Server.with({}, async (server) => {
+    const rss = () => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${server.proc.pid}/status`, 'utf8'))[1]) * 1024;
+    const { token } = await server.signUp('amplifier@example.com');
+    const { token: bystander } = await server.signUp('bystander-rss@example.com');
+    const { createStory: { story: { id } } } = await server.data(CREATE, { input: { url: 'https://example.com/', title: 'seed' } }, token);
+    // 16 stories of 29 aliased titles: 480 titles, under the response-field limit, each up to
+    // 500 characters: about 240 KB a frame, 10 subscriptions on each of 100 sockets.
+    const titles = Array.from({ length: 29 }, (_, i) => `t${i}: title`).join(' ');
+    const stories = Array.from({ length: 16 }, (_, i) => `s${i}: story { ...F }`).join(' ');
+    const query = `subscription { channel(name: "library") { ... on StoryUpdateEvent { ${stories} } } } fragment F on StoryPayload { ${titles} }`;
+    const sockets = [];
+    for (let i = 0; i < 100; i++) {
+      const socket = RawSocket.open(server, { token });
+      await socket.init();
+      for (let s = 0; s < 10; s++) socket.subscribe(`a${s}`, query);
+      await settled(socket);
+      socket.ws._socket.pause(); // the attacker reads nothing
+      sockets.push(socket);
+    }
+    const watcher = RawSocket.open(server, { token: bystander });
+    await watcher.init();
+    watcher.subscribe('w', 'subscription { channel(name: "library") { ... on StoryCreateEvent { story { title } } } }');
+    await settled(watcher);
+    const idle = rss();
+    let peak = idle;
+    const sampler = setInterval(() => { try { peak = Math.max(peak, rss()); } catch {} }, 20);
+    for (let i = 0; i < 4; i++) {
+      await server.data(UPDATE, { input: { id, title: `${i}`.repeat(500) } }, token);
+      await server.data(CREATE, { input: { url: 'https://example.com/', title: `bystander ${i}` } }, bystander);
+    }
+    await sleep(3_000);
+    clearInterval(sampler);
+    const grew = (peak - idle) / 2 ** 20;
+    assert.ok(grew < 256, `RSS grew by ${grew.toFixed(0)} MiB over the attack (bound: 256 MiB)`);
+    const got = [];
+    for (let i = 0; i < 8; i++) got.push(await watcher.next(10_000));
+    const created = got.filter((m) => m.payload.data.channel.story).map((m) => m.payload.data.channel.story.title);
+    assert.deepEqual(created, ['bystander 0', 'bystander 1', 'bystander 2', 'bystander 3']);
+    const metrics = await server.metrics();
+    assert.ok(metrics.realtime_sockets_dropped_not_reading_total >= 1, 'the attacker lost sockets, not the server its memory');
+    for (const socket of sockets) socket.ws.terminate();
+    watcher.close();
   });
 });

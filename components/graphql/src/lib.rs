@@ -95,8 +95,7 @@ fn configure_limits() {
             max_depth: host.max_depth as usize,
             max_complexity: host.max_complexity as usize,
             max_aliases: host.max_aliases as usize,
-            // Not among the host's settings yet (`settings.query-limits` has no field for it).
-            max_response_fields: limits::DEFAULT_MAX_RESPONSE_FIELDS,
+            max_response_fields: settings::graphql_max_response_fields() as usize,
         }
     });
 }

@@ -13,15 +13,14 @@ use std::sync::OnceLock;
 
 use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
 
-/// The most fields one operation's response may hold (counted by [`check_response_fields`]).
-/// The host has no setting for it yet, so every instance uses this. The web app's largest
-/// document selects about 40; an event's frame under this limit holds at most 500 copies of
-/// a field (a description is at most 10,000 characters: about 5 MB).
+/// The most fields one operation's response may hold (counted by [`check_response_fields`]),
+/// the host's default (`--graphql-max-response-fields`). The web app's largest document
+/// selects about 40; an event's frame under this limit holds at most 500 copies of a field
+/// (the host's `--max-outgoing-frame-bytes` bounds the frame itself).
 pub const DEFAULT_MAX_RESPONSE_FIELDS: usize = 500;
 
 /// The host's limits on a document (`--graphql-max-depth`, `--graphql-max-complexity`,
-/// `--graphql-max-aliases`; `max_response_fields` is [`DEFAULT_MAX_RESPONSE_FIELDS`] until the
-/// host has a setting for it).
+/// `--graphql-max-aliases`, `--graphql-max-response-fields`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct QueryLimits {
     pub max_depth: usize,

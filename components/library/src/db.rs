@@ -88,7 +88,14 @@ impl Row {
     }
 }
 
+/// The host's message for a write past the user's storage quota, which is the user's to read
+/// (it becomes the GraphQL error as it is, with the code `QUOTA_EXCEEDED`).
+const QUOTA_EXCEEDED: &str = "Storage quota exceeded";
+
 fn sql_error(statement: &str, error: String) -> String {
+    if error.starts_with(QUOTA_EXCEEDED) {
+        return error;
+    }
     format!("sql: {error} (in `{statement}`)")
 }
 

@@ -89,6 +89,10 @@ impl library::Host for ActorState {
         let Some(user) = self.acting_user().await else {
             return Err("Not signed in".into());
         };
+        if self.call.held_too_long() {
+            let limit = self.runtime.settings.max_call_time * crate::runtime::graphql_pool::MAX_HOLD_CALLS;
+            return Err(format!("This request took longer than its time limit of {limit:?}"));
+        }
         let max = self.runtime.settings.max_library_calls;
         self.call.library_calls += 1;
         if self.call.library_calls > max {

@@ -12,6 +12,10 @@ impl Host for ActorState {
         self.runtime.settings.graphql_limits
     }
 
+    async fn graphql_max_response_fields(&mut self) -> u32 {
+        self.runtime.settings.graphql_max_response_fields
+    }
+
     async fn event_retention(&mut self) -> Retention {
         self.runtime.settings.event_retention
     }

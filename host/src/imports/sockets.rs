@@ -58,7 +58,7 @@ impl Host for ActorState {
         // and the frame is not kept (one event fanned out to many sockets cannot hold more
         // than the process may queue).
         let sockets = &self.runtime.sockets;
-        if !sockets.admits(socket, self.call.held.for_socket(socket), text.len()) {
+        if !sockets.admits(socket, self.call.held.for_socket(socket), self.call.held.total(), text.len()) {
             sockets.kill(socket, CLOSE_NOT_READING, "Too much to send: the client is not keeping up");
             return;
         }

@@ -11,7 +11,10 @@
 //! Fairness: calls wait in one FIFO queue for an instance, and one user holds at most
 //! [`PER_USER`] instances at once (callers without a user, together, at most half of
 //! them), so a user flooding requests that wait on their own library actor cannot starve
-//! the others.
+//! the others. Clients' HTTP requests together hold at most all but [`EVENT_RESERVE`]
+//! instances: however many accounts keep slow requests running, event delivery (a
+//! user-channel resolving its subscribers' selections) and socket operations always find an
+//! instance.
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering::Relaxed;
@@ -34,6 +37,10 @@ pub const MIN_READY: usize = 2;
 
 /// Instances one user may hold at once.
 pub const PER_USER: usize = 4;
+
+/// Instances clients' HTTP requests never take (kept for event delivery and sockets), when
+/// the pool has more than this many.
+pub const EVENT_RESERVE: usize = 2;
 
 /// The principal pooled instances run as; the user of each call is in its context.
 const POOLED: Principal = Principal::Anonymous(u8::MAX);
@@ -65,6 +72,8 @@ pub struct GraphqlPool {
     ready: Mutex<Vec<Ready>>,
     /// One permit per instance that may exist (busy or ready).
     slots: Arc<Semaphore>,
+    /// One permit per instance clients' HTTP requests may hold together.
+    client_slots: Arc<Semaphore>,
     /// Each caller's share of the slots, while it has calls waiting or running.
     shares: Mutex<HashMap<Caller, Arc<Semaphore>>>,
     /// Clients' calls running or waiting, per caller (see [`GraphqlPool::call_for_client`]).
@@ -96,7 +105,16 @@ impl Drop for InFlight {
 impl GraphqlPool {
     pub fn new(max: usize, max_in_flight: usize) -> Self {
         let (max, max_in_flight) = (max.max(1), max_in_flight.max(1));
-        Self { ready: Mutex::default(), slots: Arc::new(Semaphore::new(max)), shares: Mutex::default(), in_flight: Mutex::default(), max_in_flight, max }
+        let for_clients = if max > EVENT_RESERVE { max - EVENT_RESERVE } else { max };
+        Self {
+            ready: Mutex::default(),
+            slots: Arc::new(Semaphore::new(max)),
+            client_slots: Arc::new(Semaphore::new(for_clients)),
+            shares: Mutex::default(),
+            in_flight: Mutex::default(),
+            max_in_flight,
+            max,
+        }
     }
 
     /// Run `request` for the caller in `context` on a pooled instance. The call runs in a
@@ -110,8 +128,9 @@ impl GraphqlPool {
     async fn spawn_run(runtime: &Arc<Runtime>, request: Request, context: CallContext, counted: Option<InFlight>) -> Result<Response, CallError> {
         let runtime = runtime.clone();
         tokio::spawn(async move {
+            let client = counted.is_some();
             let _counted = counted;
-            runtime.graphql.run(&runtime, request, context).await
+            runtime.graphql.run(&runtime, request, context, client).await
         })
         .await
         .unwrap_or(Err(CallError::ShuttingDown))
@@ -138,13 +157,21 @@ impl GraphqlPool {
         Self::spawn_run(runtime, request, context, Some(counted)).await
     }
 
-    async fn run(&self, runtime: &Arc<Runtime>, request: Request, context: CallContext) -> Result<Response, CallError> {
+    /// Run the call on an instance: first the caller's share, then (a client's request) one of
+    /// the places clients may hold, then an instance, so a caller waiting for its own share
+    /// holds nothing others need.
+    async fn run(&self, runtime: &Arc<Runtime>, request: Request, context: CallContext, client: bool) -> Result<Response, CallError> {
         let caller = Caller::of(&context);
         let share = self.share(&caller);
         let share_permit = share.clone().acquire_owned().await.map_err(|_| CallError::ShuttingDown)?;
+        let client_slot = match client {
+            true => Some(self.client_slots.clone().acquire_owned().await.map_err(|_| CallError::ShuttingDown)?),
+            false => None,
+        };
         let slot = self.slots.clone().acquire_owned().await.map_err(|_| CallError::ShuttingDown)?;
         let result = self.call_on_instance(runtime, request, context).await;
         drop(slot);
+        drop(client_slot);
         drop(share_permit);
         self.release_share(&caller, &share);
         result
@@ -290,8 +317,16 @@ async fn warmed(runtime: &Arc<Runtime>, version: Arc<Version>) -> Option<Instanc
 
 /// One call on a pooled instance, for the caller in `context`; nothing of it stays in the
 /// instance's store afterwards.
+/// A call may hold a pooled instance, its waits for the library included, for this many times
+/// `--max-call-time`: past it the call makes no more library calls and traps at the next
+/// epoch tick, so a few slow requests cannot keep the instances from everyone.
+pub const MAX_HOLD_CALLS: u32 = 5;
+
 async fn call_once(instance: &mut Instance, request: Request, context: CallContext) -> wasmtime::Result<Response> {
-    instance.store.data_mut().call = CallState::new(context);
+    let hold = instance.store.data().runtime.settings.max_call_time * MAX_HOLD_CALLS;
+    let mut call = CallState::new(context);
+    call.hold_until = Some(Instant::now() + hold);
+    instance.store.data_mut().call = call;
     let result = instance.call(request).await;
     instance.store.data_mut().call = CallState::default();
     result

@@ -76,6 +76,8 @@ pub struct Settings {
     pub socket_ping_interval: Option<Duration>,
     /// What one GraphQL document may ask for (read by the graphql component).
     pub graphql_limits: QueryLimits,
+    /// The most fields a document's response may hold, fragments expanded.
+    pub graphql_max_response_fields: u32,
     /// How much of each user's event log the library keeps (`--event-retention`).
     pub event_retention: EventRetention,
     /// Library calls one request (one call into a graphql instance) may make.

@@ -44,6 +44,9 @@ pub struct CallState {
     pub library_calls: u32,
     /// The frames this call sent, counted against the sockets' budgets until it ends.
     pub held: crate::sockets::HeldFrames,
+    /// For a call on a pooled graphql instance: when it must have let the instance go, waits
+    /// for the library included (see `graphql_pool::MAX_HOLD_CALLS`).
+    pub hold_until: Option<Instant>,
 }
 
 impl CallState {
@@ -56,6 +59,11 @@ impl CallState {
     pub fn busy(&self) -> Duration {
         let yielded = Duration::from_nanos(self.yielded.load(Ordering::Relaxed));
         self.started.map(|s| s.elapsed().saturating_sub(self.waited).saturating_sub(yielded)).unwrap_or_default()
+    }
+
+    /// Whether the call has held its instance past [`CallState::hold_until`].
+    pub fn held_too_long(&self) -> bool {
+        self.hold_until.is_some_and(|until| Instant::now() >= until)
     }
 
     /// Record time spent waiting on another actor (not charged to this call's deadline).

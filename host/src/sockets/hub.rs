@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 
-use super::queue::{Outbound, QueueLimits, SendQueue};
+use super::queue::{Admission, Outbound, QueueLimits, SendQueue};
 use super::SocketId;
 use crate::clients::Slot;
 use crate::runtime::key::{Principal, UserId};
@@ -218,13 +218,46 @@ impl SocketHub {
     pub fn send(&self, id: SocketId, frame: Outbound) -> bool {
         let table = self.table.lock();
         let Some(entry) = table.entries.get(&id) else { return false };
+        // A socket that keeps up gets room in a full budget (held frames are on their way into
+        // queues, this one among them: only what is queued counts here).
+        let size = frame.bytes();
+        if entry.out.queued_bytes() == 0 && self.limits.queued.load(Ordering::Relaxed) + size > self.limits.process_bytes {
+            Self::make_room(&table, id, || self.limits.queued.load(Ordering::Relaxed) + size <= self.limits.process_bytes);
+        }
         entry.out.push(frame)
     }
 
-    /// Whether socket `id` would take a frame of `size` bytes on top of `held` bytes the calling
-    /// call holds for it (see [`SendQueue::admits`]); false for a socket that is gone.
-    pub fn admits(&self, id: SocketId, held: usize, size: usize) -> bool {
-        self.table.lock().entries.get(&id).is_some_and(|entry| entry.out.admits(held, size))
+    /// Whether socket `id` takes a frame of `size` bytes on top of `held` bytes the calling
+    /// call holds for it (`call_held` in all; see [`SendQueue::admits`]). A socket that keeps
+    /// up and meets a full process budget gets room: the sockets furthest behind are dropped.
+    /// False for a socket that is gone or over its own budget.
+    pub fn admits(&self, id: SocketId, held: usize, call_held: usize, size: usize) -> bool {
+        let table = self.table.lock();
+        let Some(entry) = table.entries.get(&id) else { return false };
+        match entry.out.admits(held, call_held, size) {
+            Admission::Admitted => true,
+            Admission::Refused => false,
+            Admission::NeedsRoom => {
+                let limits = &self.limits;
+                let fits = || limits.queued.load(Ordering::Relaxed) + limits.held.load(Ordering::Relaxed) + size <= limits.process_bytes;
+                Self::make_room(&table, id, fits);
+                entry.out.admits(held, call_held, size) == Admission::Admitted
+            }
+        }
+    }
+
+    /// Drop the sockets with the most queued (1008), largest first, until `fits`; never `keep`.
+    /// Runs only when the process's budget is full, so walking every socket is rare.
+    fn make_room(table: &Table, keep: SocketId, fits: impl Fn() -> bool) {
+        let mut behind: Vec<(usize, &Entry)> =
+            table.entries.iter().filter(|(id, _)| **id != keep).map(|(_, e)| (e.out.queued_bytes(), e)).filter(|(bytes, _)| *bytes > 0).collect();
+        behind.sort_by_key(|(bytes, _)| std::cmp::Reverse(*bytes));
+        for (_, entry) in behind {
+            if fits() {
+                break;
+            }
+            entry.out.kill(super::CLOSE_NOT_READING, "Send budget full: the client is not reading");
+        }
     }
 
     /// End a socket now with `code`: what is queued for it is dropped (see `SendQueue::kill`).

@@ -9,7 +9,11 @@
 //! - a socket that keeps up (nothing waiting) gets its next frame whatever its own budget
 //!   (one message is bounded by `--max-outgoing-frame-bytes` before it gets here);
 //! - no frame takes the process over its total, whichever socket it is for: the budget is
-//!   what the process may hold, not a hint;
+//!   what the process may hold, not a hint. When a socket that keeps up meets a full budget,
+//!   the sockets furthest behind are dropped to make room (see `SocketHub::make_room`): the
+//!   clients that do not read pay for the budget, not the ones that do;
+//! - one call holds at most half the process's total, so another user's delivery always
+//!   finds room once the queues of those who do not read are shed;
 //! - frames a call sends are held by its output gate until it commits ([`HeldFrames`]): they
 //!   count against the same budgets from the moment they are sent, so a call that fans one
 //!   event out to many sockets cannot hold more than the process may queue (a socket whose
@@ -36,7 +40,7 @@ pub enum Outbound {
 }
 
 impl Outbound {
-    fn bytes(&self) -> usize {
+    pub fn bytes(&self) -> usize {
         match self {
             Outbound::Text(text) => text.len(),
             Outbound::Close(_, reason) => reason.len(),
@@ -63,6 +67,16 @@ impl QueueLimits {
     }
 }
 
+/// What [`SendQueue::admits`] says of a frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Admission {
+    Admitted,
+    /// Over the socket's own budget (or the socket ended): refuse it, drop the socket.
+    Refused,
+    /// The socket keeps up but the process's total is full: shed the sockets furthest behind.
+    NeedsRoom,
+}
+
 /// The frames one call has sent and holds until its output gate opens: counted per socket and
 /// in the process's `held` total, given back when dropped (after they were queued, or with a
 /// call that rolled back).
@@ -77,6 +91,11 @@ impl HeldFrames {
     /// Bytes this call holds for `socket`.
     pub fn for_socket(&self, socket: u64) -> usize {
         self.per_socket.get(&socket).copied().unwrap_or(0)
+    }
+
+    /// Bytes this call holds over every socket.
+    pub fn total(&self) -> usize {
+        self.bytes
     }
 
     /// Count `size` more bytes held for `socket`.
@@ -144,18 +163,31 @@ impl SendQueue {
     }
 
     /// Whether a frame of `size` bytes, with `held` bytes already held for this socket by the
-    /// calling call, would be admitted by [`SendQueue::push`]'s rules, counting what every call
-    /// holds as queued.
-    pub fn admits(&self, held: usize, size: usize) -> bool {
+    /// calling call (`call_held` over all its sockets), would be admitted by
+    /// [`SendQueue::push`]'s rules, counting what every call holds as queued.
+    pub fn admits(&self, held: usize, call_held: usize, size: usize) -> Admission {
         let state = self.state.lock();
         if state.ended.is_some() {
-            return false;
+            return Admission::Refused;
         }
         let behind = !state.frames.is_empty() || held > 0;
+        if state.frames.len() >= self.limits.frames
+            || (behind && state.bytes + held + size > self.limits.bytes)
+            || call_held + size > self.limits.process_bytes / 2
+        {
+            return Admission::Refused;
+        }
         let process = self.limits.queued.load(Ordering::Relaxed) + self.limits.held.load(Ordering::Relaxed);
-        state.frames.len() < self.limits.frames
-            && !(behind && state.bytes + held + size > self.limits.bytes)
-            && process + size <= self.limits.process_bytes
+        match (process + size <= self.limits.process_bytes, behind) {
+            (true, _) => Admission::Admitted,
+            (false, true) => Admission::Refused,
+            (false, false) => Admission::NeedsRoom,
+        }
+    }
+
+    /// Bytes queued for this socket now.
+    pub fn queued_bytes(&self) -> usize {
+        self.state.lock().bytes
     }
 
     /// End the socket: drop what is queued and have its task close it with `code`. The first
@@ -283,16 +315,20 @@ mod tests {
         let queue = SendQueue::new(limits.clone());
         let other = SendQueue::new(limits.clone());
         let mut held = HeldFrames::default();
-        assert!(queue.admits(held.for_socket(1), 8), "the first frame of an idle socket");
+        assert_eq!(queue.admits(held.for_socket(1), held.total(), 8), Admission::Admitted, "the first frame of an idle socket");
         held.hold(&limits, 1, 8);
-        assert!(!queue.admits(held.for_socket(1), 8), "a second frame takes the socket over its budget");
-        assert!(other.admits(0, 12), "another socket has its own budget");
-        held.hold(&limits, 2, 12);
-        assert!(!other.admits(0, 6), "8 + 12 held and 6 more pass the process's 25");
-        assert_eq!(limits.held.load(Ordering::Relaxed), 20);
+        assert_eq!(queue.admits(held.for_socket(1), held.total(), 8), Admission::Refused, "a second frame takes the socket over its budget");
+        assert_eq!(other.admits(0, held.total(), 6), Admission::Refused, "one call holds at most half the process's total");
+        let mut another_call = HeldFrames::default();
+        assert_eq!(other.admits(0, 0, 10), Admission::Admitted, "another socket has its own budget");
+        another_call.hold(&limits, 2, 10);
+        let third = SendQueue::new(limits.clone());
+        assert_eq!(third.admits(0, 0, 8), Admission::NeedsRoom, "8 + 10 held and 8 more pass the process's 25: a socket that keeps up asks for room");
+        assert_eq!(limits.held.load(Ordering::Relaxed), 18);
         drop(held);
-        assert_eq!(limits.held.load(Ordering::Relaxed), 0, "given back when the call ends");
-        assert!(other.admits(0, 6));
+        drop(another_call);
+        assert_eq!(limits.held.load(Ordering::Relaxed), 0, "given back when the calls end");
+        assert_eq!(third.admits(0, 0, 8), Admission::Admitted);
     }
 
     #[tokio::test]

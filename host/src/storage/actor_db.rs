@@ -15,6 +15,7 @@ use std::sync::Arc;
 use super::connections::ConnectionCache;
 
 use std::cell::Cell;
+use std::time::Instant;
 
 use rusqlite::hooks::{AuthAction, AuthContext, Authorization};
 use rusqlite::types::{Value as SqlValue, ValueRef};
@@ -252,6 +253,7 @@ pub(crate) fn open(path: &std::path::Path, replicated: bool) -> Result<Connectio
     // kept prepared: past rusqlite's default of 16 each call re-prepared some of them, and
     // every prepare also runs the authorizer.
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    conn.progress_handler(STEPS_PER_CHECK, Some(past_deadline)).map_err(|e| e.to_string())?;
     Ok(conn)
 }
 
@@ -333,6 +335,29 @@ thread_local! {
     /// Set while the host runs a statement of its own on this thread (the call's
     /// transaction, shrinking the cache): the authorizer lets those through.
     static HOST_STATEMENT: Cell<bool> = const { Cell::new(false) };
+    /// While a component's statement runs on this thread: when SQLite must stop it.
+    static STATEMENT_DEADLINE: Cell<Option<Instant>> = const { Cell::new(None) };
+}
+
+/// SQLite virtual-machine steps between two looks at the deadline (a look is a clock read).
+const STEPS_PER_CHECK: std::ffi::c_int = 10_000;
+
+/// How a statement stopped at its deadline fails.
+pub const STATEMENT_TIMED_OUT: &str = "The statement ran past the call's CPU time limit and was stopped";
+
+/// Run `statement` (a component's SQL) with SQLite stopping it at `deadline`: the time a call
+/// spends in SQL counts against its CPU budget like the time it spends in wasm, and a long
+/// statement (a large unpaginated read, a replay) cannot hold a worker thread past it.
+pub fn with_deadline<T>(deadline: Instant, statement: impl FnOnce() -> Result<T, String>) -> Result<T, String> {
+    STATEMENT_DEADLINE.set(Some(deadline));
+    let result = statement();
+    STATEMENT_DEADLINE.set(None);
+    result.map_err(|e| if e.contains("interrupted") { STATEMENT_TIMED_OUT.to_string() } else { e })
+}
+
+/// SQLite's progress handler: true (stop) once the running statement is past its deadline.
+fn past_deadline() -> bool {
+    STATEMENT_DEADLINE.get().is_some_and(|deadline| Instant::now() >= deadline)
 }
 
 /// Run one of the host's own statements, which the authorizer would refuse a component.
@@ -484,6 +509,21 @@ mod tests {
         assert!(refused.starts_with("The query's result is too large"), "{refused}");
         db.finish(true).unwrap();
         assert!(db.query("SELECT x FROM t LIMIT 8", vec![]).is_ok());
+        db.finish(true).unwrap();
+    }
+
+    #[test]
+    fn a_statement_past_its_deadline_is_stopped() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut db = ActorDb::new(Some(dir.path().join("slow.sqlite")), None);
+        let endless = "WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n) SELECT count(*) FROM n";
+        let started = Instant::now();
+        let stopped = with_deadline(Instant::now() + std::time::Duration::from_millis(200), || db.query(endless, vec![]).map(|_| ()));
+        assert_eq!(stopped.unwrap_err(), STATEMENT_TIMED_OUT);
+        assert!(started.elapsed() < std::time::Duration::from_secs(2), "stopped after {:?}", started.elapsed());
+        db.finish(false).unwrap();
+        let quick = with_deadline(Instant::now() + std::time::Duration::from_secs(5), || db.query("SELECT 1", vec![]));
+        assert!(quick.is_ok(), "a statement within its time runs");
         db.finish(true).unwrap();
     }
 

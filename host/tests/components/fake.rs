@@ -203,6 +203,9 @@ impl host_api::settings::Host for Fake {
     async fn graphql_limits(&mut self) -> host_api::settings::QueryLimits {
         host_api::settings::QueryLimits { max_depth: 16, max_complexity: 2000, max_aliases: 64 }
     }
+    async fn graphql_max_response_fields(&mut self) -> u32 {
+        500
+    }
     async fn event_retention(&mut self) -> host_api::settings::Retention {
         host_api::settings::Retention { max_events: self.retention.0, max_age_ms: self.retention.1 }
     }
