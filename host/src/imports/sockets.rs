@@ -6,7 +6,7 @@ use std::sync::Arc;
 use crate::runtime::bindings::host_api::sockets::{AuthError, Host, SocketId};
 use crate::runtime::key::Principal;
 use crate::runtime::state::{ActorState, Effect};
-use crate::sockets::{CLOSE_NOT_READING, MAX_ATTACHMENT_BYTES};
+use crate::sockets::{Utf8Bytes, CLOSE_NOT_READING, MAX_ATTACHMENT_BYTES};
 use crate::storage::accounts::session_tag;
 
 /// RFC 6455: a message too big to process.
@@ -63,6 +63,15 @@ impl Host for ActorState {
             return;
         }
         self.call.held.hold(sockets.queue_limits_arc(), socket, text.len());
+        // A fan-out sends the same bytes to socket after socket: hold them once.
+        let text = match &self.call.last_frame {
+            Some(last) if last.as_str() == text => last.clone(),
+            _ => {
+                let frame = Utf8Bytes::from(text);
+                self.call.last_frame = Some(frame.clone());
+                frame
+            }
+        };
         self.call.effects.push(Effect::Send { socket, text });
     }
 

@@ -21,7 +21,7 @@ use crate::storage::actor_db::ActorDb;
 #[derive(Debug)]
 pub enum Effect {
     Publish { channel: String, event: String },
-    Send { socket: SocketId, text: String },
+    Send { socket: SocketId, text: crate::sockets::Utf8Bytes },
     Close { socket: SocketId, code: u16, reason: String },
     /// Hand a socket to the user-channel actor of this user (after `authenticate`).
     Transfer { socket: SocketId, user: UserId },
@@ -44,6 +44,8 @@ pub struct CallState {
     pub library_calls: u32,
     /// The frames this call sent, counted against the sockets' budgets until it ends.
     pub held: crate::sockets::HeldFrames,
+    /// The last frame this call sent: a frame with the same bytes shares its buffer.
+    pub last_frame: Option<crate::sockets::Utf8Bytes>,
     /// For a call on a pooled graphql instance: when it must have let the instance go, waits
     /// for the library included (see `graphql_pool::MAX_HOLD_CALLS`).
     pub hold_until: Option<Instant>,

@@ -181,12 +181,12 @@ pub async fn run(runtime: Arc<Runtime>, upgraded: Upgraded, socket: Option<Regis
 /// [`MAX_FRAMES_PER_WRITE`]) with one flush; a close found in the queue is left in `then_close`.
 async fn write_queued(
     ws: &mut Socket,
-    first: String,
+    first: super::queue::Utf8Bytes,
     queue: &SendQueue,
     then_close: &mut Option<(u16, String)>,
 ) -> Result<(), WsError> {
     let mut batch_bytes = first.len();
-    ws.feed(Message::text(first)).await?;
+    ws.feed(Message::Text(first)).await?;
     for _ in 1..MAX_FRAMES_PER_WRITE {
         if batch_bytes >= WRITE_BUFFER_BYTES {
             break;
@@ -194,7 +194,7 @@ async fn write_queued(
         match queue.try_pop() {
             Some(Outbound::Text(text)) => {
                 batch_bytes += text.len();
-                ws.feed(Message::text(text)).await?
+                ws.feed(Message::Text(text)).await?
             }
             Some(Outbound::Close(code, reason)) => {
                 *then_close = Some((code, reason));

@@ -6,7 +6,7 @@ mod hub;
 mod queue;
 
 pub use hub::{Opener, Refused, SessionTag, SocketHub, CLOSE_SIGNED_OUT};
-pub use queue::{Admission, HeldFrames, Outbound, QueueLimits, SendQueue, CLOSE_NOT_READING};
+pub use queue::{Admission, HeldFrames, Outbound, QueueLimits, SendQueue, Utf8Bytes, CLOSE_NOT_READING};
 
 /// A socket's id, unique for the life of the process.
 pub type SocketId = u64;

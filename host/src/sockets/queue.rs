@@ -27,15 +27,17 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 use tokio::sync::Notify;
+pub use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 /// Policy violation: the client does not read what it asked for.
 pub const CLOSE_NOT_READING: u16 = 1008;
 const NOT_READING: &str = "Send queue full: the client is not reading";
 
-/// A frame for a socket's writer.
+/// A frame for a socket's writer. A text frame is a shared buffer: the same bytes sent to
+/// several sockets are held once (see the `sockets.send` import).
 #[derive(Debug)]
 pub enum Outbound {
-    Text(String),
+    Text(Utf8Bytes),
     Close(u16, String),
 }
 
