@@ -374,6 +374,44 @@ test('a tab that missed more than the log keeps is reset and refetches', { timeo
   assertNoPageErrors();
 });
 
+// Proves that a tab further behind than one replay sends (1 MiB of messages: here 500 stories
+// with 9,000-character descriptions, which the app's own selection asks for) is reset once and
+// refetches, then stays live: it neither loops on a replay that cannot fit (4.5 MB, more than a
+// socket's queue: before, close 1008 and the same resume again) nor misses anything.
+test('a tab behind by more than one replay sends is reset once, refetches, and stays live', { timeout: 240_000 }, async (t) => {
+  await Server.with({}, async (srv) => {
+    const email = 'web-big-replay@example.com';
+    const { token } = await srv.signUp(email, PASSWORD);
+    const page = await openTab(t, srv);
+    const queries = countLibraryQueries(page);
+    let sockets = 0;
+    page.on('websocket', () => { sockets += 1; });
+    await signIn(page, email);
+    await addStory(page, { url: 'https://example.com/first', title: 'First' });
+    await eventually(async () => assert.deepEqual(await stories(page), { titles: ['First'], total: '1 story' }));
+    const loads = queries.n;
+
+    await srv.stop();
+    await waitForStatus(page, 'Reconnecting');
+    await srv.launch();
+    const description = 'm'.repeat(9_000);
+    for (let i = 0; i < 500; i += 10) {
+      await Promise.all(Array.from({ length: 10 }, (_, j) => apiStory(srv, token, { url: 'https://example.com/big', title: `Big ${i + j}`, description })));
+    }
+    await waitForStatus(page, 'Live', RECONNECT_WAIT);
+    await eventually(async () => assert.equal((await stories(page)).total, '501 stories'), 20_000);
+    assert.equal(queries.n, loads + 1, 'the reset made the page refetch once');
+    const settledSockets = sockets;
+    await new Promise((resolve) => setTimeout(resolve, 3_000));
+    assert.equal(sockets, settledSockets, 'no reconnect loop');
+    assert.match(await page.getByRole('status').textContent(), /Live/);
+    await apiStory(srv, token, { url: 'https://example.com/after', title: 'After the catch-up' });
+    await eventually(async () => assert.equal((await stories(page)).titles[0], 'After the catch-up'));
+    await page.context().close();
+  });
+  assertNoPageErrors();
+});
+
 // Proves that signing out closes the tab's socket on the server, and that the next account
 // signed in in the same tab sees only its own stories, live.
 test('signing out closes the socket; the next account in the tab sees only its own stories', { timeout: 60_000 }, async (t) => {
