@@ -4,7 +4,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import { readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Server, RawSocket, settled, sleep } from './harness.mjs';
 
 const SIGN_IN = 'mutation($e: String!, $p: String!) { signIn(email: $e, password: $p) { token } }';
@@ -254,4 +257,58 @@ test('one account aliasing a long field over 100 sockets cannot make the server 
     for (const socket of sockets) socket.ws.terminate();
     watcher.close();
   });
+});
+
+test('a full disk fails writes with a clear error; reads go on, nothing acknowledged is lost, and writes come back with space', { timeout: 120_000 }, async (t) => {
+  if (process.getuid?.() !== 0) {
+    t.skip('mounting a small file system needs root (CI runs as root)');
+    return;
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'realtime-full-'));
+  execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=12m', 'tmpfs', dir]);
+  const filler = join(dir, 'filler');
+  try {
+    const server = await Server.start({ dataDir: dir, args: ['--max-user-bytes', '1GiB'] });
+    try {
+      const { token: filling } = await server.signUp('filling@example.com');
+      const { token: other } = await server.signUp('other-disk@example.com');
+      const acknowledged = { filling: [], other: [] };
+      const create = async (who, token, title, description) => {
+        const res = await server.gql(CREATE, { input: { url: 'https://example.com/', title, description } }, token);
+        if (!res.body.errors) acknowledged[who].push(title);
+        return res;
+      };
+      assert.equal((await create('other', other, 'before', 'x')).body.errors, undefined);
+      writeFileSync(filler, Buffer.alloc(6 << 20)); // most of the disk, freed later
+      let error = null;
+      for (let i = 0; i < 400 && !error; i++) {
+        const res = await create('filling', filling, `f${i}`, 'z'.repeat(9_000));
+        error = res.body.errors?.[0] ?? null;
+      }
+      assert.ok(error, 'the disk filled up');
+      assert.equal(error.message, "The server's storage is full: the change was not saved; try again later");
+      const refused = await create('other', other, 'while full', 'y'.repeat(9_000));
+      assert.ok(refused.body.errors, 'another user\'s write fails the same way, cleanly');
+      const read = await server.data('{ me { library { stories(first: 1) { totalCount } } } }', {}, other);
+      assert.equal(read.me.library.stories.totalCount, acknowledged.other.length, 'reads go on');
+      assert.equal((await fetch(`${server.url}/healthz`)).status, 200);
+
+      rmSync(filler);
+      assert.equal((await create('other', other, 'with space again', 'y'.repeat(9_000))).body.errors, undefined, 'writes come back');
+      assert.equal((await create('filling', filling, 'with space again', 'short')).body.errors, undefined);
+
+      await server.restart();
+      for (const [who, token] of [['filling', filling], ['other', other]]) {
+        const data = await server.data('{ me { library { stories(first: 100) { totalCount edges { node { title } } } } } }', {}, token);
+        const titles = data.me.library.stories.edges.map((e) => e.node.title);
+        assert.equal(data.me.library.stories.totalCount, acknowledged[who].length, `${who}: every acknowledged story, nothing else`);
+        for (const title of acknowledged[who].slice(-100)) assert.ok(titles.includes(title), `${who}: ${title} survived`);
+      }
+    } finally {
+      await server.stop();
+    }
+  } finally {
+    execFileSync('umount', [dir]);
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

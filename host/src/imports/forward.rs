@@ -8,6 +8,7 @@ use crate::runtime::call::{CallContext, CallError, Request, Response};
 use crate::runtime::graphql_pool::GraphqlPool;
 use crate::runtime::key::{ActorKey, ComponentKind, Principal};
 use crate::runtime::state::ActorState;
+use crate::storage::actor_db::DISK_FULL;
 
 impl ActorState {
     /// Call `component` for the same principal (or, for `library`, the acting user).
@@ -102,6 +103,8 @@ impl library::Host for ActorState {
         let context = CallContext { user: Some(user), session_token: None, client: None };
         match self.forward(key, Request::Library { method, args }, context).await {
             Ok(Response::Library(result)) => result,
+            // A full disk is the server's state, not a fault: said as it is.
+            Err(CallError::Commit(message)) if message == DISK_FULL => Err(message),
             Ok(_) => Err("Internal error: unexpected answer from the library component".into()),
             Err(e) => Err(format!("Internal error: {e}")),
         }

@@ -38,6 +38,9 @@ pub struct ActorDb {
 /// How a write past the quota fails (the library's error then starts with it).
 pub const QUOTA_EXCEEDED: &str = "Storage quota exceeded";
 
+/// How a write fails when the server's disk (not the user's quota) is full.
+pub const DISK_FULL: &str = "The server's storage is full: the change was not saved; try again later";
+
 /// The most bytes of rows one query may read into host memory.
 pub const MAX_RESULT_BYTES: usize = 16 << 20;
 
@@ -63,13 +66,15 @@ impl ActorDb {
         self
     }
 
-    /// An error of a component's statement, in words, a full database as the quota.
+    /// An error of a component's statement, in words: a full database is the quota when the
+    /// file is at its page limit, else the server's disk.
     fn statement_error(&self, error: rusqlite::Error) -> String {
-        match (&error, self.quota_bytes) {
-            (rusqlite::Error::SqliteFailure(e, _), Some(quota)) if e.code == rusqlite::ErrorCode::DiskFull => format!(
-                "{QUOTA_EXCEEDED}: this library may hold at most {} MiB; delete something to make room",
-                quota >> 20
-            ),
+        let full = matches!(&error, rusqlite::Error::SqliteFailure(e, _) if e.code == rusqlite::ErrorCode::DiskFull);
+        match (full, self.quota_bytes, &self.conn) {
+            (true, Some(quota), Some(conn)) if at_page_limit(conn) => {
+                format!("{QUOTA_EXCEEDED}: this library may hold at most {} MiB; delete something to make room", quota >> 20)
+            }
+            (true, _, _) => DISK_FULL.to_string(),
             _ => error.to_string(),
         }
     }
@@ -195,7 +200,8 @@ impl ActorDb {
         if commit {
             if let Err(e) = host_statement(conn, "COMMIT") {
                 let _ = host_statement(conn, "ROLLBACK");
-                return Err(e.to_string());
+                let full = matches!(&e, rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::DiskFull);
+                return Err(if full { DISK_FULL.to_string() } else { e.to_string() });
             }
             Ok(())
         } else {
@@ -267,6 +273,16 @@ fn set_quota(conn: &Connection, bytes: u64) -> rusqlite::Result<()> {
     });
     HOST_STATEMENT.set(false);
     result
+}
+
+/// Whether the database holds as many pages as its quota lets it (a few pages short count:
+/// one statement may need several).
+fn at_page_limit(conn: &Connection) -> bool {
+    HOST_STATEMENT.set(true);
+    let pages = |pragma: &str| conn.query_row(pragma, [], |row| row.get::<_, i64>(0)).unwrap_or(0);
+    let (count, max) = (pages("PRAGMA page_count"), pages("PRAGMA max_page_count"));
+    HOST_STATEMENT.set(false);
+    count + 16 >= max
 }
 
 /// What a value costs in host memory, near enough.
