@@ -65,7 +65,9 @@ if [ "$BUILD" = 1 ]; then
 fi
 
 TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
-HOST_BIN="$TARGET/$PROFILE/realtime-host"
+# OURS_BIN and OURS_COMPONENTS (a directory with library.wasm, user_channel.wasm and
+# graphql.wasm) run another build of our server, e.g. a baseline for a before/after A/B.
+HOST_BIN="${OURS_BIN:-$TARGET/$PROFILE/realtime-host}"
 LOADGEN="$TARGET/$PROFILE/loadgen"
 NATIVE_BIN="$TARGET/$PROFILE/native-peer"
 for bin in "$HOST_BIN" "$LOADGEN" "$NATIVE_BIN"; do
@@ -90,7 +92,7 @@ trap 'exit 130' INT TERM
 # Our server loads its own copy of the components, so a rebuild elsewhere in the checkout
 # cannot hot-swap them in the middle of a run.
 mkdir -p "$WORK/components" "$WORK/ours-data"
-cp "$TARGET"/wasm32-wasip2/release/{library,user_channel,graphql}.wasm "$WORK/components/"
+cp "${OURS_COMPONENTS:-$TARGET/wasm32-wasip2/release}"/{library,user_channel,graphql}.wasm "$WORK/components/"
 
 # OURS_CLUSTER=1: our server runs as one node of a cluster (`--cluster`), on a nats-server
 # started here for the run (bench/cluster-cost.sh compares it with the node standing alone).
