@@ -151,7 +151,9 @@ fn param_json(value: &Value) -> Json {
     match value {
         Value::Null => Json::Null,
         Value::Integer(i) => json!({ "i": i }),
-        Value::Real(r) => json!({ "r": r }),
+        // Bit for bit (a decimal round trip can move a double by one ULP, and NaN and the
+        // infinities are no JSON numbers at all).
+        Value::Real(r) => json!({ "f64": r.to_bits() }),
         Value::Text(t) => json!({ "t": t }),
         Value::Blob(b) => json!({ "b": base64::engine::general_purpose::STANDARD.encode(b) }),
     }
@@ -165,6 +167,8 @@ fn param_value(json: &Json) -> Result<Value> {
     let (kind, inner) = json.as_object().and_then(|o| o.iter().next()).ok_or_else(bad)?;
     Ok(match kind.as_str() {
         "i" => Value::Integer(inner.as_i64().ok_or_else(bad)?),
+        "f64" => Value::Real(f64::from_bits(inner.as_u64().ok_or_else(bad)?)),
+        // Entries written before the bit-exact form.
         "r" => Value::Real(inner.as_f64().ok_or_else(bad)?),
         "t" => Value::Text(inner.as_str().ok_or_else(bad)?.to_string()),
         "b" => Value::Blob(base64::engine::general_purpose::STANDARD.decode(inner.as_str().ok_or_else(bad)?)?),
@@ -189,5 +193,16 @@ mod tests {
         assert_eq!(format!("{back:?}"), format!("{writes:?}"));
         assert!(matches!(decode(&encode_owner("node-a")).unwrap(), Entry::Owner(n) if n == "node-a"));
         assert!(decode(b"{\"nope\":1}").is_err());
+    }
+
+    #[test]
+    fn reals_round_trip_bit_for_bit_nan_and_infinities_too() {
+        let reals = [0.1 + 0.2, 1e-308, 5e-324, -0.0, f64::MAX, f64::NAN, f64::INFINITY, f64::NEG_INFINITY, 2.0f64.sqrt(), 1.0 / 3.0];
+        let writes = vec![Write { sql: "INSERT INTO t VALUES (?1)".into(), params: reals.iter().map(|r| Value::Real(*r)).collect() }];
+        let Entry::Writes(back) = decode(&encode_writes(&writes)).expect("an entry with NaN decodes") else { panic!("writes") };
+        let bits: Vec<u64> = back[0].params.iter().map(|v| match v { Value::Real(r) => r.to_bits(), other => panic!("{other:?}") }).collect();
+        assert_eq!(bits, reals.iter().map(|r| r.to_bits()).collect::<Vec<_>>());
+        let old = br#"{"writes":[["INSERT INTO t VALUES (?1)",[{"r":1.5}]]]}"#;
+        assert!(matches!(decode(old).unwrap(), Entry::Writes(w) if matches!(w[0].params[0], Value::Real(r) if r == 1.5)), "entries of the old form still decode");
     }
 }

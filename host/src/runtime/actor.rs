@@ -192,6 +192,13 @@ impl Actor {
         let call = std::mem::take(&mut state.call);
         metrics.calls.fetch_add(1, Relaxed);
         match result {
+            Ok(_) if state.db.poisoned().is_some() => {
+                // A statement failed after changing the database: nothing of the call may
+                // commit (or reach the user log), whatever the component answered.
+                let why = state.db.poisoned().unwrap_or_default().to_string();
+                let _ = state.db.finish(false);
+                Err(CallError::Refused(why))
+            }
             Ok(response) if !response.is_error() => {
                 // In a cluster, the writes go to the user log first: only what the log took
                 // commits here (and so is answered and published).

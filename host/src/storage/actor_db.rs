@@ -33,6 +33,22 @@ pub struct ActorDb {
     writes: Option<Vec<Write>>,
     /// The most bytes the database may hold (`None`: no quota).
     quota_bytes: Option<u64>,
+    /// Set when a statement failed after changing the database: the rest of the call fails,
+    /// and it cannot commit.
+    poisoned: Option<String>,
+}
+
+/// Why a component's statement failed.
+enum StatementError {
+    Sqlite(rusqlite::Error),
+    /// Its rows passed [`MAX_RESULT_BYTES`].
+    TooLarge,
+}
+
+impl From<rusqlite::Error> for StatementError {
+    fn from(e: rusqlite::Error) -> Self {
+        StatementError::Sqlite(e)
+    }
 }
 
 /// How a write past the quota fails (the library's error then starts with it).
@@ -57,7 +73,7 @@ const POSITION_TABLE: &str = "CREATE TABLE IF NOT EXISTS _rt_log_position (id IN
 impl ActorDb {
     /// A database at `path`; `None` for actors that may not have one (anonymous ones).
     pub fn new(path: Option<PathBuf>, cache: Option<Arc<ConnectionCache>>) -> Self {
-        Self { path, conn: None, in_transaction: false, cache, writes: None, quota_bytes: None }
+        Self { path, conn: None, in_transaction: false, cache, writes: None, quota_bytes: None, poisoned: None }
     }
 
     /// Let the database grow to `bytes` at most.
@@ -126,54 +142,86 @@ impl ActorDb {
     }
 
     pub fn execute(&mut self, statement: &str, params: Vec<Value>) -> Result<ExecResult, String> {
-        let keep = self.writes.is_some().then(|| params.clone());
-        let conn = self.connection()?;
-        let mut stmt = conn.prepare_cached(statement).map_err(|e| e.to_string())?;
-        let schema_before = (keep.is_some() && is_schema_statement(statement)).then(|| schema_version(conn));
-        let readonly = stmt.readonly();
-        let executed = stmt.execute(rusqlite::params_from_iter(params.into_iter().map(to_sql)));
-        let changes = match executed {
-            Ok(changes) => changes,
-            Err(e) => {
-                drop(stmt);
-                return Err(self.statement_error(e));
-            }
-        };
-        let result = ExecResult { changes: changes as u64, last_insert_rowid: conn.last_insert_rowid() };
-        drop(stmt);
-        if let Some(params) = keep {
-            // A `CREATE ... IF NOT EXISTS` that found its table changed nothing: not kept.
-            let unchanged_schema = schema_before.is_some_and(|before| before == schema_version(conn));
-            if !readonly && !unchanged_schema {
-                self.writes.as_mut().expect("kept").push(Write { sql: statement.to_string(), params });
-            }
-        }
-        Ok(result)
+        self.run(statement, params, |conn, stmt, params| {
+            // Stepped by hand: a statement that returns rows (`INSERT ... RETURNING`) has
+            // written by its first step, so "it returned rows" is no error here.
+            let mut rows = stmt.query(params)?;
+            while rows.next()?.is_some() {}
+            drop(rows);
+            Ok(ExecResult { changes: conn.changes(), last_insert_rowid: conn.last_insert_rowid() })
+        })
     }
 
     pub fn query(&mut self, statement: &str, params: Vec<Value>) -> Result<Rows, String> {
-        let conn = self.connection()?;
-        let mut stmt = conn.prepare_cached(statement).map_err(|e| e.to_string())?;
-        let columns: Vec<String> = stmt.column_names().into_iter().map(String::from).collect();
-        let width = columns.len();
-        let mut rows = stmt
-            .query(rusqlite::params_from_iter(params.into_iter().map(to_sql)))
-            .map_err(|e| e.to_string())?;
-        let mut out = Vec::new();
-        let mut bytes = 0usize;
-        while let Some(row) = rows.next().map_err(|e| e.to_string())? {
-            let mut values = Vec::with_capacity(width);
-            for i in 0..width {
-                let value = row.get_ref(i).map_err(|e| e.to_string())?;
-                bytes += value_bytes(&value);
-                values.push(from_sql(value));
+        self.run(statement, params, |_, stmt, params| {
+            let columns: Vec<String> = stmt.column_names().into_iter().map(String::from).collect();
+            let width = columns.len();
+            let mut rows = stmt.query(params)?;
+            let mut out = Vec::new();
+            let mut bytes = 0usize;
+            while let Some(row) = rows.next()? {
+                let mut values = Vec::with_capacity(width);
+                for i in 0..width {
+                    let value = row.get_ref(i)?;
+                    bytes += value_bytes(&value);
+                    values.push(from_sql(value));
+                }
+                if bytes > MAX_RESULT_BYTES {
+                    return Err(StatementError::TooLarge);
+                }
+                out.push(values);
             }
-            if bytes > MAX_RESULT_BYTES {
-                return Err(format!("The query's result is too large: more than {} MiB of rows; read it in pages", MAX_RESULT_BYTES >> 20));
-            }
-            out.push(values);
+            Ok(Rows { columns, rows: out })
+        })
+    }
+
+    /// Run a component's statement (through either import) in the call's transaction. What it
+    /// changes is kept for the user log (cluster mode) by one rule, whatever the import and
+    /// whatever the statement returns: a statement that is not read-only and succeeded is
+    /// kept (one that changed nothing replays as a no-op; a `CREATE ... IF NOT EXISTS` that
+    /// found its table is left out); one that failed after changing the database (`INSERT OR
+    /// FAIL` part-way, a result cut off at its byte budget) fails the whole call, so nothing
+    /// the log lacks can commit.
+    fn run<T>(
+        &mut self,
+        statement: &str,
+        params: Vec<Value>,
+        step: impl FnOnce(&Connection, &mut rusqlite::CachedStatement<'_>, rusqlite::ParamsFromIter<Vec<SqlValue>>) -> Result<T, StatementError>,
+    ) -> Result<T, String> {
+        if let Some(why) = &self.poisoned {
+            return Err(why.clone());
         }
-        Ok(Rows { columns, rows: out })
+        let keep = self.writes.is_some().then(|| params.clone());
+        let conn = self.connection()?;
+        let mut stmt = prepare_component(conn, statement).map_err(|e| e.to_string())?;
+        let readonly = stmt.readonly();
+        let schema_before = (!readonly && keep.is_some()).then(|| schema_version(conn));
+        let changes_before = conn.total_changes();
+        let params = rusqlite::params_from_iter(params.into_iter().map(to_sql).collect::<Vec<_>>());
+        let outcome = step(conn, &mut stmt, params);
+        drop(stmt);
+        let changed = conn.total_changes() != changes_before || schema_before.is_some_and(|before| before != schema_version(conn));
+        match outcome {
+            Ok(value) => {
+                if let (Some(params), false) = (keep, readonly) {
+                    let unchanged_schema = is_schema_statement(statement) && !changed;
+                    if !unchanged_schema {
+                        self.writes.as_mut().expect("kept").push(Write { sql: statement.to_string(), params });
+                    }
+                }
+                Ok(value)
+            }
+            Err(e) => {
+                let message = match e {
+                    StatementError::Sqlite(e) => self.statement_error(e),
+                    StatementError::TooLarge => format!("The query's result is too large: more than {} MiB of rows; read it in pages", MAX_RESULT_BYTES >> 20),
+                };
+                if changed && !readonly {
+                    self.poisoned = Some(format!("{message} (after it had changed the database: the call cannot commit)"));
+                }
+                Err(message)
+            }
+        }
     }
 
     /// Free the connection's page cache (between calls; the OS still caches the file).
@@ -188,6 +236,9 @@ impl ActorDb {
         if let Some(writes) = &mut self.writes {
             writes.clear();
         }
+        let wanted_commit = commit;
+        let poisoned = self.poisoned.take();
+        let commit = commit && poisoned.is_none();
         if !self.in_transaction {
             return Ok(());
         }
@@ -205,9 +256,26 @@ impl ActorDb {
             }
             Ok(())
         } else {
-            host_statement(conn, "ROLLBACK").map_err(|e| e.to_string())
+            host_statement(conn, "ROLLBACK").map_err(|e| e.to_string())?;
+            match (wanted_commit, poisoned) {
+                (true, Some(why)) => Err(why),
+                _ => Ok(()),
+            }
         }
     }
+
+    /// Why the call in progress cannot commit, if a statement failed after changing the
+    /// database (see [`ActorDb::run`]).
+    pub fn poisoned(&self) -> Option<&str> {
+        self.poisoned.as_deref()
+    }
+}
+
+/// Prepare a component's statement. The statement cache holds only statements the
+/// authorizer passed as a component's (the host's own statements are never cached: a
+/// component that sent the same text would otherwise get a statement authorized for the host).
+fn prepare_component<'c>(conn: &'c Connection, sql: &str) -> rusqlite::Result<rusqlite::CachedStatement<'c>> {
+    conn.prepare_cached(sql)
 }
 
 impl Drop for ActorDb {
@@ -325,26 +393,28 @@ pub fn read_position(conn: &Connection) -> u64 {
 /// the last, in one transaction: the file holds all of them or none.
 pub fn apply_entries(conn: &Connection, entries: &[(u64, Vec<Write>)]) -> Result<(), String> {
     let Some(&(last, _)) = entries.last() else { return Ok(()) };
-    HOST_STATEMENT.set(true);
     let result = (|| -> rusqlite::Result<()> {
-        conn.execute_batch("BEGIN IMMEDIATE")?;
+        host_statement(conn, "BEGIN IMMEDIATE")?;
         for write in entries.iter().flat_map(|(_, writes)| writes) {
-            let mut stmt = conn.prepare_cached(&write.sql)?;
-            stmt.execute(rusqlite::params_from_iter(write.params.iter().cloned().map(to_sql)))?;
+            // The component's own statements, authorized as the component's (as when it ran
+            // them), so the statement cache stays the component's.
+            let mut stmt = prepare_component(conn, &write.sql)?;
+            let mut rows = stmt.query(rusqlite::params_from_iter(write.params.iter().cloned().map(to_sql)))?;
+            while rows.next()?.is_some() {}
         }
-        write_position_inner(conn, last)?;
-        conn.execute_batch("COMMIT")
+        write_position(conn, last)?;
+        host_statement(conn, "COMMIT")
     })();
     if result.is_err() {
-        let _ = conn.execute_batch("ROLLBACK");
+        let _ = host_statement(conn, "ROLLBACK");
     }
-    HOST_STATEMENT.set(false);
     result.map_err(|e| e.to_string())
 }
 
 fn write_position_inner(conn: &Connection, seq: u64) -> rusqlite::Result<()> {
     conn.execute_batch(POSITION_TABLE)?;
-    conn.prepare_cached("INSERT OR REPLACE INTO _rt_log_position (id, seq) VALUES (1, ?1)")?.execute([seq as i64]).map(|_| ())
+    // Not cached (see `prepare_component`).
+    conn.execute_batch(&format!("INSERT OR REPLACE INTO _rt_log_position (id, seq) VALUES (1, {})", seq as i64))
 }
 
 thread_local! {
@@ -394,22 +464,43 @@ fn authorize(context: AuthContext<'_>) -> Authorization {
 }
 
 /// The authorizer of a database whose writes are replayed from the user log (cluster mode):
-/// as [`authorize`], and a component may not use SQL functions whose result is not given by
-/// the database and the parameters (a replay would write something else).
+/// as [`authorize`], and a component may not do what a replay could not reproduce: SQL
+/// functions whose result is not given by the database and the parameters (the clock,
+/// randomness, and the connection's own state: `last_insert_rowid()`, `changes()`, ...),
+/// temporary objects (not in the file, not in the log, yet a later write may read them),
+/// `ANALYZE` (statistics tables written outside the log's statements), and triggers on the
+/// host's `_rt_` tables.
 fn authorize_replicated(context: AuthContext<'_>) -> Authorization {
-    let nondeterministic = matches!(&context.action, AuthAction::Function { function_name }
-        if NONDETERMINISTIC_FUNCTIONS.iter().any(|f| function_name.eq_ignore_ascii_case(f)));
-    if HOST_STATEMENT.get() || (component_may(&context.action) && !nondeterministic) {
+    if HOST_STATEMENT.get() || (component_may(&context.action) && replayable(&context.action)) {
         Authorization::Allow
     } else {
         Authorization::Deny
     }
 }
 
-/// SQL functions that may answer differently on a replay (`date('now')` and its kin: the
-/// date and time functions are refused whole, the arguments are not visible here).
-const NONDETERMINISTIC_FUNCTIONS: &[&str] =
-    &["random", "randomblob", "date", "time", "datetime", "julianday", "unixepoch", "strftime", "timediff", "current_date", "current_time", "current_timestamp"];
+/// Whether a replay of `action` on another copy of the database does the same (see
+/// [`authorize_replicated`]).
+fn replayable(action: &AuthAction<'_>) -> bool {
+    match action {
+        AuthAction::Function { function_name } => !NONDETERMINISTIC_FUNCTIONS.iter().any(|f| function_name.eq_ignore_ascii_case(f)),
+        AuthAction::CreateTempIndex { .. }
+        | AuthAction::CreateTempTable { .. }
+        | AuthAction::CreateTempTrigger { .. }
+        | AuthAction::CreateTempView { .. }
+        | AuthAction::Analyze { .. } => false,
+        AuthAction::CreateTrigger { table_name, .. } => !table_name.starts_with("_rt_"),
+        _ => true,
+    }
+}
+
+/// SQL functions that may answer differently on a replay: the clock (`date('now')` and its
+/// kin: the date and time functions are refused whole, the arguments are not visible here),
+/// randomness, and the connection's state (which a replay's connection does not share).
+const NONDETERMINISTIC_FUNCTIONS: &[&str] = &[
+    "random", "randomblob", "date", "time", "datetime", "julianday", "unixepoch", "strftime", "timediff", "current_date",
+    "current_time", "current_timestamp", "last_insert_rowid", "changes", "total_changes", "sqlite_version", "sqlite_source_id",
+    "sqlite_compileoption_used", "sqlite_compileoption_get", "sqlite_offset",
+];
 
 /// What a component's statement may do: read and write its own tables, and create, alter and
 /// drop them. Refused, with SQLite's "not authorized": attaching or detaching a database
@@ -541,6 +632,111 @@ mod tests {
         let quick = with_deadline(Instant::now() + std::time::Duration::from_secs(5), || db.query("SELECT 1", vec![]));
         assert!(quick.is_ok(), "a statement within its time runs");
         db.finish(true).unwrap();
+    }
+
+    /// Every table of `conn` but the host's, each as its rows in rowid order, in words.
+    fn contents(conn: &Connection) -> Vec<(String, Vec<String>)> {
+        HOST_STATEMENT.set(true);
+        let tables: Vec<String> = conn
+            .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '_rt_%' ORDER BY name")
+            .unwrap()
+            .query_map([], |row| row.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let out = tables
+            .into_iter()
+            .map(|table| {
+                let mut stmt = conn.prepare(&format!("SELECT * FROM \"{table}\" ORDER BY rowid")).unwrap();
+                let width = stmt.column_count();
+                let rows = stmt
+                    .query_map([], |row| Ok((0..width).map(|i| format!("{:?}", row.get_ref(i).unwrap())).collect::<Vec<_>>().join("|")))
+                    .unwrap()
+                    .collect::<Result<_, _>>()
+                    .unwrap();
+                (table, rows)
+            })
+            .collect();
+        HOST_STATEMENT.set(false);
+        out
+    }
+
+    /// A small deterministic generator (xorshift), so a failing run can be replayed by its seed.
+    struct Rng(u64);
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+        fn below(&mut self, n: u64) -> u64 {
+            self.next() % n
+        }
+        fn real(&mut self) -> f64 {
+            match self.below(6) {
+                0 => f64::from_bits(self.next()),
+                1 => 0.1 + 0.2 * self.below(100) as f64,
+                2 => f64::INFINITY,
+                3 => -0.0,
+                4 => 1.0 / (1 + self.below(1000)) as f64,
+                _ => (self.next() as f64) / 3.0,
+            }
+        }
+    }
+
+    /// Random statements through both imports (`execute` and `query`), with `RETURNING`, `INSERT
+    /// OR FAIL` part-way, refused functions and temporary tables among them, one call at a
+    /// time; each committed call's kept writes are replayed on a second copy, which must then
+    /// hold the same tables, row for row, after every call.
+    #[test]
+    fn a_replay_of_the_kept_writes_gives_the_same_database_after_every_call() {
+        for seed in [1u64, 7, 42, 1234, 99_991] {
+            let dir = tempfile::tempdir().unwrap();
+            let mut owner = ActorDb::new(Some(dir.path().join("owner.sqlite")), None).replicated();
+            let replica = open(&dir.path().join("replica.sqlite"), true).unwrap();
+            let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+            let mut seq = 0;
+            owner.execute("CREATE TABLE IF NOT EXISTS t (id INTEGER PRIMARY KEY, a, b REAL, c TEXT UNIQUE)", vec![]).unwrap();
+            seq += 1;
+            apply_entries(&replica, &[(seq, owner.take_writes())]).unwrap();
+            owner.finish(true).unwrap();
+            for call in 0..150 {
+                for _ in 0..=rng.below(4) {
+                    let text = |rng: &mut Rng| Value::Text(format!("c{}", rng.below(40)));
+                    let (statement, params, through_query): (&str, Vec<Value>, bool) = match rng.below(12) {
+                        0 => ("INSERT INTO t (a, b, c) VALUES (?1, ?2, ?3)", vec![Value::Integer(rng.below(9) as i64), Value::Real(rng.real()), text(&mut rng)], false),
+                        1 => ("INSERT INTO t (a, b, c) VALUES (?1, ?2, ?3) RETURNING id", vec![Value::Integer(rng.below(9) as i64), Value::Real(rng.real()), text(&mut rng)], false),
+                        2 => ("INSERT INTO t (a, b, c) VALUES (?1, ?2, ?3) RETURNING id, b", vec![Value::Integer(1), Value::Real(rng.real()), text(&mut rng)], true),
+                        3 => ("UPDATE t SET a = a + 1 WHERE id % 3 = ?1 RETURNING a", vec![Value::Integer(rng.below(3) as i64)], true),
+                        4 => ("UPDATE t SET b = ?1 WHERE id = ?2", vec![Value::Real(rng.real()), Value::Integer(rng.below(30) as i64)], false),
+                        5 => ("DELETE FROM t WHERE id = ?1", vec![Value::Integer(rng.below(30) as i64)], true),
+                        6 => ("INSERT OR FAIL INTO t (c) VALUES (?1), (?2)", vec![text(&mut rng), text(&mut rng)], rng.below(2) == 0),
+                        7 => ("INSERT INTO t (a) VALUES (last_insert_rowid())", vec![], false),
+                        8 => ("CREATE TEMP TABLE scratch (x)", vec![], false),
+                        9 => ("SELECT count(*), total(b) FROM t", vec![], true),
+                        10 => ("CREATE TRIGGER IF NOT EXISTS sneak AFTER INSERT ON _rt_log_position BEGIN DELETE FROM t; END", vec![], false),
+                        _ => ("INSERT OR REPLACE INTO t (id, a, c) VALUES (?1, ?2, ?3)", vec![Value::Integer(rng.below(30) as i64), Value::Blob(vec![rng.below(256) as u8]), text(&mut rng)], false),
+                    };
+                    let _ = if through_query { owner.query(statement, params).map(|_| ()) } else { owner.execute(statement, params).map(|_| ()) };
+                }
+                let rolled_back = owner.poisoned().is_some() || rng.below(5) == 0;
+                if rolled_back {
+                    owner.take_writes();
+                    owner.finish(false).unwrap();
+                } else {
+                    let writes = owner.take_writes();
+                    owner.finish(true).unwrap();
+                    if !writes.is_empty() {
+                        seq += 1;
+                        apply_entries(&replica, &[(seq, writes)]).unwrap_or_else(|e| panic!("seed {seed}, call {call}: the replay failed: {e}"));
+                    }
+                }
+                let owner_conn = owner.conn.as_ref().unwrap();
+                assert_eq!(contents(owner_conn), contents(&replica), "seed {seed}, after call {call}");
+            }
+            assert!(contents(&replica)[0].1.len() > 3, "seed {seed}: the run wrote something");
+        }
     }
 
     #[test]
