@@ -197,6 +197,7 @@ impl Actor {
                 // commit (or reach the user log), whatever the component answered.
                 let why = state.db.poisoned().unwrap_or_default().to_string();
                 let _ = state.db.finish(false);
+                self.evict();
                 Err(CallError::Refused(why))
             }
             Ok(response) if !response.is_error() => {
@@ -205,22 +206,27 @@ impl Actor {
                 let writes = state.db.take_writes();
                 let mut logged = None;
                 if let (Some(cluster), Some(user), false) = (runtime.cluster.get(), &user, writes.is_empty()) {
-                    let appended = match cluster.append(user, &writes).await {
-                        Ok(seq) => state.db.record_position(seq).map_err(CallError::Commit),
-                        Err(crate::cluster::log::AppendError::Fenced) => Err(CallError::Moved),
-                        Err(e) => Err(CallError::Refused(e.to_string())),
+                    // Every way out but success rolls the call back and drops the instance (it
+                    // may hold state of the call that never committed); a way out that leaves
+                    // the log with an entry this file lacks, or another node the owner, also
+                    // gives the user up, so the next owner replays the log.
+                    let failed = match cluster.append(user, &writes).await {
+                        Ok(seq) => match state.db.record_position(seq) {
+                            Ok(()) => None,
+                            Err(e) => Some((CallError::Commit(e), true)),
+                        },
+                        Err(crate::cluster::log::AppendError::Fenced) => Some((CallError::Moved, true)),
+                        Err(e) => Some((CallError::Refused(e.to_string()), false)),
                     };
-                    match appended {
-                        Ok(()) => logged = Some((cluster, user)),
-                        Err(e) => {
-                            let _ = state.db.finish(false);
-                            if matches!(e, CallError::Moved) {
-                                cluster.ownership.release(cluster, user);
-                                self.evict();
-                            }
-                            return Err(e);
+                    if let Some((error, give_up)) = failed {
+                        let _ = state.db.finish(false);
+                        if give_up {
+                            cluster.ownership.release(cluster, user);
                         }
+                        self.evict();
+                        return Err(error);
                     }
+                    logged = Some((cluster, user));
                 }
                 match state.db.finish(true) {
                     Ok(()) => {
@@ -234,14 +240,17 @@ impl Actor {
                         if let Some((cluster, user)) = logged {
                             // The log holds an entry this file does not: let a take-over replay it.
                             cluster.ownership.release(cluster, user);
-                            self.evict();
                         }
+                        self.evict();
                         Err(CallError::Commit(e))
                     }
                 }
             }
             Ok(response) => {
+                // The component answered an error: its call rolls back, and its instance,
+                // which may hold state of that call, goes with it.
                 let _ = state.db.finish(false);
+                self.evict();
                 Ok(response)
             }
             Err(trap) => {
