@@ -312,7 +312,7 @@ pub(crate) fn open(path: &std::path::Path, replicated: bool) -> Result<Connectio
         );
     }
     conn.execute_batch(
-        "PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON;
+        "PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;
          PRAGMA wal_autocheckpoint = 256; PRAGMA journal_size_limit = 1048576;",
     )
     .and_then(|()| conn.execute_batch(super::sqlite::synchronous_pragma()))
@@ -390,12 +390,19 @@ pub fn read_position(conn: &Connection) -> u64 {
 }
 
 /// Apply consecutive user-log entries' writes (a catch-up), in order, with the position of
-/// the last, in one transaction: the file holds all of them or none.
+/// the last, in one transaction: the file holds all of them or none. The file's position is
+/// read inside that transaction and entries it already holds are skipped: a call whose
+/// append was taken and whose commit is still under way holds the write lock until it
+/// commits, so its entry is never applied twice.
 pub fn apply_entries(conn: &Connection, entries: &[(u64, Vec<Write>)]) -> Result<(), String> {
     let Some(&(last, _)) = entries.last() else { return Ok(()) };
     let result = (|| -> rusqlite::Result<()> {
         host_statement(conn, "BEGIN IMMEDIATE")?;
-        for write in entries.iter().flat_map(|(_, writes)| writes) {
+        let held = read_position(conn);
+        if held >= last {
+            return host_statement(conn, "COMMIT");
+        }
+        for write in entries.iter().filter(|(seq, _)| *seq > held).flat_map(|(_, writes)| writes) {
             // The component's own statements, authorized as the component's (as when it ran
             // them), so the statement cache stays the component's.
             let mut stmt = prepare_component(conn, &write.sql)?;
@@ -737,6 +744,32 @@ mod tests {
             }
             assert!(contents(&replica)[0].1.len() > 3, "seed {seed}: the run wrote something");
         }
+    }
+
+    #[test]
+    fn a_catch_up_skips_what_the_file_holds_even_when_the_commit_lands_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("race.sqlite");
+        let mut owner = ActorDb::new(Some(path.clone()), None).replicated();
+        owner.execute("CREATE TABLE t (x)", vec![]).unwrap();
+        let create = owner.take_writes();
+        owner.record_position(1).unwrap();
+        owner.finish(true).unwrap();
+        // The owner's call: appended as entry 2, its commit still under way (write lock held).
+        owner.execute("INSERT INTO t VALUES (1)", vec![]).unwrap();
+        let insert = owner.take_writes();
+        owner.record_position(2).unwrap();
+        let catch_up = open(&path, true).unwrap();
+        let entries = vec![(1, create), (2, insert)];
+        std::thread::scope(|scope| {
+            let replay = scope.spawn(move || apply_entries(&catch_up, &entries));
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            owner.finish(true).unwrap();
+            replay.join().unwrap().expect("the replay waits for the lock, then skips both");
+        });
+        let rows = owner.query("SELECT count(*) FROM t", vec![]).unwrap();
+        assert!(matches!(rows.rows[0][0], Value::Integer(1)), "the row once, not twice: {:?}", rows.rows);
+        owner.finish(true).unwrap();
     }
 
     #[test]
