@@ -312,3 +312,28 @@ test('a full disk fails writes with a clear error; reads go on, nothing acknowle
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('signUp answers a taken e-mail after the same work as a new one (the time does not tell who has an account)', { timeout: 120_000 }, async () => {
+  await Server.with({}, async (server) => {
+    await server.signUp('taken@example.com');
+    const timed = async (email) => {
+      const started = performance.now();
+      const res = await server.gql(SIGN_UP, { e: email, p: 'correct horse battery' });
+      return { ms: performance.now() - started, taken: Boolean(res.body.errors) };
+    };
+    await timed('warm-up@example.com');
+    const taken = [];
+    const fresh = [];
+    for (let i = 0; i < 9; i++) {
+      const t = await timed('taken@example.com');
+      assert.equal(t.taken, true);
+      taken.push(t.ms);
+      const f = await timed(`new-${i}@example.com`);
+      assert.equal(f.taken, false);
+      fresh.push(f.ms);
+    }
+    const median = (xs) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)];
+    const ratio = median(taken) / median(fresh);
+    assert.ok(ratio > 0.5 && ratio < 2, `taken ${median(taken).toFixed(1)} ms, new ${median(fresh).toFixed(1)} ms`);
+  });
+});
