@@ -35,15 +35,22 @@ pub fn call<T: DeserializeOwned>(ctx: &Context<'_>, method: &str, args: Value) -
     })
 }
 
-/// The library's error as a GraphQL error; a write past the user's storage quota carries the
-/// extensions code `QUOTA_EXCEEDED` (the host's message starts "Storage quota exceeded").
+/// The library's error as a GraphQL error. Two carry an extensions code, known by how the
+/// host's message starts: a write past the user's storage quota (`QUOTA_EXCEEDED`), and a
+/// change that may or may not have been saved (`OUTCOME_UNKNOWN`: a client retries it only
+/// with a way to tell).
 fn library_error(message: String) -> Error {
-    let quota = message.starts_with("Storage quota exceeded");
-    let error = Error::new(message);
-    if quota {
-        error.extend_with(|_, extensions| extensions.set("code", "QUOTA_EXCEEDED"))
+    let code = if message.starts_with("Storage quota exceeded") {
+        Some("QUOTA_EXCEEDED")
+    } else if message.starts_with("Outcome unknown") {
+        Some("OUTCOME_UNKNOWN")
     } else {
-        error
+        None
+    };
+    let error = Error::new(message);
+    match code {
+        Some(code) => error.extend_with(|_, extensions| extensions.set("code", code)),
+        None => error,
     }
 }
 

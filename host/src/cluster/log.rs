@@ -6,7 +6,14 @@
 //! a node that lost the user (paused, partitioned, its lease lapsed) cannot append, because
 //! the new owner's first act is to append an `owner` marker. An entry is either
 //! `{"owner": "<node>"}` or `{"writes": [[<sql>, [<param>, ...]], ...]}`, each param `null`,
-//! `{"i": n}`, `{"r": x}`, `{"t": "..."}` or `{"b": "<base64>"}`.
+//! `{"i": n}`, `{"f64": <bits>}` (`{"r": x}` in entries of before), `{"t": "..."}` or
+//! `{"b": "<base64>"}`.
+//!
+//! Each append carries a `Nats-Msg-Id` of its own, so a publish the client sends again (after
+//! a reconnect) is dropped by the stream. An append whose answer is lost is settled before
+//! anyone is told (see [`UserLog::settle`]): the log says whether it landed, and when nothing
+//! landed after the expected sequence, a marker of this node at that sequence shuts it out for
+//! good. Only when the log cannot be read either is the outcome unknown.
 
 use anyhow::{anyhow, Result};
 use async_nats::jetstream::{self, consumer, context::PublishErrorKind, stream};
@@ -30,14 +37,35 @@ pub enum Entry {
     Writes(Vec<Write>),
 }
 
-/// Why an append did not happen.
+/// Why an append did not happen, or may not have.
 #[derive(Debug, thiserror::Error)]
 pub enum AppendError {
-    /// Something was appended after the sequence this node expected: another node owns the user.
+    /// Something was appended after the sequence this node expected: another node owns the
+    /// user. Not applied.
     #[error("another node took this user over")]
     Fenced,
-    #[error("the cluster log is unavailable: {0}")]
-    Unavailable(String),
+    /// Not applied, and it never will be (the log was read, or the entry shut out).
+    #[error("the cluster log did not take the change: {0}")]
+    NotApplied(String),
+    /// It may or may not be in the log: neither the answer nor the log could be had.
+    #[error("the cluster log could not say whether it took the change: {0}")]
+    Unknown(String),
+}
+
+/// How long an append whose answer was lost is settled for before it is called unknown.
+const SETTLE_PATIENCE: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// What the log holds right after a sequence, on a user's subject.
+enum After {
+    Nothing,
+    /// The first entry after it, with its `Nats-Msg-Id`.
+    Entry { sequence: u64, id: Option<String> },
+}
+
+/// A fresh id for one append (the stream drops a second publish of the same id).
+fn append_id() -> String {
+    let bytes: [u8; 12] = rand::random();
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 pub struct UserLog {
@@ -76,14 +104,65 @@ impl UserLog {
     }
 
     /// Append `entry` to the user's log if its last entry is still `expected`; the new
-    /// entry's sequence.
-    pub async fn append(&self, user: &str, expected: u64, entry: Bytes) -> Result<u64, AppendError> {
-        let publish = jetstream::message::PublishMessage::build().payload(entry).expected_last_subject_sequence(expected);
-        let ack = self.js.send_publish(subject(user), publish).await.map_err(|e| AppendError::Unavailable(e.to_string()))?;
-        match ack.await {
-            Ok(ack) => Ok(ack.sequence),
-            Err(e) if e.kind() == PublishErrorKind::WrongLastSequence => Err(AppendError::Fenced),
-            Err(e) => Err(AppendError::Unavailable(e.to_string())),
+    /// entry's sequence. `node` names this node, for the marker that settles a lost answer.
+    pub async fn append(&self, user: &str, expected: u64, entry: Bytes, node: &str) -> Result<u64, AppendError> {
+        let id = append_id();
+        match self.publish(user, expected, entry, &id).await {
+            Published::Taken(sequence) => Ok(sequence),
+            Published::Fenced => Err(AppendError::Fenced),
+            Published::Lost(why) => self.settle(user, expected, &id, node, why).await,
+        }
+    }
+
+    async fn publish(&self, user: &str, expected: u64, entry: Bytes, id: &str) -> Published {
+        let publish = jetstream::message::PublishMessage::build().payload(entry).expected_last_subject_sequence(expected).message_id(id);
+        // A publish that could not be sent may still be, from the client's buffer after a
+        // reconnect: its answer is as lost as one that timed out.
+        let ack = match self.js.send_publish(subject(user), publish).await {
+            Ok(ack) => ack.await,
+            Err(e) => return Published::Lost(e.to_string()),
+        };
+        match ack {
+            Ok(ack) => Published::Taken(ack.sequence),
+            Err(e) if e.kind() == PublishErrorKind::WrongLastSequence => Published::Fenced,
+            Err(e) => Published::Lost(e.to_string()),
+        }
+    }
+
+    /// An append (id `id`, expected at `expected`) whose answer was lost: the log says whether
+    /// it landed. The first entry after `expected` is it (applied) or another (it can never
+    /// land: its expectation is gone); with nothing after `expected`, a marker of this node is
+    /// appended there, so it never can, and the append did not happen. Tried again while
+    /// JetStream cannot answer, for [`SETTLE_PATIENCE`]; then unknown.
+    pub async fn settle(&self, user: &str, expected: u64, id: &str, node: &str, first_why: String) -> Result<u64, AppendError> {
+        let started = std::time::Instant::now();
+        let mut why = first_why;
+        while started.elapsed() < SETTLE_PATIENCE {
+            match self.first_after(user, expected).await {
+                Ok(After::Entry { sequence, id: found }) if found.as_deref() == Some(id) => return Ok(sequence),
+                Ok(After::Entry { .. }) => return Err(AppendError::NotApplied(format!("{why}; another entry came first"))),
+                Ok(After::Nothing) => match self.publish(user, expected, encode_owner(node), &append_id()).await {
+                    Published::Taken(_) => return Err(AppendError::NotApplied(format!("{why}; shut out by a marker"))),
+                    Published::Fenced => continue, // something landed meanwhile: look again
+                    Published::Lost(e) => why = e,
+                },
+                Err(e) => why = e.to_string(),
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        Err(AppendError::Unknown(why))
+    }
+
+    /// The user's first entry after sequence `after` (read from the stream's leader).
+    async fn first_after(&self, user: &str, after: u64) -> Result<After> {
+        let found = self.stream.raw_message_builder().sequence(after + 1).next_by_subject(subject(user)).send().await;
+        match found {
+            Ok(message) => Ok(After::Entry {
+                sequence: message.sequence,
+                id: message.headers.get(async_nats::header::NATS_MESSAGE_ID).map(|v| v.to_string()),
+            }),
+            Err(e) if e.kind() == stream::RawMessageErrorKind::NoMessageFound => Ok(After::Nothing),
+            Err(e) => Err(anyhow!("reading the log of {user}: {e}")),
         }
     }
 
@@ -119,6 +198,14 @@ impl UserLog {
         }
         Ok(())
     }
+}
+
+/// What one publish came to.
+enum Published {
+    Taken(u64),
+    Fenced,
+    /// No answer: it may or may not have landed.
+    Lost(String),
 }
 
 pub fn encode_owner(node: &str) -> Bytes {

@@ -152,7 +152,7 @@ impl Cluster {
     pub async fn append(&self, user: &crate::runtime::key::UserId, writes: &[crate::storage::actor_db::Write]) -> Result<u64, log::AppendError> {
         let Some(expected) = self.ownership.owned_at(user) else { return Err(log::AppendError::Fenced) };
         let started = std::time::Instant::now();
-        let appended = self.log.append(user, expected, log::encode_writes(writes)).await;
+        let appended = self.log.append(user, expected, log::encode_writes(writes), &self.node).await;
         match &appended {
             Ok(seq) => {
                 self.metrics.log_appends.record(started.elapsed());

@@ -247,7 +247,7 @@ impl Ownership {
         let started = Instant::now();
         let mut last = cluster.log.last(user).await?;
         let marker = loop {
-            match cluster.log.append(user, last, log::encode_owner(&cluster.node)).await {
+            match cluster.log.append(user, last, log::encode_owner(&cluster.node), &cluster.node).await {
                 Ok(marker) => break marker,
                 Err(log::AppendError::Fenced) => last = cluster.log.last(user).await?,
                 Err(e) => return Err(anyhow!(e).into()),

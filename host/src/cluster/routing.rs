@@ -7,7 +7,8 @@
 //! making it again could apply it twice.
 //!
 //! Request: `{"user", "method", "args"}`. Answer: `{"ok": <json>}`, `{"err": <json>}` (the
-//! library's own error), `{"moved": true}` or `{"failed": <message>}`.
+//! library's own error), `{"moved": true}`, `{"unknown": <message>}` (it may or may not have
+//! been applied) or `{"failed": <message>}` (it was not).
 
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
@@ -28,7 +29,7 @@ use crate::runtime::Runtime;
 /// How long a routed call may take before the owner counts as unreachable.
 const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 
-const OWNER_LOST: &str = "the node that owns this user stopped during the call; it may or may not have been applied";
+const OWNER_LOST: &str = "the node that owns this user stopped during the call";
 
 fn subject(node: &str) -> String {
     format!("rt.call.{node}")
@@ -164,12 +165,12 @@ async fn ask(cluster: &Cluster, node: &str, user: &str, method: &str, args: &str
     };
     let reply = tokio::select! {
         reply = asked => reply,
-        () = lapsed => return Ok(Err(CallError::Refused(OWNER_LOST.into()))),
+        () = lapsed => return Ok(Err(CallError::OutcomeUnknown(OWNER_LOST.into()))),
     };
     let reply = match reply {
         Ok(reply) => reply,
         Err(e) if e.kind() == RequestErrorKind::NoResponders => return Err(Remote::Unreachable),
-        Err(e) if e.kind() == RequestErrorKind::TimedOut => return Ok(Err(CallError::Refused(OWNER_LOST.into()))),
+        Err(e) if e.kind() == RequestErrorKind::TimedOut => return Ok(Err(CallError::OutcomeUnknown(OWNER_LOST.into()))),
         Err(e) => return Ok(Err(CallError::Refused(format!("the cluster is unavailable: {e}")))),
     };
     let answer: Json = serde_json::from_slice(&reply.payload).map_err(|_| Remote::Unreachable)?;
@@ -181,6 +182,8 @@ async fn ask(cluster: &Cluster, node: &str, user: &str, method: &str, args: &str
         Ok(Response::Library(Ok(ok)))
     } else if let Some(err) = text("err") {
         Ok(Response::Library(Err(err)))
+    } else if let Some(unknown) = text("unknown") {
+        Err(CallError::OutcomeUnknown(unknown))
     } else {
         Err(CallError::Refused(text("failed").unwrap_or_else(|| "the owner's answer was not understood".into())))
     })
@@ -226,6 +229,7 @@ async fn answer(cluster: &Arc<Cluster>, payload: &[u8]) -> Json {
         Ok(Response::Library(Err(err))) => json!({ "err": err }),
         Ok(_) => json!({ "failed": "unexpected answer from the library" }),
         Err(CallError::Moved) => json!({ "moved": true }),
+        Err(CallError::OutcomeUnknown(e)) => json!({ "unknown": e }),
         Err(e) => json!({ "failed": e.to_string() }),
     }
 }

@@ -105,6 +105,8 @@ impl library::Host for ActorState {
             Ok(Response::Library(result)) => result,
             // A full disk is the server's state, not a fault: said as it is.
             Err(CallError::Commit(message)) if message == DISK_FULL => Err(message),
+            // The client must know its change may have been saved (OUTCOME_UNKNOWN).
+            Err(e @ CallError::OutcomeUnknown(_)) => Err(e.to_string()),
             Ok(_) => Err("Internal error: unexpected answer from the library component".into()),
             Err(e) => Err(format!("Internal error: {e}")),
         }

@@ -216,7 +216,10 @@ impl Actor {
                             Err(e) => Some((CallError::Commit(e), true)),
                         },
                         Err(crate::cluster::log::AppendError::Fenced) => Some((CallError::Moved, true)),
-                        Err(e) => Some((CallError::Refused(e.to_string()), false)),
+                        // Not applied: the log was read. The user goes too: its position moved.
+                        Err(e @ crate::cluster::log::AppendError::NotApplied(_)) => Some((CallError::Refused(e.to_string()), true)),
+                        // Maybe in the log: the next owner replays whatever it holds.
+                        Err(crate::cluster::log::AppendError::Unknown(e)) => Some((CallError::OutcomeUnknown(e), true)),
                     };
                     if let Some((error, give_up)) = failed {
                         let _ = state.db.finish(false);

@@ -91,6 +91,10 @@ pub struct CallContext {
     pub client: Option<std::net::IpAddr>,
 }
 
+/// How a call whose fate is unknown is reported (the graphql component gives the error the
+/// code `OUTCOME_UNKNOWN`).
+pub const OUTCOME_UNKNOWN: &str = "Outcome unknown: the change may or may not have been saved";
+
 /// Why a call did not return.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum CallError {
@@ -109,6 +113,10 @@ pub enum CallError {
     /// In a cluster: the user's library is owned by another node now (the caller routes again).
     #[error("this user's library moved to another node")]
     Moved,
+    /// The call may or may not have been applied, and nothing could tell which (the answer
+    /// says so, with the code `OUTCOME_UNKNOWN`: a client retries only if it can tell).
+    #[error("{OUTCOME_UNKNOWN}: {0}")]
+    OutcomeUnknown(String),
 }
 
 /// A request in an actor's mailbox, with where to send the answer.
