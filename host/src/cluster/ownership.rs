@@ -185,6 +185,13 @@ impl Ownership {
         self.owned.lock().get(user).copied()
     }
 
+    /// Whether this node may answer for `user` now, by its own monotonic clock: it holds the
+    /// user, and its lease, last confirmed when a refresh was sent, has a margin left (a read
+    /// answered after the lease lapsed could miss writes a new owner acknowledged).
+    pub fn serves(&self, user: &str) -> bool {
+        self.owned.lock().contains_key(user) && lease_holds(self.liveness.lock().confirmed, self.ttl, Instant::now())
+    }
+
     /// After an append: the user's log now ends at `seq`.
     pub fn advance(&self, user: &str, seq: u64) {
         if let Some(last) = self.owned.lock().get_mut(user) {
@@ -315,6 +322,13 @@ impl Ownership {
 /// Refresh this node's liveness every quarter of the lease's time to live, on a thread of
 /// its own with a NATS connection of its own: a node busy with its sockets and calls (or
 /// starved of CPU) must not lose its users for want of a turn on its own runtime.
+/// Whether a lease confirmed at `confirmed` (when its refresh was sent) still stands at `now`
+/// with a quarter of its time to live to spare: the margin covers the refresh's own trip and
+/// the clocks of two machines running at slightly different rates.
+pub fn lease_holds(confirmed: Instant, ttl: Duration, now: Instant) -> bool {
+    now.saturating_duration_since(confirmed) < ttl - ttl / 4
+}
+
 pub fn spawn_heartbeat(cluster: Arc<Cluster>) -> Result<()> {
     let _ = cluster.ownership.main.set(tokio::runtime::Handle::current());
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
@@ -347,4 +361,19 @@ async fn lease_connection(cluster: &Cluster) -> Result<kv::Store> {
         .connect(super::servers(&cluster.settings.url)?)
         .await?;
     Ok(jetstream::new(client).get_key_value(NODES).await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_lease_holds_until_three_quarters_of_its_time_to_live() {
+        let confirmed = Instant::now();
+        let ttl = Duration::from_secs(2);
+        assert!(lease_holds(confirmed, ttl, confirmed));
+        assert!(lease_holds(confirmed, ttl, confirmed + Duration::from_millis(1_499)));
+        assert!(!lease_holds(confirmed, ttl, confirmed + Duration::from_millis(1_500)), "a margin before the bucket lets it lapse");
+        assert!(!lease_holds(confirmed, ttl, confirmed + ttl * 3));
+    }
 }

@@ -13,7 +13,7 @@ use tokio::sync::mpsc::UnboundedReceiver;
 use super::call::{CallError, Envelope, Request, Response};
 use super::effects;
 use super::instance::Instance;
-use super::key::ActorKey;
+use super::key::{ActorKey, ComponentKind};
 use super::state::CallState;
 use super::Runtime;
 use crate::sockets::Outbound;
@@ -179,6 +179,7 @@ impl Actor {
             _ => None,
         };
         let component = self.key.component.name();
+        let is_library = self.key.component == ComponentKind::Library;
         let runtime = self.runtime.clone();
         let user = self.key.principal.user().cloned();
         let metrics = runtime.metrics.component(self.key.component);
@@ -230,6 +231,15 @@ impl Actor {
                         return Err(error);
                     }
                     logged = Some((cluster, user));
+                } else if let (Some(cluster), Some(user)) = (runtime.cluster.get(), &user) {
+                    // A read is answered only while this node's lease stands by its own clock:
+                    // paused past its lease, another node may own the user and have acknowledged
+                    // writes this copy lacks. The caller routes the call again.
+                    // (Its refresh, or the heartbeat's, settles whether the lease was lost.)
+                    if is_library && !cluster.ownership.serves(user) {
+                        let _ = state.db.finish(false);
+                        return Err(CallError::Moved);
+                    }
                 }
                 match state.db.finish(true) {
                     Ok(()) => {
