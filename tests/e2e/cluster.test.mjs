@@ -311,3 +311,24 @@ test('on a NATS cluster of three with --cluster-replicas 3, losing one NATS serv
     for (const server of nats) { await server.stop('SIGKILL'); server.cleanup(); }
   }
 });
+
+test('a node asked to stop while NATS is unreachable exits by --shutdown-timeout', { timeout: 60_000 }, async () => {
+  const nats = await NatsServer.start();
+  const node = new Server({ args: ['--cluster', nats.url, '--node-id', 'cut-off', '--lease-ttl', '1s', '--shutdown-timeout', '3s'] });
+  try {
+    await node.launch();
+    const { token } = await node.signUp('cut-off@example.com');
+    assert.equal(await createStory(node, token, 'owned here'), 'owned here');
+    await nats.stop('SIGKILL');
+    await sleep(500);
+    const started = Date.now();
+    node.proc.kill('SIGTERM');
+    const exited = await Promise.race([node.exited, sleep(15_000).then(() => null)]);
+    assert.ok(exited, 'the node was still running 15 s after SIGTERM');
+    assert.ok(Date.now() - started < 8_000, `exited ${Date.now() - started} ms after SIGTERM (deadline 3 s)`);
+  } finally {
+    await node.kill();
+    node.cleanup();
+    nats.cleanup();
+  }
+});
