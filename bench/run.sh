@@ -233,7 +233,7 @@ restart_server() {
 }
 
 mkdir -p bench/results
-RESULTS="bench/results/$MODE.jsonl"
+RESULTS="${BENCH_RESULTS:-bench/results/$MODE.jsonl}"
 : >"$RESULTS"
 FAILED=0
 

@@ -318,8 +318,9 @@ async fn warmed(runtime: &Arc<Runtime>, version: Arc<Version>) -> Option<Instanc
 /// One call on a pooled instance, for the caller in `context`; nothing of it stays in the
 /// instance's store afterwards.
 /// A call may hold a pooled instance, its waits for the library included, for this many times
-/// `--max-call-time`: past it the call makes no more library calls and traps at the next
-/// epoch tick, so a few slow requests cannot keep the instances from everyone.
+/// `--max-call-time`: past it the call starts no more library calls (each is refused with an
+/// error), so a few slow requests cannot keep the instances from everyone. A library call
+/// already made is never cut short: it may have written, and its answer must reach the client.
 pub const MAX_HOLD_CALLS: u32 = 5;
 
 async fn call_once(instance: &mut Instance, request: Request, context: CallContext) -> wasmtime::Result<Response> {

@@ -41,8 +41,7 @@ impl Instance {
             let busy = ctx.data().call.busy();
             if busy > max_call_time {
                 Err(wasmtime::format_err!("the call ran longer than its CPU time limit of {max_call_time:?}"))
-            } else if ctx.data().call.held_too_long() {
-                Err(wasmtime::format_err!("the request held its GraphQL instance longer than its time limit"))
+
             } else if busy < YIELD_AFTER {
                 // A short call that merely crossed an epoch tick runs on: yielding it would
                 // send it to the back of the run queue for nothing.

@@ -46,8 +46,8 @@ pub struct CallState {
     pub held: crate::sockets::HeldFrames,
     /// The last frame this call sent: a frame with the same bytes shares its buffer.
     pub last_frame: Option<crate::sockets::Utf8Bytes>,
-    /// For a call on a pooled graphql instance: when it must have let the instance go, waits
-    /// for the library included (see `graphql_pool::MAX_HOLD_CALLS`).
+    /// For a call on a pooled graphql instance: after this it starts no more library calls
+    /// (see `graphql_pool::MAX_HOLD_CALLS`).
     pub hold_until: Option<Instant>,
 }
 
