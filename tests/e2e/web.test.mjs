@@ -45,8 +45,8 @@ let pageErrors = [];
  * A new tab on `srv`'s page, in a browser context of its own (its own localStorage, so its
  * own session), closed when test `t` ends.
  */
-async function openTab(t, srv = server, name = 'tab') {
-  const context = await browser.newContext({ baseURL: srv.url, viewport: { width: 1280, height: 900 } });
+async function openTab(t, srv = server, name = 'tab', viewport = { width: 1280, height: 900 }) {
+  const context = await browser.newContext({ baseURL: srv.url, viewport });
   t.after(() => context.close());
   const page = await context.newPage();
   page.setDefaultTimeout(WAIT);
@@ -409,6 +409,30 @@ test('a tab behind by more than one replay sends is reset once, refetches, and s
     await eventually(async () => assert.equal((await stories(page)).titles[0], 'After the catch-up'));
     await page.context().close();
   });
+  assertNoPageErrors();
+});
+
+// Proves the page works on a phone (390 x 844): nothing is wider than the screen (a long e-mail
+// and a long url included), the header keeps "Sign out" on screen, and the stories come before
+// the forms, which stay reachable.
+test('on a phone the page fits the screen and shows the stories first', { timeout: 60_000 }, async (t) => {
+  const email = `a-rather-long-address-for-a-phone-${Date.now()}@example.com`;
+  const page = await openTab(t, server, 'phone', { width: 390, height: 844 });
+  await signUp(page, email, '');
+  await addStory(page, { url: `https://example.com/${'a-very-long-path-segment/'.repeat(8)}`, title: 'Read on the phone' });
+  await eventually(async () => assert.deepEqual(await storyTitles(page), ['Read on the phone']));
+  const widths = await page.evaluate(() => ({ scroll: document.documentElement.scrollWidth, client: document.documentElement.clientWidth }));
+  assert.ok(widths.scroll <= widths.client, `the page scrolls sideways: ${widths.scroll} px of content in ${widths.client} px`);
+  const signOut = await page.getByRole('button', { name: 'Sign out' }).boundingBox();
+  assert.ok(signOut.x >= 0 && signOut.x + signOut.width <= 390, `"Sign out" is off the screen: ${JSON.stringify(signOut)}`);
+  const list = await page.getByRole('list', { name: 'Stories' }).boundingBox();
+  const form = await page.getByRole('form', { name: 'Add story' }).boundingBox();
+  assert.ok(list.y < form.y, `the stories (at ${list.y}) come before the add-story form (at ${form.y})`);
+  await page.getByRole('form', { name: 'Add story' }).getByLabel('URL').scrollIntoViewIfNeeded();
+  assert.ok(await page.getByRole('form', { name: 'Add story' }).getByLabel('URL').isVisible(), 'the form is reachable');
+  mkdirSync(SCREENSHOT_DIR, { recursive: true });
+  await page.evaluate(() => window.scrollTo(0, 0));
+  await page.screenshot({ path: `${SCREENSHOT_DIR}phone.png` });
   assertNoPageErrors();
 });
 
