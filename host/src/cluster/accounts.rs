@@ -98,25 +98,29 @@ fn session_json(session: &DirectorySession) -> Bytes {
 impl AccountDirectory for Directory {
     fn claim_email<'a>(&'a self, user: &'a User, password_hash: &'a str) -> BoxFuture<'a, Result<bool, String>> {
         Box::pin(async move {
+            // The user record first, the e-mail's claim last: the claim is what makes the
+            // account. A crash between the two leaves a record under a fresh random id that
+            // no e-mail leads to (harmless), never a claimed e-mail without its user (which
+            // would keep that e-mail from ever signing up again).
             let kv = &self.kv;
             let record = user_json(user, password_hash);
+            let user_key = format!("user.{}", user.id);
+            patiently(|| kv.put(&user_key, record.clone()), |_| false).await.map_err(|e| format!("Could not create the account: {e}"))?;
             let key = email_key(&user.email);
             let created = patiently(|| kv.create(&key, record.clone()), |e| e.kind() == kv::CreateErrorKind::AlreadyExists).await;
             match created {
-                Ok(_) => {}
+                Ok(_) => Ok(true),
                 Err(e) if e.kind() == kv::CreateErrorKind::AlreadyExists => {
                     // Taken, unless by this very sign-up (a first try that was stored, its
                     // answer lost, then tried again).
                     let ours = kv.get(&key).await.ok().flatten().and_then(|b| user_from(&b)).is_some_and(|(u, _)| u.id == user.id);
                     if !ours {
-                        return Ok(false);
+                        let _ = kv.delete(&user_key).await;
                     }
+                    Ok(ours)
                 }
-                Err(e) => return Err(format!("Could not create the account: {e}")),
+                Err(e) => Err(format!("Could not create the account: {e}")),
             }
-            let user_key = format!("user.{}", user.id);
-            patiently(|| kv.put(&user_key, record.clone()), |_| false).await.map_err(|e| format!("Could not create the account: {e}"))?;
-            Ok(true)
         })
     }
 
