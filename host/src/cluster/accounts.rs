@@ -4,8 +4,11 @@
 //! claimed with a create (`email.<sha256 of the lowercased e-mail>`), so two nodes cannot
 //! sign up the same address. A session is created with a create and its use written with an
 //! update at the revision read, so a node cannot bring back a session another node deleted. A
-//! sign-out deletes the session and is broadcast on `rt.signout`: every node forgets the
-//! session and closes its sockets (4403).
+//! sign-out deletes the session and is stored as a notice in the `RT_SIGNOUTS` stream
+//! (`rt.signout`, kept two hours), which every node follows with an ordered consumer: no node
+//! misses one (a core NATS broadcast could be dropped, leaving a node to accept the token from
+//! its cache), and each forgets the session and closes its sockets (4403). A sign-out whose
+//! delete or notice could not be stored answers `false`.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -27,14 +30,29 @@ const SIGN_OUTS: &str = "rt.signout";
 
 pub use crate::storage::accounts::now_ms;
 
+/// The stream of sign-out notices.
+const SIGN_OUT_STREAM: &str = "RT_SIGNOUTS";
+
 pub struct SharedAccounts {
     kv: kv::Store,
+    sign_outs: jetstream::stream::Stream,
 }
 
 impl SharedAccounts {
     pub async fn open(js: &jetstream::Context, replicas: usize) -> Result<Self> {
         let kv = super::buckets::open_bucket(js, kv::Config { bucket: ACCOUNTS.into(), history: 1, ..Default::default() }, replicas).await?;
-        Ok(Self { kv })
+        let sign_outs = js
+            .get_or_create_stream(jetstream::stream::Config {
+                name: SIGN_OUT_STREAM.into(),
+                subjects: vec![SIGN_OUTS.into()],
+                max_age: Duration::from_secs(2 * 3600),
+                storage: jetstream::stream::StorageType::File,
+                num_replicas: replicas.max(1),
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| anyhow!("creating the {SIGN_OUT_STREAM} stream: {e}"))?;
+        Ok(Self { kv, sign_outs })
     }
 }
 
@@ -75,15 +93,16 @@ async fn patiently<T, E: std::fmt::Display, F: Future<Output = Result<T, E>>>(at
     super::patience::again_while_failing(WRITE_PATIENCE, "writing to the accounts bucket", attempt, final_error).await
 }
 
-/// The directory as `Accounts` sees it: the bucket, and the connection sign-outs go out on.
+/// The directory as `Accounts` sees it: the bucket, and the stream sign-out notices are stored in.
 pub struct Directory {
     kv: kv::Store,
-    client: async_nats::Client,
+    /// Where sign-out notices are stored.
+    js: jetstream::Context,
 }
 
 impl Directory {
     pub fn new(accounts: &SharedAccounts, client: async_nats::Client) -> Self {
-        Self { kv: accounts.kv.clone(), client }
+        Self { kv: accounts.kv.clone(), js: jetstream::new(client) }
     }
 }
 
@@ -166,27 +185,49 @@ impl AccountDirectory for Directory {
         })
     }
 
-    fn end_session<'a>(&'a self, hash: &'a str, tag: u64) -> BoxFuture<'a, ()> {
+    fn end_session<'a>(&'a self, hash: &'a str, tag: u64) -> BoxFuture<'a, bool> {
         Box::pin(async move {
             let key = session_key(hash);
-            if let Err(e) = patiently(|| self.kv.delete(&key), |_| false).await {
-                // The notice still goes out (the nodes that hear it close the sockets), but a
-                // node that has not heard of the session may yet find it in the bucket.
-                tracing::warn!("could not delete a signed-out session from the cluster: {e}");
+            let deleted = match patiently(|| self.kv.delete(&key), |_| false).await {
+                Ok(_) => true,
+                Err(e) => {
+                    // The notice still goes out (the nodes close the sockets and forget the
+                    // session), but the sign-out is not whole: the client is told.
+                    tracing::warn!("could not delete a signed-out session from the cluster: {e}");
+                    false
+                }
+            };
+            let notice = Bytes::from(json!({ "hash": hash, "tag": tag.to_string() }).to_string());
+            let stored = patiently(
+                || async { self.js.publish(SIGN_OUTS, notice.clone()).await?.await.map_err(|e| async_nats::Error::from(e)) },
+                |_| false,
+            )
+            .await;
+            if let Err(e) = &stored {
+                tracing::warn!("could not store a sign-out notice: {e}");
             }
-            let notice = json!({ "hash": hash, "tag": tag.to_string() });
-            let _ = self.client.publish(SIGN_OUTS, Bytes::from(notice.to_string())).await;
-            let _ = self.client.flush().await;
+            deleted && stored.is_ok()
         })
     }
 }
 
-/// Follow other nodes' sign-outs: forget the session, close its sockets here.
+/// Follow every node's sign-outs from now on (an ordered consumer of `RT_SIGNOUTS`: none is
+/// missed): forget the session, close its sockets here.
 pub async fn serve(cluster: Arc<Cluster>) -> Result<()> {
-    let mut notices = cluster.client.subscribe(SIGN_OUTS).await.map_err(|e| anyhow!("subscribing to sign-outs: {e}"))?;
+    let consumer = cluster
+        .accounts
+        .sign_outs
+        .create_consumer(jetstream::consumer::pull::OrderedConfig {
+            deliver_policy: jetstream::consumer::DeliverPolicy::New,
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| anyhow!("following sign-outs: {e}"))?;
+    let mut notices = consumer.messages().await.map_err(|e| anyhow!("following sign-outs: {e}"))?;
     tokio::spawn(async move {
         while let Some(notice) = notices.next().await {
             let Some(runtime) = cluster.runtime() else { return };
+            let Ok(notice) = notice else { continue };
             let Ok(notice) = serde_json::from_slice::<Json>(&notice.payload) else { continue };
             let hash = notice.get("hash").and_then(Json::as_str).unwrap_or_default();
             let tag = notice.get("tag").and_then(Json::as_str).and_then(|t| t.parse::<u64>().ok()).unwrap_or(0);

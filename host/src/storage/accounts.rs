@@ -66,8 +66,9 @@ pub trait AccountDirectory: Send + Sync {
     /// Write a session's use, unless it changed since `read`; false when it is gone (signed
     /// out), in which case it stays gone; an error when the directory cannot be reached.
     fn touch_session<'a>(&'a self, hash: &'a str, read: &'a DirectorySession, last_used_ms: u64) -> BoxFuture<'a, Result<bool, String>>;
-    /// Delete a session and tell every node (which close its sockets, `tag`).
-    fn end_session<'a>(&'a self, hash: &'a str, tag: u64) -> BoxFuture<'a, ()>;
+    /// Delete a session and tell every node (which close its sockets, `tag`); false when
+    /// either could not be done (the sign-out did not take everywhere: the client is told).
+    fn end_session<'a>(&'a self, hash: &'a str, tag: u64) -> BoxFuture<'a, bool>;
 }
 
 /// Passwords shorter than this are refused at sign-up.
@@ -293,10 +294,11 @@ impl Accounts {
             self.signed_out.lock().insert(hash.clone(), ());
             deleted
         };
-        if let Some(directory) = self.directory() {
-            directory.end_session(&hash, session_tag(token)).await;
+        // In a cluster the directory says whether the sign-out took everywhere.
+        match self.directory() {
+            Some(directory) => directory.end_session(&hash, session_tag(token)).await,
+            None => deleted,
         }
-        deleted
     }
 
     /// The user a session token belongs to, unless it expired (unused for the time to live;
@@ -605,8 +607,8 @@ mod tests {
         fn touch_session<'a>(&'a self, _: &'a str, _: &'a DirectorySession, _: u64) -> BoxFuture<'a, Result<bool, String>> {
             Box::pin(async { Ok(true) })
         }
-        fn end_session<'a>(&'a self, _: &'a str, _: u64) -> BoxFuture<'a, ()> {
-            Box::pin(async {})
+        fn end_session<'a>(&'a self, _: &'a str, _: u64) -> BoxFuture<'a, bool> {
+            Box::pin(async { true })
         }
     }
 
