@@ -190,12 +190,31 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
         }
     }
     tracing::info!("shutting down: finishing requests, closing sockets with 1001");
-    drop(listener);
     host.runtime.stop();
     let deadline = tokio::time::Instant::now() + args.shutdown_timeout;
+    // While the requests in flight finish, the listener stays open and every new request is
+    // answered 503 "shutting down" (a definite "not done": a client or load balancer sends it
+    // elsewhere). Closing it at once would reset the connections waiting in its backlog, and
+    // a reset request cannot tell the client whether it ran.
+    let refusing = Arc::new(AtomicU64::new(0));
     while (connections.load(Ordering::SeqCst) > 0 || host.runtime.sockets.count() > 0) && tokio::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        tokio::select! {
+            accepted = listener.accept() => {
+                if let Ok((stream, _)) = accepted {
+                    refusing.fetch_add(1, Ordering::SeqCst);
+                    tokio::spawn(refuse_while_stopping(host.clone(), stream, refusing.clone(), args.header_timeout));
+                }
+            }
+            _ = tokio::time::sleep(Duration::from_millis(20)) => {}
+        }
     }
+    // The backlog's last connections are answered too, then the listener closes (a connection
+    // can still race its close, by microseconds rather than by the whole drain).
+    while let Ok(Ok((stream, _))) = tokio::time::timeout(Duration::from_millis(1), listener.accept()).await {
+        refusing.fetch_add(1, Ordering::SeqCst);
+        tokio::spawn(refuse_while_stopping(host.clone(), stream, refusing.clone(), args.header_timeout));
+    }
+    drop(listener);
     // A cluster node hands its users over first: calls other nodes route here from now on are
     // answered `moved` and made on the user's next owner.
     // Each step is bounded: a node cut off from NATS still exits (what it could not hand over
@@ -297,10 +316,43 @@ async fn serve_connection(
             }
         }
         _ = stopping => {
+            // A request on its way (a fresh connection's first) still gets its answer (a 503
+            // once the server stops, see `http::route`) before the idle connection closes:
+            // closing at once would drop it unanswered, and the client could not tell
+            // whether it ran.
+            let grace = tokio::time::sleep(STOP_GRACE);
+            tokio::select! {
+                result = connection.as_mut() => {
+                    if let Err(e) = result {
+                        tracing::debug!("connection ended: {e}");
+                    }
+                    connections.fetch_sub(1, Ordering::SeqCst);
+                    return;
+                }
+                _ = grace => {}
+            }
             connection.as_mut().graceful_shutdown();
             let _ = connection.await;
         }
     }
+    connections.fetch_sub(1, Ordering::SeqCst);
+}
+
+/// How long an open connection may still bring a request once the server stops.
+const STOP_GRACE: Duration = Duration::from_millis(500);
+
+/// A connection accepted while the server stops: each request on it is answered 503
+/// "shutting down" (`http::route`), and the connection closes after it.
+async fn refuse_while_stopping(host: Arc<Host>, stream: tokio::net::TcpStream, connections: Arc<AtomicU64>, header_timeout: Duration) {
+    let peer = stream.peer_addr().ok().map(|addr| ClientAddr(addr.ip()));
+    let service = service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
+        if let Some(peer) = peer {
+            request.extensions_mut().insert(peer);
+        }
+        crate::http::route(host.clone(), request)
+    });
+    let connection = http1::Builder::new().timer(TokioTimer::new()).header_read_timeout(header_timeout).serve_connection(TokioIo::new(stream), service);
+    let _ = connection.await;
     connections.fetch_sub(1, Ordering::SeqCst);
 }
 

@@ -352,7 +352,7 @@ test('three rolling restarts under a steady load fail no request and lose nothin
           res = await node.gql(CREATE, { url: 'https://example.com/roll', title }, token, { connection: 'close' });
         } catch (e) {
           if (e.cause?.code === 'ECONNREFUSED') { await sleep(20); continue; }
-          throw e;
+          throw new Error(`${title}: ${e.message} (${e.cause?.code ?? e.cause?.message ?? 'no cause'})`);
         }
         if (res.status === 503 && res.body === 'shutting down\n') { await sleep(20); continue; }
         return res;

@@ -21,7 +21,7 @@ use tokio::sync::mpsc;
 use super::log::Entry;
 use super::Cluster;
 use crate::runtime::key::{ActorKey, ComponentKind, Principal, UserId};
-use crate::storage::actor_db::{self, apply_entries, read_position, Write};
+use crate::storage::actor_db::{self, apply_entries, compare_log_identity, read_log_identity, read_position, write_log_identity, LogIdentity, Write};
 
 const SNAPSHOTS: &str = "rt_snapshots";
 
@@ -68,8 +68,8 @@ pub async fn run(cluster: &Arc<Cluster>, user: &UserId, through: u64) -> Result<
     let path = library_path(cluster, user)?;
     let cached = runtime.connections.take(&path);
     let (conn, local) = blocking({
-        let (path, user) = (path.clone(), user.clone());
-        move || open_at_most(cached, &path, &user, through)
+        let (path, user, log) = (path.clone(), user.clone(), cluster.log.identity().to_string());
+        move || open_at_most(cached, &path, &user, through, &log)
     })
     .await?;
     let (conn, local) = match local == 0 && through > 0 {
@@ -128,22 +128,33 @@ async fn blocking<T: Send + 'static>(work: impl FnOnce() -> Result<T> + Send + '
     tokio::task::spawn_blocking(work).await.map_err(|e| anyhow!("a catch-up's blocking task failed: {e}"))?
 }
 
-/// The user's database (the cached connection, or the file opened) and the entry it holds;
-/// started again when it is ahead of `through` (the log was lost or replaced: the log is the
-/// truth).
-fn open_at_most(cached: Option<Connection>, path: &Path, user: &UserId, through: u64) -> Result<(Connection, u64)> {
+/// The user's database (the cached connection, or the file opened) and the entry it holds.
+/// A file of another log (the cluster's log was lost and made again) is an error the operator
+/// resolves (README, "A cluster"): it is never merged into the new log's history. A file of
+/// this log that is ahead of `through` is started again (the log is the truth).
+fn open_at_most(cached: Option<Connection>, path: &Path, user: &UserId, through: u64, log: &str) -> Result<(Connection, u64)> {
     let conn = match cached {
         Some(conn) => conn,
         None => open(path)?,
     };
     let local = read_position(&conn);
+    match compare_log_identity(read_log_identity(&conn), local, log) {
+        LogIdentity::Same | LogIdentity::Unrecorded => write_log_identity(&conn, log).map_err(|e| anyhow!("{}: {e}", path.display()))?,
+        LogIdentity::Other { found } => anyhow::bail!(
+            "the local copy of {user} ({}) was made from another cluster log ({found}; the cluster's is {log}): \
+             not merged. Move the file away to rebuild it from the cluster's log (README, \"A cluster\")",
+            path.display()
+        ),
+    }
     if local <= through {
         return Ok((conn, local));
     }
     tracing::warn!(%user, local, through, "the local database is ahead of the log; starting it again");
     drop(conn);
     remove_database(path);
-    Ok((open(path)?, 0))
+    let conn = open(path)?;
+    write_log_identity(&conn, log).map_err(|e| anyhow!("{}: {e}", path.display()))?;
+    Ok((conn, 0))
 }
 
 fn open(path: &Path) -> Result<Connection> {
@@ -181,18 +192,30 @@ async fn restore_snapshot(cluster: &Cluster, user: &UserId, path: &Path, through
     let mut bytes = Vec::with_capacity(info.size);
     tokio::io::AsyncReadExt::read_to_end(&mut object, &mut bytes).await.context("reading a snapshot")?;
     let size = bytes.len();
-    let conn = blocking({
-        let (path, user) = (path.to_path_buf(), user.clone());
+    let (conn, used) = blocking({
+        let (path, user, log) = (path.to_path_buf(), user.clone(), cluster.log.identity().to_string());
         move || {
             drop(conn);
             remove_database(&path);
             std::fs::write(&path, &bytes).with_context(|| format!("writing {}", path.display()))?;
             let conn = open(&path)?;
             anyhow::ensure!(read_position(&conn) == seq, "the snapshot of {user} does not hold the entry it is named for");
-            Ok(conn)
+            if let LogIdentity::Other { found } = compare_log_identity(read_log_identity(&conn), seq, &log) {
+                // A snapshot of a log that is gone: the replay starts from the log's first entry.
+                tracing::warn!(%user, found, "a snapshot of another cluster log: not used");
+                drop(conn);
+                remove_database(&path);
+                let conn = open(&path)?;
+                write_log_identity(&conn, &log).map_err(|e| anyhow!("{}: {e}", path.display()))?;
+                return Ok((conn, false));
+            }
+            Ok((conn, true))
         }
     })
     .await?;
+    if !used {
+        return Ok(Restored::Nothing(conn));
+    }
     cluster.metrics.snapshots_restored.fetch_add(1, Relaxed);
     tracing::info!(%user, seq, bytes = size, "restored a snapshot");
     Ok(Restored::Snapshot(conn, seq))

@@ -71,6 +71,10 @@ fn append_id() -> String {
 pub struct UserLog {
     js: jetstream::Context,
     stream: stream::Stream,
+    /// Which `RT_LOG` this is: its creation time, in nanoseconds. A log lost and made again
+    /// has another, so a node's file or a snapshot of the old one is never taken as a prefix
+    /// of the new one.
+    identity: String,
 }
 
 pub fn subject(user: &str) -> String {
@@ -91,7 +95,13 @@ impl UserLog {
             })
             .await
             .map_err(|e| anyhow!("creating the {STREAM} stream: {e}"))?;
-        Ok(Self { js: js.clone(), stream })
+        let identity = format!("{STREAM}@{}", stream.cached_info().created.unix_timestamp_nanos());
+        Ok(Self { js: js.clone(), stream, identity })
+    }
+
+    /// Which log this is (see the field).
+    pub fn identity(&self) -> &str {
+        &self.identity
     }
 
     /// The stream sequence of the user's last entry (0: none yet).

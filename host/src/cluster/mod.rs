@@ -65,6 +65,9 @@ pub struct Cluster {
     pub(crate) events: events::Events,
     pub metrics: ClusterMetrics,
     runtime: OnceLock<Weak<Runtime>>,
+    /// Calls other nodes routed here that are running now (a stopping node leaves once they
+    /// are answered).
+    pub(crate) serving_routed: std::sync::atomic::AtomicUsize,
 }
 
 /// The NATS servers of `--cluster`: one URL, or several separated by commas (the client
@@ -125,6 +128,7 @@ impl Cluster {
             events,
             metrics: ClusterMetrics::default(),
             runtime: OnceLock::new(),
+            serving_routed: std::sync::atomic::AtomicUsize::new(0),
         }))
     }
 
@@ -166,9 +170,13 @@ impl Cluster {
         appended
     }
 
-    /// Leave: give up liveness at once, so other nodes take this node's users without
-    /// waiting for the lease to lapse.
+    /// Leave: once the calls other nodes routed here are answered (no new one starts while
+    /// the node stops), give up liveness at once, so other nodes take this node's users
+    /// without waiting for the lease to lapse. The caller bounds the wait.
     pub async fn leave(&self) {
+        while self.serving_routed.load(std::sync::atomic::Ordering::SeqCst) > 0 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
         self.ownership.leave(self).await;
         let _ = self.client.flush().await;
     }

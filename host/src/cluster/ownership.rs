@@ -345,8 +345,10 @@ pub fn spawn_heartbeat(cluster: Arc<Cluster>) -> Result<()> {
             every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 every.tick().await;
+                // A node that is stopping keeps its lease until it has left (its calls in
+                // flight finish under it; a lapse would make their callers give up on them).
                 match cluster.runtime() {
-                    Some(runtime) if !runtime.is_stopping() => cluster.ownership.refresh(&cluster, &nodes).await,
+                    Some(_) if !cluster.ownership.has_left() => cluster.ownership.refresh(&cluster, &nodes).await,
                     _ => return,
                 }
             }

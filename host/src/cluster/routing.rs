@@ -196,9 +196,11 @@ pub async fn serve(cluster: Arc<Cluster>) -> Result<()> {
         while let Some(message) = requests.next().await {
             let Some(reply) = message.reply.clone() else { continue };
             let cluster = cluster.clone();
+            cluster.serving_routed.fetch_add(1, Relaxed);
             tokio::spawn(async move {
                 let answer = answer(&cluster, &message.payload).await;
                 let _ = cluster.client.publish(reply, Bytes::from(answer.to_string())).await;
+                cluster.serving_routed.fetch_sub(1, Relaxed);
             });
         }
     });
@@ -209,6 +211,11 @@ async fn answer(cluster: &Arc<Cluster>, payload: &[u8]) -> Json {
     // A call this node will not run is answered `moved`: it was not run, so the caller may
     // make it elsewhere (a node that is stopping takes no user; its users go to others).
     let Some(runtime) = cluster.runtime() else { return json!({ "moved": true }) };
+    if runtime.is_stopping() {
+        // A node that is stopping starts no call for others (those under way finish before it
+        // leaves): the caller looks again, and once this node has left, takes the user.
+        return json!({ "moved": true });
+    }
     let Ok(request) = serde_json::from_slice::<Json>(payload) else { return json!({ "failed": "a routed call that is not JSON" }) };
     let field = |name: &str| request.get(name).and_then(Json::as_str).unwrap_or_default().to_string();
     let user: UserId = field("user").into();

@@ -26,6 +26,12 @@ pub type Body = Full<Bytes>;
 pub async fn route(host: Arc<Host>, request: Request<Incoming>) -> Result<Response<Body>, Infallible> {
     host.runtime.metrics.http_requests.fetch_add(1, Relaxed);
     let path = request.uri().path().to_string();
+    if host.runtime.is_stopping() && path != "/healthz" {
+        // Nothing new starts while the server stops: the client sends it elsewhere.
+        let mut response = retry_after(text(StatusCode::SERVICE_UNAVAILABLE, "shutting down\n"));
+        response.headers_mut().insert(hyper::header::CONNECTION, HeaderValue::from_static("close"));
+        return Ok(response);
+    }
     let response = match (request.method(), path.as_str()) {
         (_, "/graphql") if websocket::is_upgrade(&request) => websocket::upgrade(host, request).await,
         (&Method::POST, "/graphql") => graphql::post(host, request).await,

@@ -381,6 +381,47 @@ fn write_position(conn: &Connection, seq: u64) -> rusqlite::Result<()> {
     result
 }
 
+/// The log a cluster's file is a copy of (see [`LogIdentity`]): `None` for a file that never
+/// recorded one (a new file, or one from before identities were kept).
+pub fn read_log_identity(conn: &Connection) -> Option<String> {
+    HOST_STATEMENT.set(true);
+    let id = conn.query_row("SELECT log FROM _rt_log_identity WHERE id = 1", [], |row| row.get::<_, String>(0)).ok();
+    HOST_STATEMENT.set(false);
+    id
+}
+
+/// Record that the file is a copy of the log `log`.
+pub fn write_log_identity(conn: &Connection, log: &str) -> Result<(), String> {
+    HOST_STATEMENT.set(true);
+    let result = conn
+        .execute_batch("CREATE TABLE IF NOT EXISTS _rt_log_identity (id INTEGER PRIMARY KEY CHECK (id = 1), log TEXT NOT NULL)")
+        .and_then(|()| conn.execute("INSERT OR REPLACE INTO _rt_log_identity (id, log) VALUES (1, ?1)", [log]).map(|_| ()));
+    HOST_STATEMENT.set(false);
+    result.map_err(|e| e.to_string())
+}
+
+/// Whether a file (or snapshot) holding `position` entries of the log `found` may be taken as
+/// a prefix of the log `current`.
+#[derive(Debug, PartialEq, Eq)]
+pub enum LogIdentity {
+    /// The same log, or a file with nothing of any log yet: go on (recording `current`).
+    Same,
+    /// A file from before identities were kept: taken as this log's (as it always was).
+    Unrecorded,
+    /// Another log's history (the log was lost and made again): never merged.
+    Other { found: String },
+}
+
+/// Compare a file's recorded log with the cluster's.
+pub fn compare_log_identity(found: Option<String>, position: u64, current: &str) -> LogIdentity {
+    match found {
+        Some(found) if found == current => LogIdentity::Same,
+        Some(found) => LogIdentity::Other { found },
+        None if position == 0 => LogIdentity::Same,
+        None => LogIdentity::Unrecorded,
+    }
+}
+
 /// Which user-log entry a database file holds (0: none, or not a cluster's file).
 pub fn read_position(conn: &Connection) -> u64 {
     HOST_STATEMENT.set(true);
@@ -770,6 +811,23 @@ mod tests {
         let rows = owner.query("SELECT count(*) FROM t", vec![]).unwrap();
         assert!(matches!(rows.rows[0][0], Value::Integer(1)), "the row once, not twice: {:?}", rows.rows);
         owner.finish(true).unwrap();
+    }
+
+    #[test]
+    fn a_file_of_another_log_is_never_taken_as_a_prefix() {
+        assert_eq!(compare_log_identity(Some("log-1".into()), 40, "log-1"), LogIdentity::Same);
+        assert_eq!(compare_log_identity(None, 0, "log-1"), LogIdentity::Same, "a new file");
+        assert_eq!(compare_log_identity(None, 40, "log-1"), LogIdentity::Unrecorded, "a file from before identities");
+        assert_eq!(compare_log_identity(Some("log-0".into()), 40, "log-1"), LogIdentity::Other { found: "log-0".into() });
+        let dir = tempfile::tempdir().unwrap();
+        let conn = open(&dir.path().join("id.sqlite"), true).unwrap();
+        assert_eq!(read_log_identity(&conn), None);
+        write_log_identity(&conn, "log-1").unwrap();
+        write_log_identity(&conn, "log-1").unwrap();
+        assert_eq!(read_log_identity(&conn).as_deref(), Some("log-1"));
+        let mut db = ActorDb::new(Some(dir.path().join("id.sqlite")), None);
+        assert!(db.execute("DELETE FROM _rt_log_identity", vec![]).is_err(), "a component cannot touch it");
+        db.finish(false).unwrap();
     }
 
     #[test]
