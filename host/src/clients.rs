@@ -53,6 +53,35 @@ impl TrustedProxies {
     }
 }
 
+/// One HTTP connection counted toward `--max-connections`, given back once: when the
+/// connection ends, or as soon as it becomes a WebSocket (which the socket table counts from
+/// then on: counting it twice while the upgrade finishes refused clients under the cap).
+pub struct CountedConnection {
+    open: Arc<std::sync::atomic::AtomicU64>,
+    released: std::sync::atomic::AtomicBool,
+}
+
+impl CountedConnection {
+    /// Count one more connection in `open`.
+    pub fn new(open: &Arc<std::sync::atomic::AtomicU64>) -> Arc<Self> {
+        open.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Arc::new(Self { open: open.clone(), released: std::sync::atomic::AtomicBool::new(false) })
+    }
+
+    /// Stop counting it (the first call only).
+    pub fn release(&self) {
+        if !self.released.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            self.open.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+}
+
+impl Drop for CountedConnection {
+    fn drop(&mut self) {
+        self.release();
+    }
+}
+
 /// A count per address, capped.
 pub struct PerAddress {
     cap: usize,
@@ -132,6 +161,20 @@ mod tests {
         assert_eq!(proxies.client(ip("127.0.0.1"), &forwarded(&["::1"])), ip("::1"));
         assert_eq!(proxies.client(ip("127.0.0.1"), &HeaderMap::new()), ip("127.0.0.1"), "no header: the proxy itself");
         assert_eq!(proxies.client(ip("127.0.0.1"), &forwarded(&["junk"])), ip("127.0.0.1"));
+    }
+
+    #[test]
+    fn a_connection_is_counted_once_until_released_or_dropped() {
+        let open = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let upgraded = CountedConnection::new(&open);
+        let plain = CountedConnection::new(&open);
+        assert_eq!(open.load(std::sync::atomic::Ordering::SeqCst), 2);
+        upgraded.release();
+        upgraded.release();
+        assert_eq!(open.load(std::sync::atomic::Ordering::SeqCst), 1, "released once, however often asked");
+        drop(upgraded);
+        drop(plain);
+        assert_eq!(open.load(std::sync::atomic::Ordering::SeqCst), 0);
     }
 
     #[test]

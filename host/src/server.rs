@@ -13,7 +13,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 
 use crate::cli::ServeArgs;
-use crate::clients::{ClientAddr, PerAddress, Slot, TrustedProxies};
+use crate::clients::{ClientAddr, CountedConnection, PerAddress, Slot, TrustedProxies};
 use crate::cluster::{Cluster, ClusterSettings};
 use crate::http::web::WebApp;
 use crate::storage;
@@ -183,8 +183,8 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
                     None => None,
                 };
                 let _ = stream.set_nodelay(true);
-                connections.fetch_add(1, Ordering::SeqCst);
-                tokio::spawn(serve_connection(host.clone(), stream, slot, connections.clone(), args.header_timeout));
+                let counted = CountedConnection::new(&connections);
+                tokio::spawn(serve_connection(host.clone(), stream, slot, counted, args.header_timeout));
             }
             _ = &mut stop => break,
         }
@@ -201,8 +201,7 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
         tokio::select! {
             accepted = listener.accept() => {
                 if let Ok((stream, _)) = accepted {
-                    refusing.fetch_add(1, Ordering::SeqCst);
-                    tokio::spawn(refuse_while_stopping(host.clone(), stream, refusing.clone(), args.header_timeout));
+                    tokio::spawn(refuse_while_stopping(host.clone(), stream, CountedConnection::new(&refusing), args.header_timeout));
                 }
             }
             _ = tokio::time::sleep(Duration::from_millis(20)) => {}
@@ -211,8 +210,7 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
     // The backlog's last connections are answered too, then the listener closes (a connection
     // can still race its close, by microseconds rather than by the whole drain).
     while let Ok(Ok((stream, _))) = tokio::time::timeout(Duration::from_millis(1), listener.accept()).await {
-        refusing.fetch_add(1, Ordering::SeqCst);
-        tokio::spawn(refuse_while_stopping(host.clone(), stream, refusing.clone(), args.header_timeout));
+        tokio::spawn(refuse_while_stopping(host.clone(), stream, CountedConnection::new(&refusing), args.header_timeout));
     }
     drop(listener);
     // A cluster node hands its users over first: calls other nodes route here from now on are
@@ -274,8 +272,8 @@ fn refuse_connection(stream: &tokio::net::TcpStream) {
     let _ = stream.try_write(REFUSAL);
 }
 
-/// Serve one HTTP connection (counted in `connections` by the caller, uncounted here when it
-/// ends); at shutdown, finish the request in flight and close it. A
+/// Serve one HTTP connection (counted by the caller; uncounted when it ends or becomes a
+/// WebSocket); at shutdown, finish the request in flight and close it. A
 /// client must send a request's headers within `header_timeout` of the connection's start or
 /// of the previous response (hyper's header read timeout, which so also closes idle
 /// keep-alive connections).
@@ -283,21 +281,24 @@ async fn serve_connection(
     host: Arc<Host>,
     stream: tokio::net::TcpStream,
     slot: Option<Arc<Slot>>,
-    connections: Arc<AtomicU64>,
+    counted: Arc<CountedConnection>,
     header_timeout: Duration,
 ) {
     let mut shutdown = host.runtime.stopping();
     let service_host = host.clone();
+    let counted_for_requests = counted.clone();
     let peer = stream.peer_addr().ok().map(|addr| addr.ip());
     let service = service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
         if let Some(peer) = peer {
             let client = service_host.http.trusted_proxies.client(peer, request.headers());
             request.extensions_mut().insert(ClientAddr(client));
         }
-        // A WebSocket upgraded from this connection keeps the address's count.
+        // A WebSocket upgraded from this connection keeps the address's count, and ends the
+        // connection's own.
         if let Some(slot) = &slot {
             request.extensions_mut().insert(slot.clone());
         }
+        request.extensions_mut().insert(counted_for_requests.clone());
         crate::http::route(service_host.clone(), request)
     });
     let connection = http1::Builder::new()
@@ -326,7 +327,6 @@ async fn serve_connection(
                     if let Err(e) = result {
                         tracing::debug!("connection ended: {e}");
                     }
-                    connections.fetch_sub(1, Ordering::SeqCst);
                     return;
                 }
                 _ = grace => {}
@@ -335,7 +335,7 @@ async fn serve_connection(
             let _ = connection.await;
         }
     }
-    connections.fetch_sub(1, Ordering::SeqCst);
+    drop(counted);
 }
 
 /// How long an open connection may still bring a request once the server stops.
@@ -343,7 +343,7 @@ const STOP_GRACE: Duration = Duration::from_millis(500);
 
 /// A connection accepted while the server stops: each request on it is answered 503
 /// "shutting down" (`http::route`), and the connection closes after it.
-async fn refuse_while_stopping(host: Arc<Host>, stream: tokio::net::TcpStream, connections: Arc<AtomicU64>, header_timeout: Duration) {
+async fn refuse_while_stopping(host: Arc<Host>, stream: tokio::net::TcpStream, counted: Arc<CountedConnection>, header_timeout: Duration) {
     let peer = stream.peer_addr().ok().map(|addr| ClientAddr(addr.ip()));
     let service = service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
         if let Some(peer) = peer {
@@ -353,7 +353,7 @@ async fn refuse_while_stopping(host: Arc<Host>, stream: tokio::net::TcpStream, c
     });
     let connection = http1::Builder::new().timer(TokioTimer::new()).header_read_timeout(header_timeout).serve_connection(TokioIo::new(stream), service);
     let _ = connection.await;
-    connections.fetch_sub(1, Ordering::SeqCst);
+    drop(counted);
 }
 
 async fn shutdown_signal() {

@@ -10,7 +10,7 @@ use hyper::{Request, Response, StatusCode};
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 
 use super::{auth, retry_after, text, Body, ClientAddr};
-use crate::clients::Slot;
+use crate::clients::{CountedConnection, Slot};
 use crate::runtime::key::Principal;
 use crate::server::Host;
 use crate::sockets::{connection, Opener, Refused};
@@ -86,7 +86,13 @@ pub async fn upgrade(host: Arc<Host>, mut request: Request<Incoming>) -> Respons
         let queue = host.runtime.sockets.new_queue();
         let opener = Opener { owner: owner.clone(), header_user: header_user.clone(), session, opened_at_ms: now_ms(), anonymous_slot };
         match host.runtime.sockets.open(opener, cap, queue.clone()) {
-            Ok(id) => Some(connection::Registered { id, owner, queue, client }),
+            Ok(id) => {
+                // Counted as a socket from now on, no longer as an HTTP connection.
+                if let Some(counted) = request.extensions().get::<Arc<CountedConnection>>() {
+                    counted.release();
+                }
+                Some(connection::Registered { id, owner, queue, client })
+            }
             Err(Refused) if header_user.is_some() => {
                 return text(StatusCode::TOO_MANY_REQUESTS, "too many open sockets for this user\n")
             }
