@@ -67,15 +67,78 @@ struct Ready {
     since: Instant,
 }
 
-pub struct GraphqlPool {
-    /// Started instances with no call, most recently used last.
-    ready: Mutex<Vec<Ready>>,
+/// Who may take an instance, in what order (no instances here: the places). A call takes
+/// first its caller's share, then (a client's HTTP request) one of the places clients may
+/// hold, then an instance's place, so a caller waiting for its own share holds nothing others
+/// need, and clients together never hold the last [`EVENT_RESERVE`] places.
+struct Places {
     /// One permit per instance that may exist (busy or ready).
     slots: Arc<Semaphore>,
     /// One permit per instance clients' HTTP requests may hold together.
     client_slots: Arc<Semaphore>,
     /// Each caller's share of the slots, while it has calls waiting or running.
     shares: Mutex<HashMap<Caller, Arc<Semaphore>>>,
+    max: usize,
+}
+
+/// The places one call holds, given back when dropped.
+struct Entered<'a> {
+    places: &'a Places,
+    caller: Caller,
+    share: Arc<Semaphore>,
+    _slot: tokio::sync::OwnedSemaphorePermit,
+    _client_slot: Option<tokio::sync::OwnedSemaphorePermit>,
+    share_permit: Option<tokio::sync::OwnedSemaphorePermit>,
+}
+
+impl Drop for Entered<'_> {
+    fn drop(&mut self) {
+        drop(self.share_permit.take());
+        self.places.release_share(&self.caller, &self.share);
+    }
+}
+
+impl Places {
+    fn new(max: usize) -> Self {
+        let for_clients = if max > EVENT_RESERVE { max - EVENT_RESERVE } else { max };
+        Self { slots: Arc::new(Semaphore::new(max)), client_slots: Arc::new(Semaphore::new(for_clients)), shares: Mutex::default(), max }
+    }
+
+    /// Wait for the places a call of `caller` needs (`client`: an HTTP request).
+    async fn enter(&self, caller: Caller, client: bool) -> Result<Entered<'_>, CallError> {
+        let share = self.share(&caller);
+        let share_permit = share.clone().acquire_owned().await.map_err(|_| CallError::ShuttingDown)?;
+        let client_slot = match client {
+            true => Some(self.client_slots.clone().acquire_owned().await.map_err(|_| CallError::ShuttingDown)?),
+            false => None,
+        };
+        let slot = self.slots.clone().acquire_owned().await.map_err(|_| CallError::ShuttingDown)?;
+        Ok(Entered { places: self, caller, share, _slot: slot, _client_slot: client_slot, share_permit: Some(share_permit) })
+    }
+
+    /// The semaphore that bounds `caller`'s share of the instances.
+    fn share(&self, caller: &Caller) -> Arc<Semaphore> {
+        let limit = match caller {
+            Caller::User(_) => PER_USER.min(self.max),
+            Caller::Anonymous => (self.max / 2).max(1),
+        };
+        self.shares.lock().entry(caller.clone()).or_insert_with(|| Arc::new(Semaphore::new(limit))).clone()
+    }
+
+    /// Forget a caller's share once nobody holds or waits for it.
+    fn release_share(&self, caller: &Caller, share: &Arc<Semaphore>) {
+        let mut shares = self.shares.lock();
+        // Two references: the map's and `share`; anyone else waiting holds a third.
+        if Arc::strong_count(share) == 2 {
+            shares.remove(caller);
+        }
+    }
+}
+
+pub struct GraphqlPool {
+    /// Started instances with no call, most recently used last.
+    ready: Mutex<Vec<Ready>>,
+    places: Places,
     /// Clients' calls running or waiting, per caller (see [`GraphqlPool::call_for_client`]).
     in_flight: Mutex<HashMap<Caller, usize>>,
     /// Calls one user may have in flight from clients (`--max-requests-in-flight`); callers
@@ -105,16 +168,7 @@ impl Drop for InFlight {
 impl GraphqlPool {
     pub fn new(max: usize, max_in_flight: usize) -> Self {
         let (max, max_in_flight) = (max.max(1), max_in_flight.max(1));
-        let for_clients = if max > EVENT_RESERVE { max - EVENT_RESERVE } else { max };
-        Self {
-            ready: Mutex::default(),
-            slots: Arc::new(Semaphore::new(max)),
-            client_slots: Arc::new(Semaphore::new(for_clients)),
-            shares: Mutex::default(),
-            in_flight: Mutex::default(),
-            max_in_flight,
-            max,
-        }
+        Self { ready: Mutex::default(), places: Places::new(max), in_flight: Mutex::default(), max_in_flight, max }
     }
 
     /// Run `request` for the caller in `context` on a pooled instance. The call runs in a
@@ -157,24 +211,10 @@ impl GraphqlPool {
         Self::spawn_run(runtime, request, context, Some(counted)).await
     }
 
-    /// Run the call on an instance: first the caller's share, then (a client's request) one of
-    /// the places clients may hold, then an instance, so a caller waiting for its own share
-    /// holds nothing others need.
+    /// Run the call on an instance, once it has its places (see [`Places`]).
     async fn run(&self, runtime: &Arc<Runtime>, request: Request, context: CallContext, client: bool) -> Result<Response, CallError> {
-        let caller = Caller::of(&context);
-        let share = self.share(&caller);
-        let share_permit = share.clone().acquire_owned().await.map_err(|_| CallError::ShuttingDown)?;
-        let client_slot = match client {
-            true => Some(self.client_slots.clone().acquire_owned().await.map_err(|_| CallError::ShuttingDown)?),
-            false => None,
-        };
-        let slot = self.slots.clone().acquire_owned().await.map_err(|_| CallError::ShuttingDown)?;
-        let result = self.call_on_instance(runtime, request, context).await;
-        drop(slot);
-        drop(client_slot);
-        drop(share_permit);
-        self.release_share(&caller, &share);
-        result
+        let _entered = self.places.enter(Caller::of(&context), client).await?;
+        self.call_on_instance(runtime, request, context).await
     }
 
     async fn call_on_instance(&self, runtime: &Arc<Runtime>, request: Request, context: CallContext) -> Result<Response, CallError> {
@@ -218,24 +258,6 @@ impl GraphqlPool {
         instance
     }
 
-    /// The semaphore that bounds `caller`'s share of the instances.
-    fn share(&self, caller: &Caller) -> Arc<Semaphore> {
-        let limit = match caller {
-            Caller::User(_) => PER_USER.min(self.max),
-            Caller::Anonymous => (self.max / 2).max(1),
-        };
-        self.shares.lock().entry(caller.clone()).or_insert_with(|| Arc::new(Semaphore::new(limit))).clone()
-    }
-
-    /// Forget a caller's share once nobody holds or waits for it.
-    fn release_share(&self, caller: &Caller, share: &Arc<Semaphore>) {
-        let mut shares = self.shares.lock();
-        // Two references: the map's and `share`; anyone else waiting holds a third.
-        if Arc::strong_count(share) == 2 {
-            shares.remove(caller);
-        }
-    }
-
     /// Start instances (with their schemas built) until [`MIN_READY`] are ready, in the
     /// background.
     pub fn warm_up(&self, runtime: &Arc<Runtime>) {
@@ -243,7 +265,7 @@ impl GraphqlPool {
         tokio::spawn(async move {
             let pool = &runtime.graphql;
             while pool.ready.lock().len() < MIN_READY.min(pool.max) && !runtime.is_stopping() {
-                let Ok(slot) = pool.slots.clone().try_acquire_owned() else { break };
+                let Ok(slot) = pool.places.slots.clone().try_acquire_owned() else { break };
                 let Some(version) = runtime.components.current(ComponentKind::Graphql) else { break };
                 let Some(instance) = warmed(&runtime, version).await else { break };
                 pool.ready.lock().push(Ready { instance, since: Instant::now() });
@@ -338,4 +360,42 @@ fn dropped(runtime: &Runtime) {
     let metrics = runtime.metrics.component(ComponentKind::Graphql);
     metrics.live_instances.fetch_sub(1, Relaxed);
     metrics.evictions.fetch_add(1, Relaxed);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    /// Whether `entering` gets its places within a short while.
+    async fn enters<F: std::future::Future>(entering: F) -> Option<F::Output> {
+        tokio::time::timeout(Duration::from_millis(50), entering).await.ok()
+    }
+
+    #[tokio::test]
+    async fn clients_never_hold_the_places_kept_for_event_delivery() {
+        let places = Places::new(4);
+        let user = |name: &str| Caller::User(Arc::from(name));
+        // Two accounts' HTTP requests take the two places clients may hold.
+        let a = enters(places.enter(user("a"), true)).await.expect("a client").unwrap();
+        let b = enters(places.enter(user("b"), true)).await.expect("another client").unwrap();
+        assert!(enters(places.enter(user("c"), true)).await.is_none(), "a third client request waits");
+        // Event delivery (and sockets) still find an instance, twice.
+        let events = enters(places.enter(user("c"), false)).await.expect("event delivery is not held up").unwrap();
+        let more = enters(places.enter(user("d"), false)).await.expect("nor is a second").unwrap();
+        drop((a, b, events, more));
+        assert!(places.shares.lock().is_empty(), "shares are forgotten when nobody holds them");
+    }
+
+    #[tokio::test]
+    async fn one_user_holds_at_most_its_share() {
+        let places = Places::new(16);
+        let ada = Caller::User(Arc::from("ada"));
+        let mut held = Vec::new();
+        for _ in 0..PER_USER {
+            held.push(enters(places.enter(ada.clone(), false)).await.expect("within the share").unwrap());
+        }
+        assert!(enters(places.enter(ada.clone(), false)).await.is_none(), "past the share it waits");
+        assert!(enters(places.enter(Caller::User(Arc::from("bob")), false)).await.is_some(), "another user does not");
+    }
 }
