@@ -213,6 +213,11 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
         tokio::spawn(refuse_while_stopping(host.clone(), stream, CountedConnection::new(&refusing), args.header_timeout));
     }
     drop(listener);
+    // The connections answered 503 above finish before the process goes (it would cut them).
+    let answering = tokio::time::Instant::now() + Duration::from_secs(1);
+    while refusing.load(Ordering::SeqCst) > 0 && tokio::time::Instant::now() < answering {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     // A cluster node hands its users over first: calls other nodes route here from now on are
     // answered `moved` and made on the user's next owner.
     // Each step is bounded: a node cut off from NATS still exits (what it could not hand over

@@ -40,7 +40,7 @@ pub struct SharedAccounts {
 
 impl SharedAccounts {
     pub async fn open(js: &jetstream::Context, replicas: usize) -> Result<Self> {
-        let kv = super::buckets::open_bucket(js, kv::Config { bucket: ACCOUNTS.into(), history: 1, ..Default::default() }, replicas).await?;
+        let kv = super::buckets::open_bucket(js, kv::Config { bucket: ACCOUNTS.into(), history: 1, ..Default::default() }, replicas, super::buckets::Reads::AnyReplica).await?;
         let sign_outs = js
             .get_or_create_stream(jetstream::stream::Config {
                 name: SIGN_OUT_STREAM.into(),

@@ -73,21 +73,34 @@ pub struct Ownership {
 
 impl Ownership {
     pub async fn open(js: &jetstream::Context, settings: &ClusterSettings) -> Result<Self> {
-        let owners = super::buckets::open_bucket(js, kv::Config { bucket: OWNERS.into(), history: 1, ..Default::default() }, settings.replicas).await?;
-        let nodes = super::buckets::open_bucket(js, kv::Config { bucket: NODES.into(), history: 1, max_age: settings.lease_ttl, ..Default::default() }, settings.replicas).await?;
+        // Who owns a user, and whose lease stands, are read from the leader (see `Reads`).
+        let leader = super::buckets::Reads::Leader;
+        let owners = super::buckets::open_bucket(js, kv::Config { bucket: OWNERS.into(), history: 1, ..Default::default() }, settings.replicas, leader).await?;
+        let nodes = super::buckets::open_bucket(js, kv::Config { bucket: NODES.into(), history: 1, max_age: settings.lease_ttl, ..Default::default() }, settings.replicas, leader).await?;
+        // The lease's time to live is the bucket's (it is what lets a key lapse), whatever this
+        // node's flag says: nodes started with other flags agree on it.
+        let ttl = super::buckets::max_age(js, NODES).await?.filter(|ttl| !ttl.is_zero()).unwrap_or(settings.lease_ttl);
+        if ttl != settings.lease_ttl {
+            tracing::warn!(bucket = ?ttl, flag = ?settings.lease_ttl, "--lease-ttl differs from the cluster's; the cluster's applies");
+        }
         Ok(Self {
             owners,
             nodes,
-            ttl: settings.lease_ttl,
+            ttl,
             owned: Mutex::default(),
             taking: Mutex::default(),
             known: Mutex::new(BoundedMap::new(KNOWN_OWNERS)),
-            liveness: Mutex::new(Liveness { revision: 0, confirmed: Instant::now() - settings.lease_ttl * 2 }),
+            liveness: Mutex::new(Liveness { revision: 0, confirmed: Instant::now() - ttl * 2 }),
             live_seen: Mutex::default(),
             refreshing: tokio::sync::Mutex::new(()),
             main: std::sync::OnceLock::new(),
             left: std::sync::atomic::AtomicBool::new(false),
         })
+    }
+
+    /// The lease's time to live (the bucket's).
+    pub fn ttl(&self) -> Duration {
+        self.ttl
     }
 
     /// Whether this node left the cluster (see [`Ownership::leave`]).

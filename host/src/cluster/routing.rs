@@ -31,6 +31,9 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 
 const OWNER_LOST: &str = "the node that owns this user stopped during the call";
 
+/// How long an owner whose lease lapsed (or that left) may still answer a call it was sent.
+const ANSWER_AFTER_LAPSE: Duration = Duration::from_secs(1);
+
 fn subject(node: &str) -> String {
     format!("rt.call.{node}")
 }
@@ -50,7 +53,7 @@ pub async fn call(cluster: &Arc<Cluster>, runtime: &Arc<Runtime>, key: ActorKey,
     };
     let user = key.principal.user().cloned().ok_or(CallError::Refused("an anonymous caller has no library".into()))?;
     // Long enough for a dead owner's lease to lapse, and a take-over to finish.
-    let deadline = Instant::now() + cluster.settings.lease_ttl * 2 + Duration::from_secs(5);
+    let deadline = Instant::now() + cluster.ownership.ttl() * 2 + Duration::from_secs(5);
     // A node that is stopping still finishes the calls in flight (routing them, or running
     // them for users it holds) until it leaves the cluster.
     let mut unavailable = None;
@@ -153,19 +156,25 @@ async fn ask(cluster: &Cluster, node: &str, user: &str, method: &str, args: &str
     let payload = Bytes::from(json!({ "user": user, "method": method, "args": args }).to_string());
     let request = async_nats::Request::new().payload(payload).timeout(Some(CALL_TIMEOUT));
     let asked = cluster.client.send_request(subject(node), request);
-    // The owner may die with the call in hand: its lease lapsing ends the wait. Such a call
-    // may or may not have committed, so it is not made again (it fails, unacknowledged).
+    tokio::pin!(asked);
+    // The owner may die with the call in hand: its lease lapsing ends the wait. An owner that
+    // left the cluster (a clean stop) still answers (`moved` for a call it did not start, the
+    // answer of one it finished), so its answer is waited for a moment more; without one, the
+    // call may or may not have committed, and it is not made again (OUTCOME_UNKNOWN).
     let lapsed = async {
         loop {
-            tokio::time::sleep(cluster.settings.lease_ttl / 4).await;
+            tokio::time::sleep(cluster.ownership.ttl() / 4).await;
             if !cluster.ownership.is_live(node).await.unwrap_or(true) {
                 return;
             }
         }
     };
     let reply = tokio::select! {
-        reply = asked => reply,
-        () = lapsed => return Ok(Err(CallError::OutcomeUnknown(OWNER_LOST.into()))),
+        reply = &mut asked => reply,
+        () = lapsed => match tokio::time::timeout(ANSWER_AFTER_LAPSE, &mut asked).await {
+            Ok(reply) => reply,
+            Err(_) => return Ok(Err(CallError::OutcomeUnknown(OWNER_LOST.into()))),
+        },
     };
     let reply = match reply {
         Ok(reply) => reply,
@@ -192,8 +201,29 @@ async fn ask(cluster: &Cluster, node: &str, user: &str, method: &str, args: &str
 /// Answer the calls other nodes route to this one.
 pub async fn serve(cluster: Arc<Cluster>) -> Result<()> {
     let mut requests = cluster.client.subscribe(subject(&cluster.node)).await.map_err(|e| anyhow!("subscribing to routed calls: {e}"))?;
+    let mut stopping = cluster.runtime().map(|runtime| runtime.stopping());
     tokio::spawn(async move {
-        while let Some(message) = requests.next().await {
+        loop {
+            // Once the node stops, it stops listening (callers get "no responders" and wait for
+            // it to leave, then take its users), and answers what it was sent already: a call
+            // sent to a node that exits unanswered would have an unknown outcome.
+            let stopped = stopping.as_ref().is_none_or(|stop| *stop.borrow());
+            let message = match (&mut stopping, stopped) {
+                (Some(stop), false) => {
+                    let stop_seen = async move {
+                        let _ = stop.wait_for(|stopping| *stopping).await;
+                    };
+                    tokio::select! {
+                        message = requests.next() => message,
+                        () = stop_seen => {
+                            let _ = requests.drain().await;
+                            continue;
+                        }
+                    }
+                }
+                _ => requests.next().await,
+            };
+            let Some(message) = message else { break };
             let Some(reply) = message.reply.clone() else { continue };
             let cluster = cluster.clone();
             cluster.serving_routed.fetch_add(1, Relaxed);
