@@ -195,3 +195,18 @@ test('a user-channel that falls too far behind its events sheds them and tells e
     b1.close();
   });
 });
+
+// Proves a request cannot hold a pooled graphql instance for long through its library calls:
+// after 5 x --max-call-time (here 1.5 s) it starts no more of them, each refused with a clear
+// error, while those already made keep their answers.
+test('a request that keeps its graphql instance past 5 x --max-call-time starts no more library calls', { timeout: 60_000 }, async () => {
+  const { token } = await server.signUp('holder@example.com');
+  const mutations = Array.from({ length: 12 }, (_, i) => `m${i}: createStory(input: {url: "https://example.com", title: "slow"}) { story { title } }`).join(' ');
+  const res = await server.gql(`mutation { ${mutations} }`, {}, token);
+  // createStory's payload is non-null, so a refused field nulls `data`; the errors say which.
+  const refused = (res.body.errors ?? []).map((e) => [e.path?.[0], e.message]);
+  assert.ok(refused.length >= 1 && refused.length <= 9, `refused: ${JSON.stringify(refused)}`);
+  const first = 12 - refused.length;
+  assert.deepEqual(refused, Array.from({ length: refused.length }, (_, i) => [`m${first + i}`, 'This request took longer than its time limit of 1.5s']),
+    'the calls after the limit, and only those, were refused');
+});
