@@ -99,7 +99,9 @@ cp "${OURS_COMPONENTS:-$TARGET/wasm32-wasip2/release}"/{library,user_channel,gra
 OURS_CLUSTER_FLAGS=()
 if [ "${OURS_CLUSTER:-0}" = 1 ]; then
   NATS_PORT=$(( ${BENCH_PORT_BASE:-28700} + 222 ))
-  "$(scripts/nats-server.sh)" -js -a 127.0.0.1 -p "$NATS_PORT" -sd "$WORK/nats" >"$WORK/nats.log" 2>&1 &
+  # NATS_SYNC=always: JetStream syncs every write before acknowledging it (docs/nats.conf).
+  NATS_CONF=(); [ "${NATS_SYNC:-}" = always ] && NATS_CONF=(-c "$ROOT/docs/nats.conf")
+  "$(scripts/nats-server.sh)" "${NATS_CONF[@]}" -js -a 127.0.0.1 -p "$NATS_PORT" -sd "$WORK/nats" >"$WORK/nats.log" 2>&1 &
   NATS_PID=$!
   trap 'stop_server; kill "$NATS_PID" 2>/dev/null || true; rm -rf "$WORK"' EXIT
   for _ in $(seq 1 100); do grep -q "Server is ready" "$WORK/nats.log" && break; sleep 0.05; done
