@@ -255,9 +255,14 @@ pub fn pong(payload: Option<&Map<String, Value>>) -> String {
     }
 }
 
-/// Write `{"id":<id>,"type":"next","payload":<payload>}` into `out` (cleared first), with
-/// the event's log position added to the payload as `extensions.position` when there is one.
+/// Write `{"id":<id>,"type":"next","payload":<payload>}` into `out` (cleared first).
 /// `payload` must be a JSON object (see [`checked_response`]).
+pub fn write_next(out: &mut String, id: &str, payload: &str) {
+    write_next_at(out, id, payload, None);
+}
+
+/// [`write_next`], with the event's log position added to the payload as
+/// `extensions.position` when there is one.
 pub fn write_next_at(out: &mut String, id: &str, payload: &str, position: Option<&str>) {
     out.clear();
     out.reserve(id.len() + payload.len() + 36 + position.map_or(0, |p| p.len() + 32));
@@ -544,7 +549,7 @@ mod tests {
     #[test]
     fn server_messages() {
         let mut buf = String::from("junk");
-        write_next_at(&mut buf, "a\"b", r#"{"data":{"x":1}}"#, None);
+        write_next(&mut buf, "a\"b", r#"{"data":{"x":1}}"#);
         assert_eq!(buf, r#"{"id":"a\"b","type":"next","payload":{"data":{"x":1}}}"#);
         assert_eq!(complete("1"), r#"{"id":"1","type":"complete"}"#);
         assert_eq!(error("1", "[{\"message\":\"m\"}]"), r#"{"id":"1","type":"error","payload":[{"message":"m"}]}"#);

@@ -13,11 +13,6 @@
 //! A gap fill is a call to another node, which may wait for a dead owner's lease to lapse; it
 //! runs beside the delivery task, which holds back only that user's later batches until the
 //! fill is in (a failover sends a crowd of checks at once: none waits for another user's).
-//!
-//! A gap shows only when a later event arrives, so a user's last batch that core NATS dropped
-//! would wait for the user's next change. The owner therefore sends each user's last batch
-//! again once the user has been quiet for [`REPEAT_AFTER`] ([`Repeats`]): a node that had it
-//! delivers nothing (it was delivered), one that lost it, or more, delivers it or fills the gap.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::Ordering::Relaxed;
@@ -49,33 +44,9 @@ enum Delivery {
     Filled(UserId, Option<Vec<ChannelEvent>>),
 }
 
-/// How long after a user's last published batch the owner sends it again.
-const REPEAT_AFTER: std::time::Duration = std::time::Duration::from_millis(1_000);
-
-/// Each user's last published batch, sent again once the user has been quiet for
-/// [`REPEAT_AFTER`] (no I/O here: it says what is due).
-#[derive(Default)]
-struct Repeats {
-    last: HashMap<UserId, (Bytes, std::time::Instant)>,
-}
-
-impl Repeats {
-    /// `user` published `payload` at `now` (a later batch replaces an earlier one).
-    fn published(&mut self, user: &UserId, payload: Bytes, now: std::time::Instant) {
-        self.last.insert(user.clone(), (payload, now));
-    }
-
-    /// The batches whose users have been quiet long enough at `now`, each once.
-    fn due(&mut self, now: std::time::Instant) -> Vec<(UserId, Bytes)> {
-        let due: Vec<UserId> = self.last.iter().filter(|(_, (_, at))| now.duration_since(*at) >= REPEAT_AFTER).map(|(user, _)| user.clone()).collect();
-        due.into_iter().filter_map(|user| self.last.remove(&user).map(|(payload, _)| (user, payload))).collect()
-    }
-}
-
 /// This node's way in and out for events.
 pub struct Events {
     outgoing: mpsc::UnboundedSender<(String, Bytes)>,
-    repeats: Arc<parking_lot::Mutex<Repeats>>,
     deliveries: mpsc::UnboundedSender<Delivery>,
     /// Taken by [`serve`], which runs the delivery task.
     delivery_task: parking_lot::Mutex<Option<mpsc::UnboundedReceiver<Delivery>>>,
@@ -86,7 +57,7 @@ fn subject(user: &str) -> String {
 }
 
 impl Events {
-    /// Start the publisher task, and the one that sends quiet users' last batches again.
+    /// Start the publisher task.
     pub fn start(client: async_nats::Client) -> Self {
         let (outgoing, mut to_publish) = mpsc::unbounded_channel::<(String, Bytes)>();
         tokio::spawn(async move {
@@ -96,31 +67,14 @@ impl Events {
                 }
             }
         });
-        let repeats = Arc::new(parking_lot::Mutex::new(Repeats::default()));
-        let (again, every) = (outgoing.clone(), Arc::downgrade(&repeats));
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(REPEAT_AFTER / 4);
-            loop {
-                tick.tick().await;
-                let Some(repeats) = every.upgrade() else { return };
-                let due = repeats.lock().due(std::time::Instant::now());
-                for (user, payload) in due {
-                    if again.send((subject(&user), payload)).is_err() {
-                        return;
-                    }
-                }
-            }
-        });
         let (deliveries, receiver) = mpsc::unbounded_channel();
-        Self { outgoing, repeats, deliveries, delivery_task: parking_lot::Mutex::new(Some(receiver)) }
+        Self { outgoing, deliveries, delivery_task: parking_lot::Mutex::new(Some(receiver)) }
     }
 
     /// What one or more committed calls of `user`'s library published: to every node.
     pub fn publish(&self, user: &UserId, events: Vec<ChannelEvent>) {
         let batch: Vec<Json> = events.iter().map(|e| json!([e.channel, e.event])).collect();
-        let payload = Bytes::from(Json::Array(batch).to_string());
-        self.repeats.lock().published(user, payload.clone(), std::time::Instant::now());
-        let _ = self.outgoing.send((subject(user), payload));
+        let _ = self.outgoing.send((subject(user), Bytes::from(Json::Array(batch).to_string())));
         let _ = self.deliveries.send(Delivery::Events(user.clone(), events));
     }
 
@@ -320,34 +274,7 @@ async fn fetch_after(runtime: &Arc<Runtime>, user: &UserId, after: &str) -> Opti
 
 #[cfg(test)]
 mod tests {
-    use super::{position, Action, ChannelEvent, Repeats, UserDelivery, REPEAT_AFTER};
-    use bytes::Bytes;
-    use std::time::{Duration, Instant};
-
-    #[test]
-    fn a_quiet_users_last_batch_is_sent_again_once() {
-        let mut repeats = Repeats::default();
-        let start = Instant::now();
-        let (ada, bob) = ("ada".into(), "bob".into());
-        repeats.published(&ada, Bytes::from_static(b"a1"), start);
-        repeats.published(&bob, Bytes::from_static(b"b1"), start);
-        repeats.published(&ada, Bytes::from_static(b"a2"), start + Duration::from_millis(600));
-        assert!(repeats.due(start + Duration::from_millis(900)).is_empty(), "nobody quiet long enough yet");
-        let due = repeats.due(start + REPEAT_AFTER);
-        assert_eq!(due, vec![(bob, Bytes::from_static(b"b1"))], "bob has been quiet for a second");
-        assert_eq!(repeats.due(start + REPEAT_AFTER + Duration::from_millis(600)), vec![(ada, Bytes::from_static(b"a2"))], "ada's latest batch, once she is quiet");
-        assert!(repeats.due(start + REPEAT_AFTER * 5).is_empty(), "each once");
-    }
-
-    #[test]
-    fn a_repeated_batch_delivers_nothing_twice_and_shows_a_lost_one() {
-        let mut had_it = UserDelivery::default();
-        assert_eq!(said(had_it.arrive(Some(batch(&[1, 2])))), vec!["deliver 1,2"]);
-        assert_eq!(said(had_it.arrive(Some(batch(&[2])))), Vec::<String>::new(), "the repeat of what was delivered: nothing");
-        let mut lost_it = UserDelivery::default();
-        assert_eq!(said(lost_it.arrive(Some(batch(&[1])))), vec!["deliver 1"]);
-        assert_eq!(said(lost_it.arrive(Some(batch(&[3])))), vec!["fill after 1"], "the repeat shows the lost batch: a fill");
-    }
+    use super::{position, Action, ChannelEvent, UserDelivery};
 
     const EPOCH: &str = "0123456789abcdef";
 
