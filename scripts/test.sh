@@ -37,6 +37,11 @@ export REALTIME_HOST_BIN="$PWD/target/debug/realtime-host"
 # nodes on one NATS server: each request and each socket goes to a node picked at random.
 (cd tests && E2E_CLUSTER=3 node --test --test-concurrency=1 e2e/product.test.mjs e2e/protocol.test.mjs \
   e2e/client.test.mjs e2e/relay.test.mjs e2e/resume.test.mjs)
+# The cluster's history checker, short form (60 s of faults on three nodes and a NATS cluster of
+# three; RELIABILITY.md has the long run): first its own test (each anomaly kind is caught),
+# then a run that fails on any anomaly.
+(cd tests && node --test chaos/check.test.mjs)
+node tests/chaos/run.mjs --duration 60 --history target/chaos-history.jsonl
 # The benchmark harness as a smoke check: every scenario against all three systems with small
 # counts; it fails on a scenario that does not complete or on a lost event, and asserts no
 # timing (BENCHMARKS.md holds the real run, made with the release build).
