@@ -3,7 +3,7 @@
 //! graceful shutdown.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
@@ -48,6 +48,9 @@ pub struct Host {
     pub connections_per_address: Arc<PerAddress>,
     /// Unauthenticated sockets per client address (`--max-anonymous-sockets-per-address`).
     pub anonymous_per_address: Arc<PerAddress>,
+    /// With `--cluster`: this node's membership, for what only the cluster serves (its part of
+    /// `/metrics`, sharing a component a PUT installed). Set before the listener starts.
+    pub cluster: OnceLock<Arc<Cluster>>,
 }
 
 impl Host {
@@ -139,6 +142,7 @@ pub fn start(args: &ServeArgs) -> Result<Arc<Host>> {
         anonymous_turn: AtomicU64::new(0),
         connections_per_address: PerAddress::new(args.max_connections_per_address),
         anonymous_per_address: PerAddress::new(args.max_anonymous_sockets_per_address),
+        cluster: OnceLock::new(),
     }))
 }
 
@@ -146,7 +150,7 @@ pub fn start(args: &ServeArgs) -> Result<Arc<Host>> {
 /// requests in flight, close every socket with 1001.
 pub async fn serve(args: ServeArgs) -> Result<()> {
     let host = start(&args)?;
-    let cluster = join_cluster(&args, &host.runtime).await?;
+    let cluster = join_cluster(&args, &host).await?;
     let listener = TcpListener::bind(args.listen).await.with_context(|| format!("binding {}", args.listen))?;
     tracing::info!("serving on http://{}", listener.local_addr()?);
     host.runtime.start();
@@ -259,13 +263,14 @@ fn spawn_session_purge(host: &Arc<Host>) {
 
 /// With `--cluster`: join the cluster before serving (the runtime must know it before its
 /// first actor starts).
-async fn join_cluster(args: &ServeArgs, runtime: &Arc<Runtime>) -> Result<Option<Arc<Cluster>>> {
+async fn join_cluster(args: &ServeArgs, host: &Host) -> Result<Option<Arc<Cluster>>> {
     let Some(url) = args.cluster.clone().filter(|url| !url.is_empty()) else { return Ok(None) };
     let node_id = args.node_id.clone().context("--cluster needs --node-id (or REALTIME_NODE_ID)")?;
     let settings = ClusterSettings { url, node_id, lease_ttl: args.lease_ttl.max(Duration::from_millis(400)), snapshot_every: args.snapshot_every, replicas: args.cluster_replicas };
     let cluster = Cluster::join(settings).await?;
-    let _ = runtime.cluster.set(cluster.clone());
-    cluster.start(runtime).await?;
+    let _ = host.runtime.replication.set(cluster.clone());
+    let _ = host.cluster.set(cluster.clone());
+    cluster.start(&host.runtime).await?;
     Ok(Some(cluster))
 }
 

@@ -24,6 +24,8 @@ use serde_json::{json, Value as Json};
 use tokio::sync::mpsc;
 
 use crate::runtime::bindings::host_api::sql::Value;
+/// Why an append did not happen, or may not have: the runtime's seam defines it, the log gives it.
+pub use crate::runtime::replication::AppendError;
 use crate::storage::actor_db::Write;
 
 pub const STREAM: &str = "RT_LOG";
@@ -35,21 +37,6 @@ pub enum Entry {
     Owner(String),
     /// One committed call's writes, in the order they ran.
     Writes(Vec<Write>),
-}
-
-/// Why an append did not happen, or may not have.
-#[derive(Debug, thiserror::Error)]
-pub enum AppendError {
-    /// Something was appended after the sequence this node expected: another node owns the
-    /// user. Not applied.
-    #[error("another node took this user over")]
-    Fenced,
-    /// Not applied, and it never will be (the log was read, or the entry shut out).
-    #[error("the cluster log did not take the change: {0}")]
-    NotApplied(String),
-    /// It may or may not be in the log: neither the answer nor the log could be had.
-    #[error("the cluster log could not say whether it took the change: {0}")]
-    Unknown(String),
 }
 
 /// How long an append whose answer was lost is settled for before it is called unknown.

@@ -15,6 +15,8 @@
 //! - [`accounts`]: users and sessions in the `rt_accounts` bucket, and sign-outs broadcast.
 //! - [`swaps`]: component versions in the `rt_components` object store, installed everywhere.
 //! - [`patience`]: waiting out the errors JetStream gives while it starts or elects a leader.
+//! - `seam`: [`Cluster`] implements the runtime's `Replication` seam, the only way the runtime
+//!   reaches the cluster (the runtime imports nothing from here).
 
 pub mod accounts;
 pub mod buckets;
@@ -25,6 +27,7 @@ pub mod metrics;
 pub mod ownership;
 pub mod patience;
 pub mod routing;
+mod seam;
 pub mod swaps;
 pub mod server_version;
 

@@ -41,7 +41,7 @@ pub async fn route(host: Arc<Host>, request: Request<Incoming>) -> Response<Body
     match watcher::install(&host.runtime, kind, wasm.to_vec()).await {
         Ok(number) => {
             tracing::info!(component = %kind, version = number, "installed a new version from PUT");
-            if let Some(cluster) = host.runtime.cluster.get() {
+            if let Some(cluster) = host.cluster.get() {
                 if let Err(e) = crate::cluster::swaps::share(cluster, kind, &wasm).await {
                     tracing::warn!(component = %kind, "installed here, but not shared with the cluster: {e:#}");
                     return text(StatusCode::BAD_GATEWAY, format!("installed on this node, but not shared with the cluster: {e:#}\n"));

@@ -42,7 +42,7 @@ pub async fn route(host: Arc<Host>, request: Request<Incoming>) -> Result<Respon
         (&Method::GET, "/metrics") if !metrics_allowed(&host, &request) => text(StatusCode::NOT_FOUND, "not found\n"),
         (&Method::GET, "/metrics") => {
             let mut metrics = host.runtime.metrics.render(host.runtime.sockets.queue_limits().queued.load(std::sync::atomic::Ordering::Relaxed));
-            if let Some(cluster) = host.runtime.cluster.get() {
+            if let Some(cluster) = host.cluster.get() {
                 metrics.push_str(&cluster.metrics.render(&cluster.node, cluster.ownership.owned_count()));
             }
             let mut response = text(StatusCode::OK, metrics);

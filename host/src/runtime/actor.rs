@@ -14,6 +14,7 @@ use super::call::{CallError, Envelope, Request, Response};
 use super::effects;
 use super::instance::Instance;
 use super::key::{ActorKey, ComponentKind};
+use super::replication::AppendError;
 use super::state::CallState;
 use super::Runtime;
 use crate::sockets::Outbound;
@@ -206,37 +207,37 @@ impl Actor {
                 // commits here (and so is answered and published).
                 let writes = state.db.take_writes();
                 let mut logged = None;
-                if let (Some(cluster), Some(user), false) = (runtime.cluster.get(), &user, writes.is_empty()) {
+                if let (Some(replication), Some(user), false) = (runtime.replication.get(), &user, writes.is_empty()) {
                     // Every way out but success rolls the call back and drops the instance (it
                     // may hold state of the call that never committed); a way out that leaves
                     // the log with an entry this file lacks, or another node the owner, also
                     // gives the user up, so the next owner replays the log.
-                    let failed = match cluster.append(user, &writes).await {
+                    let failed = match replication.append(user, &writes).await {
                         Ok(seq) => match state.db.record_position(seq) {
                             Ok(()) => None,
                             Err(e) => Some((CallError::Commit(e), true)),
                         },
-                        Err(crate::cluster::log::AppendError::Fenced) => Some((CallError::Moved, true)),
+                        Err(AppendError::Fenced) => Some((CallError::Moved, true)),
                         // Not applied: the log was read. The user goes too: its position moved.
-                        Err(e @ crate::cluster::log::AppendError::NotApplied(_)) => Some((CallError::Refused(e.to_string()), true)),
+                        Err(e @ AppendError::NotApplied(_)) => Some((CallError::Refused(e.to_string()), true)),
                         // Maybe in the log: the next owner replays whatever it holds.
-                        Err(crate::cluster::log::AppendError::Unknown(e)) => Some((CallError::OutcomeUnknown(e), true)),
+                        Err(AppendError::Unknown(e)) => Some((CallError::OutcomeUnknown(e), true)),
                     };
                     if let Some((error, give_up)) = failed {
                         let _ = state.db.finish(false);
                         if give_up {
-                            cluster.ownership.release(cluster, user);
+                            replication.release(user);
                         }
                         self.evict();
                         return Err(error);
                     }
-                    logged = Some((cluster, user));
-                } else if let (Some(cluster), Some(user)) = (runtime.cluster.get(), &user) {
+                    logged = Some((replication, user));
+                } else if let (Some(replication), Some(user)) = (runtime.replication.get(), &user) {
                     // A read is answered only while this node's lease stands by its own clock:
                     // paused past its lease, another node may own the user and have acknowledged
                     // writes this copy lacks. The caller routes the call again.
                     // (Its refresh, or the heartbeat's, settles whether the lease was lost.)
-                    if is_library && !cluster.ownership.serves(user) {
+                    if is_library && !replication.serves(user) {
                         let _ = state.db.finish(false);
                         return Err(CallError::Moved);
                     }
@@ -244,15 +245,15 @@ impl Actor {
                 match state.db.finish(true) {
                     Ok(()) => {
                         effects::apply(&self.runtime, &self.key, call, is_publish);
-                        if let Some((cluster, user)) = logged {
-                            crate::cluster::catch_up::after_commit(cluster, user);
+                        if let Some((replication, user)) = logged {
+                            replication.clone().after_commit(user);
                         }
                         Ok(response)
                     }
                     Err(e) => {
-                        if let Some((cluster, user)) = logged {
+                        if let Some((replication, user)) = logged {
                             // The log holds an entry this file does not: let a take-over replay it.
-                            cluster.ownership.release(cluster, user);
+                            replication.release(user);
                         }
                         self.evict();
                         Err(CallError::Commit(e))

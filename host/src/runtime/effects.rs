@@ -45,9 +45,9 @@ pub fn apply(runtime: &Arc<Runtime>, key: &ActorKey, call: CallState, is_publish
     // Anonymous actors have no user channel: what they publish goes nowhere.
     if let (Some(user), false) = (key.principal.user(), published.is_empty()) {
         runtime.metrics.events_published.fetch_add(published.len() as u64, Relaxed);
-        if let Some(cluster) = runtime.cluster.get() {
+        if let Some(replication) = runtime.replication.get() {
             // In a cluster, to every node holding the user's sockets, this one included.
-            cluster.events.publish(user, published);
+            replication.publish(user, published);
             return;
         }
         let channel_actor = ActorKey::new(ComponentKind::UserChannel, Principal::User(user.clone()));

@@ -2,7 +2,9 @@
 //! instances, the per-call transaction and output gate, alarms, and the shared graphql
 //! instances. It knows nothing of HTTP: the listener (`server`, `http`) and each socket's
 //! task reach it through a [`Runtime`] handle, and reach an actor only through
-//! [`Runtime::send`] and [`Runtime::call`], the one seam a cluster of nodes would route.
+//! [`Runtime::send`] and [`Runtime::call`]. In a cluster the runtime reaches the other nodes
+//! only through [`replication::Replication`], a seam it defines and `cluster` implements: the
+//! runtime imports nothing of the cluster.
 
 pub mod actor;
 pub mod actors;
@@ -17,6 +19,7 @@ pub mod engine;
 pub mod graphql_pool;
 pub mod instance;
 pub mod key;
+pub mod replication;
 pub mod state;
 pub mod watcher;
 
@@ -26,7 +29,6 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
-use crate::cluster::Cluster;
 use crate::metrics::Metrics;
 use crate::sockets::{QueueLimits, SocketHub};
 use crate::storage::accounts::Accounts;
@@ -37,6 +39,7 @@ use call::{CallContext, CallError, Envelope, Request, Response};
 use components::ComponentStore;
 use graphql_pool::GraphqlPool;
 use key::{ActorKey, ComponentKind};
+use replication::Replication;
 
 /// How long a shutdown waits for busy actors to evict.
 const CLOSE_WAIT: Duration = Duration::from_secs(5);
@@ -103,8 +106,9 @@ pub struct Runtime {
     pub sockets: SocketHub,
     pub accounts: Arc<Accounts>,
     pub metrics: Metrics,
-    /// In cluster mode (`--cluster`): the node's membership; library calls route through it.
-    pub cluster: OnceLock<Arc<Cluster>>,
+    /// In cluster mode (`--cluster`): the cluster, through the runtime's seam; library calls
+    /// route through it.
+    pub replication: OnceLock<Arc<dyn Replication>>,
     /// Flips to true when the runtime begins to stop.
     stopping: watch::Sender<bool>,
 }
@@ -136,7 +140,7 @@ impl Runtime {
             sockets,
             accounts,
             metrics: Metrics::default(),
-            cluster: OnceLock::new(),
+            replication: OnceLock::new(),
             stopping: watch::channel(false).0,
         })
     }
@@ -158,8 +162,8 @@ impl Runtime {
     /// Call actor `key` and wait for the answer. In a cluster, a user's library is called
     /// on the node that owns the user.
     pub async fn call(self: &Arc<Self>, key: ActorKey, request: Request, context: CallContext) -> Result<Response, CallError> {
-        if let (ComponentKind::Library, Some(cluster)) = (key.component, self.cluster.get()) {
-            return crate::cluster::routing::call(cluster, self, key, request, context).await;
+        if let (ComponentKind::Library, Some(replication)) = (key.component, self.replication.get()) {
+            return replication.clone().route(self, key, request, context).await;
         }
         self.actors.call(self, key, request, context).await
     }

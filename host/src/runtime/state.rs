@@ -113,7 +113,7 @@ impl ActorState {
 fn actor_db(runtime: &Runtime, key: &ActorKey) -> ActorDb {
     let db = ActorDb::new(runtime.actor_db_path(key), Some(runtime.connections.clone())).with_quota(runtime.settings.max_user_bytes);
     // In a cluster a library's writes go to the user log (the only actor with a database).
-    if runtime.cluster.get().is_some() && key.principal.user().is_some() {
+    if runtime.replication.get().is_some() && key.principal.user().is_some() {
         db.replicated()
     } else {
         db
