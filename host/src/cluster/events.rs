@@ -10,6 +10,11 @@
 //! on; and a new owner, once it took a user over, asks every node (an empty batch) to check
 //! for events it missed the same way. Events already delivered are not delivered again.
 //!
+//! Core NATS drops what a node was not connected for, and what it could not take in time (a
+//! slow consumer), and then no later event may come to show the gap (a user's last change).
+//! The NATS client tells of both ([`MissedNotice`]): every user this node delivers to is then
+//! checked the same way, once per notice however many come together.
+//!
 //! A gap fill is a call to another node, which may wait for a dead owner's lease to lapse; it
 //! runs beside the delivery task, which holds back only that user's later batches until the
 //! fill is in (a failover sends a crowd of checks at once: none waits for another user's).
@@ -42,6 +47,41 @@ enum Delivery {
     /// A gap fill ended: the user's events after the last one delivered, as its library has
     /// them (`None`: it could not be asked).
     Filled(UserId, Option<Vec<ChannelEvent>>),
+    /// This node may have missed events of any user (see [`MissedNotice`]).
+    MayHaveMissed,
+}
+
+/// Turns what the NATS client reports into a check of every user this node delivers to: a
+/// (re)connection (what was sent while away is gone) or a slow consumer (messages dropped).
+/// Made before the connection, whose event callback it is; notices that come while one is
+/// still waiting for the delivery task count as that one.
+#[derive(Clone, Default)]
+pub struct MissedNotice(Arc<MissedNoticeState>);
+
+#[derive(Default)]
+struct MissedNoticeState {
+    deliveries: std::sync::OnceLock<mpsc::UnboundedSender<Delivery>>,
+    waiting: std::sync::atomic::AtomicBool,
+}
+
+impl MissedNotice {
+    /// What the NATS client reported.
+    pub fn notice(&self, event: &async_nats::Event) {
+        if !matches!(event, async_nats::Event::Connected | async_nats::Event::SlowConsumer(_)) {
+            return;
+        }
+        tracing::debug!("events may have been missed: {event}");
+        if let Some(deliveries) = self.0.deliveries.get() {
+            if !self.0.waiting.swap(true, Relaxed) {
+                let _ = deliveries.send(Delivery::MayHaveMissed);
+            }
+        }
+    }
+
+    /// The delivery task takes the notice: later ones are new.
+    fn taken(&self) {
+        self.0.waiting.store(false, Relaxed);
+    }
 }
 
 /// This node's way in and out for events.
@@ -50,6 +90,7 @@ pub struct Events {
     deliveries: mpsc::UnboundedSender<Delivery>,
     /// Taken by [`serve`], which runs the delivery task.
     delivery_task: parking_lot::Mutex<Option<mpsc::UnboundedReceiver<Delivery>>>,
+    missed: MissedNotice,
 }
 
 fn subject(user: &str) -> String {
@@ -57,8 +98,9 @@ fn subject(user: &str) -> String {
 }
 
 impl Events {
-    /// Start the publisher task.
-    pub fn start(client: async_nats::Client) -> Self {
+    /// Start the publisher task; `missed` (the connection's event callback) reaches the
+    /// delivery task from now on.
+    pub fn start(client: async_nats::Client, missed: MissedNotice) -> Self {
         let (outgoing, mut to_publish) = mpsc::unbounded_channel::<(String, Bytes)>();
         tokio::spawn(async move {
             while let Some((subject, payload)) = to_publish.recv().await {
@@ -68,7 +110,8 @@ impl Events {
             }
         });
         let (deliveries, receiver) = mpsc::unbounded_channel();
-        Self { outgoing, deliveries, delivery_task: parking_lot::Mutex::new(Some(receiver)) }
+        let _ = missed.0.deliveries.set(deliveries.clone());
+        Self { outgoing, deliveries, delivery_task: parking_lot::Mutex::new(Some(receiver)), missed }
     }
 
     /// What one or more committed calls of `user`'s library published: to every node.
@@ -217,6 +260,14 @@ async fn deliver_in_order(cluster: Arc<Cluster>, mut deliveries: mpsc::Unbounded
         let Some(runtime) = cluster.runtime() else { return };
         let user = match &delivery {
             Delivery::Events(user, _) | Delivery::Check(user) | Delivery::Filled(user, _) => user.clone(),
+            Delivery::MayHaveMissed => {
+                // Every user delivered to here is checked, in the order of this queue.
+                cluster.events.missed.taken();
+                for user in users.keys() {
+                    let _ = cluster.events.deliveries.send(Delivery::Check(user.clone()));
+                }
+                continue;
+            }
         };
         let principal = Principal::User(user.clone());
         if !runtime.sockets.holds(&principal) {
@@ -235,8 +286,9 @@ async fn deliver_in_order(cluster: Arc<Cluster>, mut deliveries: mpsc::Unbounded
                 }
                 state.filled(fetched)
             }
-            // The answer of a fill started before the user's sockets here all closed.
-            Delivery::Filled(..) => Vec::new(),
+            // The answer of a fill started before the user's sockets here all closed (a
+            // notice is handled above).
+            Delivery::Filled(..) | Delivery::MayHaveMissed => Vec::new(),
         };
         for action in actions {
             match action {
@@ -274,7 +326,7 @@ async fn fetch_after(runtime: &Arc<Runtime>, user: &UserId, after: &str) -> Opti
 
 #[cfg(test)]
 mod tests {
-    use super::{position, Action, ChannelEvent, UserDelivery};
+    use super::{position, Action, ChannelEvent, Delivery, MissedNotice, UserDelivery};
 
     const EPOCH: &str = "0123456789abcdef";
 
@@ -341,6 +393,22 @@ mod tests {
         // The library could not be asked: 3 goes through as sent; 5 is a gap again, asked for.
         assert_eq!(said(user.filled(None)), ["deliver 3", "fill after 3"]);
         assert_eq!(said(user.filled(Some(batch(&[4, 5])))), ["deliver 4,5"]);
+    }
+
+    #[test]
+    fn a_reconnection_or_a_slow_consumer_is_one_check_until_the_delivery_task_takes_it() {
+        let notice = MissedNotice::default();
+        let (deliveries, mut received) = tokio::sync::mpsc::unbounded_channel();
+        notice.0.deliveries.set(deliveries).unwrap();
+        notice.notice(&async_nats::Event::Disconnected);
+        assert!(received.try_recv().is_err(), "a disconnection alone loses nothing yet");
+        notice.notice(&async_nats::Event::Connected);
+        notice.notice(&async_nats::Event::SlowConsumer(7));
+        assert!(matches!(received.try_recv(), Ok(Delivery::MayHaveMissed)));
+        assert!(received.try_recv().is_err(), "the second notice counts as the waiting one");
+        notice.taken();
+        notice.notice(&async_nats::Event::SlowConsumer(7));
+        assert!(matches!(received.try_recv(), Ok(Delivery::MayHaveMissed)));
     }
 
     #[test]

@@ -106,8 +106,14 @@ impl Cluster {
     /// Connect to NATS and make sure the streams and buckets exist.
     pub async fn join(settings: ClusterSettings) -> Result<Arc<Self>> {
         anyhow::ensure!(valid_node_id(&settings.node_id), "--node-id must be 1 to 64 letters, digits, '-' or '_'");
+        let missed = events::MissedNotice::default();
+        let notices = missed.clone();
         let client = async_nats::ConnectOptions::new()
             .name(format!("realtime-host {}", settings.node_id))
+            .event_callback(move |event| {
+                notices.notice(&event);
+                async {}
+            })
             .no_echo()
             .connection_timeout(Duration::from_secs(5))
             .connect(servers(&settings.url)?)
@@ -117,7 +123,7 @@ impl Cluster {
         let js = jetstream::new(client.clone());
         let (log, ownership, accounts, components, snapshots) =
             patience::again_while_failing(JOIN_PATIENCE, "opening the cluster's streams", || open_storage(&js, &settings), |_| false).await?;
-        let events = events::Events::start(client.clone());
+        let events = events::Events::start(client.clone(), missed);
         tracing::info!(node = %settings.node_id, url = %settings.url, "joined the cluster");
         Ok(Arc::new(Self {
             node: settings.node_id.as_str().into(),
