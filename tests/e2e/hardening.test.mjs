@@ -5,9 +5,8 @@
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import net from 'node:net';
 import WebSocket from 'ws';
-import { Server, RawSocket, PROTOCOL, settled, sleep } from './harness.mjs';
+import { Server, RawSocket, PROTOCOL, rawConnection, settled, sleep } from './harness.mjs';
 
 const ADMIN = 'hardening-admin-token';
 const STORIES = 'subscription { channel(name: "library") { ... on StoryCreateEvent { story { title } } } }';
@@ -191,17 +190,6 @@ test('socket caps hold under concurrent connects; connections are capped and idl
 });
 
 /** A raw TCP connection that sends nothing; `response` resolves with what it got when it ends. */
-function rawConnection(port) {
-  return new Promise((resolve, reject) => {
-    const socket = net.connect(port, '127.0.0.1');
-    let data = '';
-    socket.on('data', (d) => { data += d; });
-    socket.on('error', () => {});
-    socket.once('connect', () => resolve({ socket, response: new Promise((done) => socket.once('close', () => done(data))) }));
-    socket.once('error', reject);
-  });
-}
-
 test('GraphQL cost limits: depth, complexity, aliases and library calls per request, over HTTP (POST and GET) and the socket', { timeout: 60_000 }, async () => {
   await Server.with({
     args: ['--graphql-max-depth', '6', '--graphql-max-complexity', '40', '--graphql-max-aliases', '3', '--max-library-calls', '5'],

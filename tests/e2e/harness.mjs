@@ -2,7 +2,7 @@
 // own data dir, and gives tests small clients for HTTP GraphQL and raw graphql-ws sockets.
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import net, { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import WebSocket from 'ws';
@@ -374,6 +374,21 @@ export class RawSocket {
   }
 
   close() { this.ws.close(); }
+}
+
+/**
+ * A raw TCP connection to `port` on loopback, resolved once connected: `{socket, response}`,
+ * where `response` resolves with everything the server sent once the connection closes.
+ */
+export function rawConnection(port) {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(port, '127.0.0.1');
+    let data = '';
+    socket.on('data', (d) => { data += d; });
+    socket.on('error', () => {});
+    socket.once('connect', () => resolve({ socket, response: new Promise((done) => socket.once('close', () => done(data))) }));
+    socket.once('error', reject);
+  });
 }
 
 /** Wait until a subscription is registered: a ping round trip after subscribe is ordered behind it. */

@@ -3,12 +3,11 @@
 // status, error or close code, and that others carry on.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import net from 'node:net';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Server, RawSocket, settled, sleep } from './harness.mjs';
+import { Server, RawSocket, rawConnection, settled, sleep } from './harness.mjs';
 
 const SIGN_IN = 'mutation($e: String!, $p: String!) { signIn(email: $e, password: $p) { token } }';
 const SIGN_UP = 'mutation($e: String!, $p: String!) { signUp(email: $e, password: $p) { token } }';
@@ -16,11 +15,8 @@ const CREATE = 'mutation($input: CreateStoryInput!) { createStory(input: $input)
 const UPDATE = 'mutation($input: UpdateStoryInput!) { updateStory(input: $input) { story { id } } }';
 
 /** Open a TCP connection to `server`; resolves once connected. */
-function connect(server) {
-  return new Promise((resolve, reject) => {
-    const socket = net.connect(server.port, '127.0.0.1', () => resolve(socket));
-    socket.once('error', reject);
-  });
+async function connect(server) {
+  return (await rawConnection(server.port)).socket;
 }
 
 /**
@@ -29,14 +25,10 @@ function connect(server) {
  * refusal is read without sending anything (a request left unread turns the close into a
  * reset that can overtake the answer).
  */
-function exchange(server, request) {
-  return new Promise((resolve) => {
-    const socket = net.connect(server.port, '127.0.0.1', () => { if (request) socket.write(request); });
-    let answer = '';
-    socket.on('data', (d) => { answer += d; });
-    socket.on('close', () => resolve(answer));
-    socket.on('error', () => {});
-  });
+async function exchange(server, request) {
+  const { socket, response } = await rawConnection(server.port);
+  if (request) socket.write(request);
+  return response;
 }
 
 test('a request body that does not arrive within --body-timeout gets 408 and the connection closes', async () => {

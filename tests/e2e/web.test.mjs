@@ -348,22 +348,29 @@ test('a tab reconnects after a server restart and catches up without a reload', 
   assertNoPageErrors();
 });
 
+/**
+ * A signed-in tab with one story ("First") whose server then stops and starts again: the tab
+ * has shown Reconnecting and is about to resume. `loads`: the library queries made before.
+ */
+async function tabThroughRestart(t, srv, email) {
+  const { token } = await srv.signUp(email, PASSWORD);
+  const page = await openTab(t, srv);
+  const queries = countLibraryQueries(page);
+  await signIn(page, email);
+  await addStory(page, { url: 'https://example.com/first', title: 'First' });
+  await eventually(async () => assert.deepEqual(await stories(page), { titles: ['First'], total: '1 story' }));
+  const loads = queries.n;
+  await srv.stop();
+  await waitForStatus(page, 'Reconnecting');
+  await srv.launch();
+  return { page, token, queries, loads };
+}
+
 // Proves the other way back: a tab away for longer than the server's log keeps gets one
 // channel:reset when it resumes, and refetches the page.
 test('a tab that missed more than the log keeps is reset and refetches', { timeout: 90_000 }, async (t) => {
   await Server.with({ args: ['--event-retention', '2,24h'] }, async (srv) => {
-    const email = 'web-reset@example.com';
-    const { token } = await srv.signUp(email, PASSWORD);
-    const page = await openTab(t, srv);
-    const queries = countLibraryQueries(page);
-    await signIn(page, email);
-    await addStory(page, { url: 'https://example.com/first', title: 'First' });
-    await eventually(async () => assert.deepEqual(await stories(page), { titles: ['First'], total: '1 story' }));
-    const loads = queries.n;
-
-    await srv.stop();
-    await waitForStatus(page, 'Reconnecting');
-    await srv.launch();
+    const { page, token, queries, loads } = await tabThroughRestart(t, srv, 'web-reset@example.com');
     // Three stories (six events) while the tab is away: more than the two the log keeps.
     for (const title of ['Second', 'Third', 'Fourth']) await apiStory(srv, token, { url: 'https://example.com/x', title });
     await waitForStatus(page, 'Live', RECONNECT_WAIT);
@@ -380,20 +387,9 @@ test('a tab that missed more than the log keeps is reset and refetches', { timeo
 // socket's queue: before, close 1008 and the same resume again) nor misses anything.
 test('a tab behind by more than one replay sends is reset once, refetches, and stays live', { timeout: 240_000 }, async (t) => {
   await Server.with({}, async (srv) => {
-    const email = 'web-big-replay@example.com';
-    const { token } = await srv.signUp(email, PASSWORD);
-    const page = await openTab(t, srv);
-    const queries = countLibraryQueries(page);
+    const { page, token, queries, loads } = await tabThroughRestart(t, srv, 'web-big-replay@example.com');
     let sockets = 0;
     page.on('websocket', () => { sockets += 1; });
-    await signIn(page, email);
-    await addStory(page, { url: 'https://example.com/first', title: 'First' });
-    await eventually(async () => assert.deepEqual(await stories(page), { titles: ['First'], total: '1 story' }));
-    const loads = queries.n;
-
-    await srv.stop();
-    await waitForStatus(page, 'Reconnecting');
-    await srv.launch();
     const description = 'm'.repeat(9_000);
     for (let i = 0; i < 500; i += 10) {
       await Promise.all(Array.from({ length: 10 }, (_, j) => apiStory(srv, token, { url: 'https://example.com/big', title: `Big ${i + j}`, description })));
