@@ -371,12 +371,17 @@ test('a node cut off from NATS while its user\'s last event went out gets that e
 // The load goes through what a load balancer does in a rolling restart: a node is taken out of
 // rotation 200 ms before it is asked to stop and put back once it serves again, and a request
 // answered 503 "shutting down" or refused is sent to another node. Every request gets a
-// successful answer, and every acknowledged story is stored once. (Without the rotation, a
+// successful answer, every acknowledged story is stored once, and every tab (two a user, on
+// random nodes, resuming) gets every story once, gap-free. (Without the rotation, a
 // connection that reaches a stopping node in the instant its listener closes is reset before
 // it is read, as for any TCP server.)
 test('three rolling restarts under a steady load fail no request and lose nothing', { timeout: 300_000 }, async () => {
   await withCluster({}, async (cluster, ...nodes) => {
     const users = await Promise.all(['roll-a', 'roll-b', 'roll-c', 'roll-d'].map((name) => nodes[0].signUp(`${name}@example.com`)));
+    // Two tabs a user, each on a random node at every (re)connect, resuming where it was.
+    const tabs = users.map(({ token }) => [new ResumingTab(cluster, token), new ResumingTab(cluster, token)]);
+    await until(() => tabs.flat().every((tab) => tab.connects > 0), 10_000, 'every tab subscribed');
+    await sleep(200);
     const acknowledged = users.map(() => []);
     const failures = [];
     let loading = true;
@@ -436,6 +441,12 @@ test('three rolling restarts under a steady load fail no request and lose nothin
       const stored = await everyTitle(token);
       assert.deepEqual([...stored].sort(), [...acknowledged[u]].sort(), `user ${u}: every acknowledged story once, nothing else`);
       assert.ok(acknowledged[u].length > 20, `user ${u}: ${acknowledged[u].length} acknowledged`);
+      // No socket's events lost: each tab ends with every story, once, at consecutive positions.
+      for (const [i, tab] of tabs[u].entries()) {
+        await until(() => createdTitles(tab).length >= acknowledged[u].length, 10_000, () => `user ${u} tab ${i}: ${createdTitles(tab).length} of ${acknowledged[u].length} events`);
+        assertContiguous(tab.events, `user ${u} tab ${i}`);
+        assert.deepEqual([...createdTitles(tab)].sort(), [...acknowledged[u]].sort(), `user ${u} tab ${i}: every story once`);
+      }
     }
   });
 });
