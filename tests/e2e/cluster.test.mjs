@@ -366,6 +366,36 @@ test('a node cut off from NATS while its user\'s last event went out gets that e
   }
 });
 
+test('a node cut off from NATS during a sign-out applies it once back: the socket closes 4403 and the token is refused', { timeout: 60_000 }, async () => {
+  // The notice is a JetStream entry, not a broadcast: B, away when it went out, reads it on
+  // reconnecting (with a core NATS broadcast B would keep accepting the token from its cache).
+  const nats = await NatsServer.start();
+  const link = await FaultProxy.start(nats.port, 'b->nats');
+  const a = new Server({ args: ['--cluster', nats.url, '--node-id', 'a', '--lease-ttl', '1s'] });
+  const b = new Server({ args: ['--cluster', `nats://127.0.0.1:${link.port}`, '--node-id', 'b', '--lease-ttl', '1s'] });
+  try {
+    await Promise.all([a.launch(), b.launch()]);
+    await a.signUp('away@example.com', 'away password');
+    const token = (await a.data(SIGN_IN, { e: 'away@example.com', p: 'away password' })).signIn.token;
+    assert.equal((await b.data('{ me { email } }', {}, token)).me.email, 'away@example.com', 'B knows (and caches) the session');
+    const onB = RawSocket.open(b, { token });
+    await onB.init();
+    link.reset();
+    assert.equal((await a.data('mutation { signOut }', {}, token)).signOut, true);
+    await sleep(500);
+    const back = Date.now();
+    link.heal();
+    assert.deepEqual(await Promise.race([onB.closed, sleep(5_000).then(() => 'still open 5 s after B was back')]), { code: 4403, reason: 'Forbidden' });
+    assert.ok(Date.now() - back < 5_000);
+    assert.equal((await b.gql('{ me { id } }', {}, token)).status, 401, 'B refuses the token');
+  } finally {
+    for (const node of [a, b]) { await node.kill(); node.cleanup(); }
+    link.close();
+    await nats.stop('SIGKILL');
+    nats.cleanup();
+  }
+});
+
 // Proves a rolling restart fails nothing: every node of three is stopped (SIGTERM) and started
 // again, one after another, three times, under a steady load of mutations from several users.
 // The load goes through what a load balancer does in a rolling restart: a node is taken out of
