@@ -33,9 +33,9 @@
 
 use crate::db;
 use crate::host::{kv, settings};
+use crate::time::now_ms;
 use serde_json::{json, Value as Json};
 use std::cell::{Cell, RefCell};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 const EPOCH_KEY: &str = "library/log-epoch";
 /// The number of slots the ring is laid out for (decimal text).
@@ -85,10 +85,6 @@ thread_local! {
     static SLOTS: Cell<Option<i64>> = const { Cell::new(None) };
     /// This call's events, written by [`flush`].
     static PENDING: RefCell<Vec<(i64, String)>> = const { RefCell::new(Vec::new()) };
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 /// The log's epoch, if it has one yet.

@@ -3,13 +3,15 @@
 //! `library.call(method, args)` (see the crate README), publishing every change
 //! on the `library` channel.
 //!
-//! This file owns the bindings, the export, and method dispatch.
+//! This file owns the bindings, the export, and method dispatch (a mutation with a
+//! `clientMutationId` goes through [`idempotency`] first).
 
 mod args;
 mod db;
 mod event_log;
 mod events;
 mod host;
+mod idempotency;
 mod ids;
 mod model;
 mod pagination;
@@ -38,14 +40,24 @@ impl Guest for Component {
             schema::ensure()?;
             ids::ensure_namespace()?;
             let args = args::parse(&args)?;
-            let result = dispatch(&method, &args)?;
+            let key = idempotency::key_of(&method, &args)?;
+            let now = time::now_ms();
+            if let Some(key) = key {
+                if let idempotency::Step::Answer(result) = idempotency::before(key, now)? {
+                    return Ok(result);
+                }
+            }
+            let result = dispatch(&method, &args)?.to_string();
+            if let Some(key) = key {
+                idempotency::remember(key, &result, now)?;
+            }
             event_log::flush()?;
             Ok(result)
         })();
         match result {
             Ok(result) => {
                 schema::mark_committed();
-                Ok(result.to_string())
+                Ok(result)
             }
             Err(e) => {
                 // The call rolls back: so do an id namespace or a log epoch it drew.

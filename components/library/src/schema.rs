@@ -45,7 +45,7 @@ pub(crate) const MIGRATIONS: &[&[&str]] = &[&[
         BEGIN UPDATE totals SET n = n + 1 WHERE name = 'tag'; END",
     "CREATE TRIGGER IF NOT EXISTS tag_removed AFTER DELETE ON tag
         BEGIN UPDATE totals SET n = n - 1 WHERE name = 'tag'; END",
-], crate::event_log::MIGRATION, crate::event_log::RING_MIGRATION];
+], crate::event_log::MIGRATION, crate::event_log::RING_MIGRATION, crate::idempotency::MIGRATION];
 
 thread_local! {
     /// Set once a call that found the schema current has committed (see [`mark_committed`]):

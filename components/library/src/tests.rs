@@ -533,3 +533,108 @@ fn positions_of_another_epoch_or_none_at_all_reset() {
     let r = ok("eventsAfter", json!({ "after": "nonsense" }));
     assert!(r["head"].as_str().expect("head").starts_with(epoch));
 }
+
+// Idempotency keys (`clientMutationId`).
+
+/// How many keys the library holds.
+fn keys_kept() -> i64 {
+    crate::db::query_int("SELECT COUNT(*) FROM mutation_key", &[]).expect("count")
+}
+
+#[test]
+fn a_mutation_sent_again_with_its_key_runs_once_and_answers_alike() {
+    let input = json!({"url": "https://example.com/k", "title": "keyed", "clientMutationId": "key-1"});
+    let first = ok("createStory", input.clone());
+    assert_eq!(types(&events()), ["story:create", "library:change"]);
+    assert_eq!(ok("createStory", input.clone()), first, "the retry gets the first answer");
+    assert!(events().is_empty(), "the retry publishes nothing");
+    assert_eq!(ok("counts", json!({}))["totalStories"], 1);
+
+    let other = ok("createStory", json!({"url": "https://example.com/k", "title": "keyed", "clientMutationId": "key-2"}));
+    assert_ne!(other["story"]["id"], first["story"]["id"], "another key is another story");
+    assert_eq!(types(&events()), ["story:create", "library:change"]);
+    assert_eq!(ok("counts", json!({}))["totalStories"], 2);
+    assert_eq!(ok("createStory", input), first, "the first key still answers");
+    assert!(events().is_empty());
+}
+
+#[test]
+fn a_key_past_its_window_runs_again() {
+    let input = json!({"name": "old", "color": "#000", "clientMutationId": "key-1"});
+    let first = ok("createTag", input.clone());
+    events();
+    let day = crate::idempotency::KEEP_MS;
+    crate::host::sql::execute("UPDATE mutation_key SET at = at - ?", &[crate::db::int(day)]).unwrap();
+    let again = ok("createTag", input.clone());
+    assert_eq!(again["error"]["code"], "TAG_NAME_EXISTS", "it ran: the name is taken by the first");
+    assert!(events().is_empty());
+    assert_eq!(keys_kept(), 1, "the expired key was replaced");
+    assert_eq!(ok("createTag", input), again, "and the new result is kept");
+    assert_ne!(again, first);
+}
+
+#[test]
+fn a_key_used_by_another_mutation_fails_the_call() {
+    let s = story("s", &[]);
+    ok("deleteStory", json!({"id": s, "clientMutationId": "key-1"}));
+    events();
+    let err = call("createTag", json!({"name": "t", "color": "#000", "clientMutationId": "key-1"})).expect_err("reused");
+    assert!(err.contains("was used by deleteStory") && err.contains("createTag needs a key of its own"), "{err}");
+    assert!(events().is_empty());
+    assert_eq!(ok("counts", json!({}))["totalTags"], 0);
+    let bad = call("createTag", json!({"name": "t", "color": "#000", "clientMutationId": ""})).expect_err("empty");
+    assert_eq!(bad, "clientMutationId must be 1 to 128 characters (got 0)");
+    assert_eq!(ok("counts", json!({}))["totalTags"], 0);
+}
+
+#[test]
+fn a_delete_retried_with_its_key_answers_as_the_first_time() {
+    let s = story("s", &[]);
+    events();
+    let input = json!({"id": s, "clientMutationId": "delete-1"});
+    assert_eq!(ok("deleteStory", input.clone()), json!({"deletedStoryId": s}));
+    assert_eq!(types(&events()), ["story:delete", "library:change"]);
+    assert_eq!(ok("deleteStory", input), json!({"deletedStoryId": s}), "not STORY_NOT_FOUND");
+    assert!(events().is_empty());
+    assert_eq!(ok("deleteStory", json!({"id": s}))["error"]["code"], "STORY_NOT_FOUND", "without the key it runs");
+}
+
+#[test]
+fn a_call_that_fails_remembers_no_key() {
+    let bad = json!({"url": "not a url", "title": "t", "clientMutationId": "key-1"});
+    assert!(call("createStory", bad).is_err());
+    assert_eq!(keys_kept(), 0);
+    let fixed = ok("createStory", json!({"url": "https://example.com", "title": "t", "clientMutationId": "key-1"}));
+    assert_eq!(fixed["story"]["title"], "t", "the retry with the key runs");
+    assert_eq!(types(&events()), ["story:create", "library:change"]);
+}
+
+#[test]
+fn reads_ignore_a_key() {
+    ok("counts", json!({"clientMutationId": "read-1"}));
+    ok("stories", json!({"clientMutationId": ""}));
+    assert_eq!(keys_kept(), 0);
+}
+
+#[test]
+fn the_newest_keys_are_kept_and_the_oldest_pruned() {
+    use crate::idempotency::MAX_KEYS;
+    let (sql, db) = (crate::host::sql::execute, crate::db::int);
+    ok("counts", json!({}));
+    let now = crate::time::now_ms();
+    // MAX_KEYS + 10 keys, a millisecond apart, the newest a minute old.
+    sql(
+        "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < ?1 - 1)
+         INSERT INTO mutation_key (key, method, result, at) SELECT 'old-' || i, 'createTag', '{}', ?2 + i FROM n",
+        &[db(MAX_KEYS + 10), db(now - 60_000 - MAX_KEYS - 10)],
+    )
+    .unwrap();
+    ok("createTag", json!({"name": "t", "color": "#000", "clientMutationId": "new"}));
+    assert_eq!(keys_kept(), MAX_KEYS);
+    let oldest = crate::db::query_row("SELECT key FROM mutation_key ORDER BY at LIMIT 1", &[]).unwrap().unwrap();
+    assert_eq!(oldest.text(0).unwrap(), "old-11", "the newest MAX_KEYS - 1 old keys and the new one");
+    // A day later every old key is past the window, and goes with the next key.
+    sql("UPDATE mutation_key SET at = at - ?", &[db(crate::idempotency::KEEP_MS)]).unwrap();
+    ok("createTag", json!({"name": "u", "color": "#000", "clientMutationId": "newer"}));
+    assert_eq!(keys_kept(), 1);
+}

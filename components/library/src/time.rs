@@ -1,15 +1,16 @@
-//! Timestamps: the current wall-clock time as RFC 3339 UTC with milliseconds
-//! (`2026-11-26T13:41:16.123Z`), formatted by hand from days since the epoch.
+//! Timestamps: the current wall-clock time in Unix milliseconds, and as RFC 3339 UTC with
+//! milliseconds (`2026-11-26T13:41:16.123Z`), formatted by hand from days since the epoch.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-/// Now, formatted for `createdAt`. A clock before 1970 reads as the epoch.
+/// Now, in milliseconds since the Unix epoch. A clock before 1970 reads as the epoch.
+pub fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// Now, formatted for `createdAt`.
 pub fn now_rfc3339() -> String {
-    let millis = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0);
-    format_millis(millis)
+    format_millis(now_ms())
 }
 
 /// Unix milliseconds as `YYYY-MM-DDTHH:MM:SS.mmmZ`.
