@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use async_graphql::parser::parse_schema;
-use async_graphql::parser::types::{TypeKind, TypeSystemDefinition};
+use async_graphql::parser::types::{Type, TypeKind, TypeSystemDefinition};
 use serde_json::{json, Value};
 
 use crate::engine;
@@ -91,69 +91,93 @@ type LibraryChangeEvent { type: String!  totalStories: Int!  totalTags: Int! }  
 type ChannelResetEvent { type: String!  reason: String! }                         # "channel:reset"
 "#;
 
+/// What this server adds to the contract, as SDL extensions: only what an old client may leave
+/// out (an optional input field or argument) or not ask for (a nullable payload field). A field
+/// given again replaces the contract's, to add an argument.
+const ADDITIONS: &str = r#"
+extend input CreateStoryInput { clientMutationId: String }
+extend input UpdateStoryInput { clientMutationId: String }
+extend input DeleteStoryInput { clientMutationId: String }
+extend input CreateTagInput { clientMutationId: String }
+extend input UpdateTagInput { clientMutationId: String }
+extend input DeleteTagInput { clientMutationId: String }
+extend type CreateStoryPayload { clientMutationId: String }
+extend type UpdateStoryPayload { clientMutationId: String }
+extend type DeleteStoryPayload { clientMutationId: String }
+extend type CreateTagPayload { clientMutationId: String }
+extend type UpdateTagPayload { clientMutationId: String }
+extend type DeleteTagPayload { clientMutationId: String }
+extend type Mutation {
+  tagStory(storyId: ID!, tagIds: [ID!]!, clientMutationId: String): Story
+  untagStory(storyId: ID!, tagIds: [ID!]!, clientMutationId: String): Story
+}
+"#;
+
+/// One named type of an SDL document: its kind (with interfaces or members) and its fields
+/// (`name` → `name(args): Type`), extensions merged in.
+#[derive(Debug, Default, PartialEq)]
+struct Described {
+    kind: String,
+    fields: BTreeMap<String, String>,
+}
+
+type FieldDefs = Vec<async_graphql::Positioned<async_graphql::parser::types::FieldDefinition>>;
+type InputDefs = Vec<async_graphql::Positioned<async_graphql::parser::types::InputValueDefinition>>;
+
+fn field_entries(fields: &FieldDefs) -> Vec<(String, String)> {
+    fields
+        .iter()
+        .map(|f| {
+            let args: Vec<String> = f
+                .node
+                .arguments
+                .iter()
+                .map(|a| format!("{}: {}", a.node.name.node, a.node.ty.node))
+                .collect();
+            let name = f.node.name.node.to_string();
+            let desc = format!("{name}({}): {}", args.join(", "), f.node.ty.node);
+            (name, desc)
+        })
+        .collect()
+}
+
+fn input_entries(fields: &InputDefs) -> Vec<(String, String)> {
+    fields
+        .iter()
+        .map(|f| (f.node.name.node.to_string(), format!("{}: {}", f.node.name.node, f.node.ty.node)))
+        .collect()
+}
+
 /// A canonical, order-independent description of every named type in an SDL document.
-fn describe(sdl: &str) -> BTreeMap<String, String> {
+fn describe(sdl: &str) -> BTreeMap<String, Described> {
     let doc = parse_schema(sdl).expect("SDL parses");
-    let mut out = BTreeMap::new();
+    let mut out: BTreeMap<String, Described> = BTreeMap::new();
     for def in doc.definitions {
         let TypeSystemDefinition::Type(ty) = def else {
             continue;
         };
         let ty = ty.node;
-        let name = ty.name.node.to_string();
-        let fields_of = |fields: &Vec<
-            async_graphql::Positioned<async_graphql::parser::types::FieldDefinition>,
-        >| {
-            let mut v: Vec<String> = fields
-                .iter()
-                .map(|f| {
-                    let args: Vec<String> = f
-                        .node
-                        .arguments
-                        .iter()
-                        .map(|a| format!("{}: {}", a.node.name.node, a.node.ty.node))
-                        .collect();
-                    format!(
-                        "{}({}): {}",
-                        f.node.name.node,
-                        args.join(", "),
-                        f.node.ty.node
-                    )
-                })
-                .collect();
-            v.sort();
-            v.join("; ")
+        let sorted = |names: Vec<String>| {
+            let mut names = names;
+            names.sort();
+            names.join(", ")
         };
-        let desc = match &ty.kind {
-            TypeKind::Object(o) => {
-                let mut imps: Vec<String> =
-                    o.implements.iter().map(|i| i.node.to_string()).collect();
-                imps.sort();
-                format!(
-                    "type implements [{}] {{ {} }}",
-                    imps.join(", "),
-                    fields_of(&o.fields)
-                )
-            }
-            TypeKind::Interface(i) => format!("interface {{ {} }}", fields_of(&i.fields)),
-            TypeKind::Union(u) => {
-                let mut m: Vec<String> = u.members.iter().map(|m| m.node.to_string()).collect();
-                m.sort();
-                format!("union [{}]", m.join(", "))
-            }
-            TypeKind::InputObject(i) => {
-                let mut v: Vec<String> = i
-                    .fields
-                    .iter()
-                    .map(|f| format!("{}: {}", f.node.name.node, f.node.ty.node))
-                    .collect();
-                v.sort();
-                format!("input {{ {} }}", v.join("; "))
-            }
-            TypeKind::Scalar => "scalar".into(),
-            TypeKind::Enum(_) => "enum".into(),
+        let (kind, fields) = match &ty.kind {
+            TypeKind::Object(o) => (
+                format!("type implements [{}]", sorted(o.implements.iter().map(|i| i.node.to_string()).collect())),
+                field_entries(&o.fields),
+            ),
+            TypeKind::Interface(i) => ("interface".into(), field_entries(&i.fields)),
+            TypeKind::Union(u) => (format!("union [{}]", sorted(u.members.iter().map(|m| m.node.to_string()).collect())), vec![]),
+            TypeKind::InputObject(i) => ("input".into(), input_entries(&i.fields)),
+            TypeKind::Scalar => ("scalar".into(), vec![]),
+            TypeKind::Enum(_) => ("enum".into(), vec![]),
         };
-        out.insert(name, desc);
+        let entry = out.entry(ty.name.node.to_string()).or_default();
+        if !ty.extend {
+            entry.kind = kind;
+        }
+        entry.fields.extend(fields);
     }
     out
 }
@@ -253,12 +277,67 @@ fn story_json(id: &str) -> Value {
 }
 
 #[test]
-fn sdl_matches_the_contract() {
+fn sdl_matches_the_contract_with_its_additions() {
     let ours = describe(&schema::schema().sdl());
-    let contract = describe(CONTRACT);
+    let contract = describe(&format!("{CONTRACT}{ADDITIONS}"));
     for (name, desc) in &contract {
         assert_eq!(ours.get(name), Some(desc), "type {name}");
     }
+}
+
+/// An addition breaks no client of the contract: every added input field, argument and payload
+/// field is nullable, and a field given again keeps its type and its arguments, adding some.
+#[test]
+fn the_additions_only_add_what_a_client_may_leave_out() {
+    let contract = fields_of(CONTRACT);
+    let additions = fields_of(ADDITIONS);
+    assert!(!additions.is_empty());
+    for ((type_name, field), (field_type, args)) in &additions {
+        let at = format!("{type_name}.{field}");
+        let added_arg = |arg: &String| args[arg].nullable;
+        match contract.get(&(type_name.clone(), field.clone())) {
+            None => {
+                assert!(field_type.nullable, "{at} is new: it must be nullable");
+                assert!(args.keys().all(added_arg), "{at} is new: its arguments must be optional");
+            }
+            Some((old_type, old_args)) => {
+                assert_eq!(field_type, old_type, "{at} keeps its type");
+                for (arg, arg_type) in old_args {
+                    assert_eq!(args.get(arg), Some(arg_type), "{at} keeps its argument {arg}");
+                }
+                let new_args = args.keys().filter(|arg| !old_args.contains_key(*arg));
+                assert!(new_args.clone().all(added_arg), "{at}: a new argument must be optional");
+            }
+        }
+    }
+}
+
+/// Every field an SDL document defines or extends: (type, field) → (its type, its arguments).
+#[allow(clippy::type_complexity)]
+fn fields_of(sdl: &str) -> BTreeMap<(String, String), (Type, BTreeMap<String, Type>)> {
+    let mut out = BTreeMap::new();
+    for def in parse_schema(sdl).expect("SDL parses").definitions {
+        let TypeSystemDefinition::Type(ty) = def else {
+            continue;
+        };
+        let type_name = ty.node.name.node.to_string();
+        let key = |name: &async_graphql::Name| (type_name.clone(), name.to_string());
+        match &ty.node.kind {
+            TypeKind::Object(o) => {
+                for f in &o.fields {
+                    let args = f.node.arguments.iter().map(|a| (a.node.name.node.to_string(), a.node.ty.node.clone()));
+                    out.insert(key(&f.node.name.node), (f.node.ty.node.clone(), args.collect()));
+                }
+            }
+            TypeKind::InputObject(i) => {
+                for f in &i.fields {
+                    out.insert(key(&f.node.name.node), (f.node.ty.node.clone(), BTreeMap::new()));
+                }
+            }
+            _ => {}
+        }
+    }
+    out
 }
 
 #[test]
@@ -430,6 +509,37 @@ fn mutations_map_payloads_and_errors() {
     assert_eq!(
         res["data"]["deleteTag"],
         json!({ "deletedTagId": "VGFnOjE=", "success": true, "error": null })
+    );
+}
+
+#[test]
+fn a_client_mutation_id_goes_to_the_library_and_back() {
+    let host = FakeHost::signed_in();
+    host.reply("createStory", Ok(json!({ "story": story_json("U3Rvcnk6MQ=="), "cursor": "c9" })));
+    host.reply("deleteTag", Ok(json!({ "deletedTagId": "VGFnOjE=" })));
+    host.reply("tagStory", Ok(story_json("U3Rvcnk6MQ==")));
+    let res = run(
+        &host,
+        r#"mutation($k: String) {
+            createStory(input: { url: "https://example.com/", title: "Example", clientMutationId: $k }) { clientMutationId story { id } }
+            deleteTag(input: { id: "VGFnOjE=", clientMutationId: "k2" }) { clientMutationId success }
+            tagStory(storyId: "U3Rvcnk6MQ==", tagIds: ["VGFnOjE="], clientMutationId: "k3") { id }
+            unkeyed: deleteTag(input: { id: "VGFnOjE=" }) { clientMutationId }
+        }"#,
+        json!({ "k": "k1" }),
+    );
+    assert_eq!(res["errors"], Value::Null, "{res}");
+    assert_eq!(res["data"]["createStory"]["clientMutationId"], json!("k1"));
+    assert_eq!(res["data"]["deleteTag"], json!({ "clientMutationId": "k2", "success": true }));
+    assert_eq!(res["data"]["unkeyed"], json!({ "clientMutationId": null }));
+    assert_eq!(
+        host.calls(),
+        vec![
+            ("createStory".to_owned(), json!({ "url": "https://example.com/", "title": "Example", "clientMutationId": "k1" })),
+            ("deleteTag".to_owned(), json!({ "id": "VGFnOjE=", "clientMutationId": "k2" })),
+            ("tagStory".to_owned(), json!({ "storyId": "U3Rvcnk6MQ==", "tagIds": ["VGFnOjE="], "clientMutationId": "k3" })),
+            ("deleteTag".to_owned(), json!({ "id": "VGFnOjE=" })),
+        ]
     );
 }
 

@@ -58,7 +58,7 @@ async fn schema_is_the_contract() {
         "channel(name: String!, after: String): ChannelEvent!",
         "node(id: String!): Node",
         "signIn(email: String!, password: String!): SignInResponse",
-        "tagStory(storyId: ID!, tagIds: [ID!]!): Story",
+        "tagStory(storyId: ID!, tagIds: [ID!]!, clientMutationId: String): Story",
         "union UpdateTagError = InvalidTagNameError | TagNameExistsError | TagNotFoundError",
         "type Story implements Node",
         "storiesByTag(tagName: String!, first: Int, after: String): StoryConnection!",

@@ -19,6 +19,30 @@ fn ids_json(ids: &[ID]) -> Value {
     Value::Array(ids.iter().map(|id| json!(id.as_str())).collect())
 }
 
+/// A mutation's library args, with the client's idempotency key when it sent one: the library
+/// answers a key it has seen from that first call (components/library/src/idempotency.rs).
+fn keyed(mut args: Map<String, Value>, client_mutation_id: &Option<String>) -> Value {
+    if let Some(key) = client_mutation_id {
+        args.insert("clientMutationId".into(), json!(key));
+    }
+    Value::Object(args)
+}
+
+/// `{"id": id}` as library args.
+fn id_args(id: &ID) -> Map<String, Value> {
+    let mut args = Map::new();
+    args.insert("id".into(), json!(id.as_str()));
+    args
+}
+
+/// `{"storyId", "tagIds"}` as library args.
+fn tagging_args(story_id: &ID, tag_ids: &[ID]) -> Map<String, Value> {
+    let mut args = Map::new();
+    args.insert("storyId".into(), json!(story_id.as_str()));
+    args.insert("tagIds".into(), ids_json(tag_ids));
+    args
+}
+
 #[Object]
 impl Mutation {
     /// Create an account and sign in.
@@ -73,8 +97,10 @@ impl Mutation {
         if let Some(tag_ids) = &input.tag_ids {
             args.insert("tagIds".into(), ids_json(tag_ids));
         }
-        let res: CreateStoryResult = rpc::call(ctx, "createStory", Value::Object(args))?;
+        let args = keyed(args, &input.client_mutation_id);
+        let res: CreateStoryResult = rpc::call(ctx, "createStory", args)?;
         Ok(CreateStoryPayload {
+            client_mutation_id: input.client_mutation_id,
             story: Some(res.story.clone()),
             story_edge: Some(StoryEdge {
                 cursor: res.cursor,
@@ -89,8 +115,7 @@ impl Mutation {
         input: UpdateStoryInput,
     ) -> Result<UpdateStoryPayload> {
         require_user(ctx)?;
-        let mut args = Map::new();
-        args.insert("id".into(), json!(input.id.as_str()));
+        let mut args = id_args(&input.id);
         if let Some(title) = input.title {
             args.insert("title".into(), json!(title));
         }
@@ -106,8 +131,10 @@ impl Mutation {
         if let Some(tag_ids) = &input.tag_ids {
             args.insert("tagIds".into(), ids_json(tag_ids));
         }
-        let res: UpdateStoryResult = rpc::call(ctx, "updateStory", Value::Object(args))?;
+        let args = keyed(args, &input.client_mutation_id);
+        let res: UpdateStoryResult = rpc::call(ctx, "updateStory", args)?;
         Ok(UpdateStoryPayload {
+            client_mutation_id: input.client_mutation_id,
             story: res.story,
             error: res.error,
         })
@@ -119,9 +146,10 @@ impl Mutation {
         input: DeleteStoryInput,
     ) -> Result<DeleteStoryPayload> {
         require_user(ctx)?;
-        let res: DeleteStoryResult =
-            rpc::call(ctx, "deleteStory", json!({ "id": input.id.as_str() }))?;
+        let args = keyed(id_args(&input.id), &input.client_mutation_id);
+        let res: DeleteStoryResult = rpc::call(ctx, "deleteStory", args)?;
         Ok(DeleteStoryPayload {
+            client_mutation_id: input.client_mutation_id,
             success: res.deleted_story_id.is_some() && res.error.is_none(),
             deleted_story_id: res.deleted_story_id.map(ID),
             error: res.error,
@@ -134,12 +162,13 @@ impl Mutation {
         input: CreateTagInput,
     ) -> Result<CreateTagPayload> {
         require_user(ctx)?;
-        let res: CreateTagResult = rpc::call(
-            ctx,
-            "createTag",
-            json!({ "name": input.name, "color": input.color }),
-        )?;
+        let mut args = Map::new();
+        args.insert("name".into(), json!(input.name));
+        args.insert("color".into(), json!(input.color));
+        let args = keyed(args, &input.client_mutation_id);
+        let res: CreateTagResult = rpc::call(ctx, "createTag", args)?;
         Ok(CreateTagPayload {
+            client_mutation_id: input.client_mutation_id,
             tag: res.tag,
             error: res.error,
         })
@@ -151,16 +180,17 @@ impl Mutation {
         input: UpdateTagInput,
     ) -> Result<UpdateTagPayload> {
         require_user(ctx)?;
-        let mut args = Map::new();
-        args.insert("id".into(), json!(input.id.as_str()));
+        let mut args = id_args(&input.id);
         if let Some(name) = input.name {
             args.insert("name".into(), json!(name));
         }
         if let Some(color) = input.color {
             args.insert("color".into(), json!(color));
         }
-        let res: UpdateTagResult = rpc::call(ctx, "updateTag", Value::Object(args))?;
+        let args = keyed(args, &input.client_mutation_id);
+        let res: UpdateTagResult = rpc::call(ctx, "updateTag", args)?;
         Ok(UpdateTagPayload {
+            client_mutation_id: input.client_mutation_id,
             tag: res.tag,
             error: res.error,
         })
@@ -172,41 +202,41 @@ impl Mutation {
         input: DeleteTagInput,
     ) -> Result<DeleteTagPayload> {
         require_user(ctx)?;
-        let res: DeleteTagResult = rpc::call(ctx, "deleteTag", json!({ "id": input.id.as_str() }))?;
+        let args = keyed(id_args(&input.id), &input.client_mutation_id);
+        let res: DeleteTagResult = rpc::call(ctx, "deleteTag", args)?;
         Ok(DeleteTagPayload {
+            client_mutation_id: input.client_mutation_id,
             success: res.deleted_tag_id.is_some() && res.error.is_none(),
             deleted_tag_id: res.deleted_tag_id.map(ID),
             error: res.error,
         })
     }
 
-    /// Add tags to a story; null when the story does not exist.
+    /// Add tags to a story; null when the story does not exist. `clientMutationId` is an
+    /// idempotency key, as in the inputs of the other mutations.
     async fn tag_story(
         &self,
         ctx: &Context<'_>,
         story_id: ID,
         tag_ids: Vec<ID>,
+        client_mutation_id: Option<String>,
     ) -> Result<Option<Story>> {
         require_user(ctx)?;
-        rpc::call(
-            ctx,
-            "tagStory",
-            json!({ "storyId": story_id.as_str(), "tagIds": ids_json(&tag_ids) }),
-        )
+        let args = keyed(tagging_args(&story_id, &tag_ids), &client_mutation_id);
+        rpc::call(ctx, "tagStory", args)
     }
 
-    /// Remove tags from a story; null when the story does not exist.
+    /// Remove tags from a story; null when the story does not exist. `clientMutationId` is an
+    /// idempotency key, as in the inputs of the other mutations.
     async fn untag_story(
         &self,
         ctx: &Context<'_>,
         story_id: ID,
         tag_ids: Vec<ID>,
+        client_mutation_id: Option<String>,
     ) -> Result<Option<Story>> {
         require_user(ctx)?;
-        rpc::call(
-            ctx,
-            "untagStory",
-            json!({ "storyId": story_id.as_str(), "tagIds": ids_json(&tag_ids) }),
-        )
+        let args = keyed(tagging_args(&story_id, &tag_ids), &client_mutation_id);
+        rpc::call(ctx, "untagStory", args)
     }
 }
