@@ -546,6 +546,47 @@ test('tag errors show next to their field; a tag filter lists its stories, live'
   assertNoPageErrors();
 });
 
+// Proves the page's retry (web/src/relay/commitWithRetry.js): a mutation whose answer is lost
+// after the server applied it (an OUTCOME_UNKNOWN error, or a connection reset) is sent again
+// with the same clientMutationId, and the server answers it from the first attempt.
+test('a mutation whose answer was lost is sent again with its key and applied once', { timeout: 60_000 }, async (t) => {
+  const email = 'web-retry@example.com';
+  const { token } = await server.signUp(email, PASSWORD);
+  const page = await openTab(t);
+  await signIn(page, email);
+  const keys = { createStory: [], createTag: [] };
+  await page.route('**/graphql', async (route) => {
+    const body = route.request().postDataJSON();
+    const name = Object.keys(keys).find((field) => body?.query?.includes(`${field}(`));
+    if (!name) return route.continue();
+    keys[name].push(body.variables.input.clientMutationId);
+    const response = await route.fetch();
+    if (keys[name].length > 1) return route.fulfill({ response });
+    // The first attempt reached the server; its answer does not reach the page.
+    if (name === 'createTag') return route.abort('connectionreset');
+    const unknown = { message: 'Outcome unknown: the answer was lost', extensions: { code: 'OUTCOME_UNKNOWN' } };
+    return route.fulfill({ status: 200, contentType: 'application/json', body: JSON.stringify({ data: null, errors: [unknown] }) });
+  });
+
+  await addStory(page, { url: 'https://example.com/lost', title: 'Lost answer' });
+  await eventually(async () => assert.equal(await page.getByRole('form', { name: 'Add story' }).getByLabel('Title').inputValue(), ''), 10_000);
+  await page.getByLabel('Tag name').fill('retried');
+  await page.getByRole('button', { name: 'Add tag' }).click();
+  await eventually(async () => assert.equal(await page.getByLabel('Tag name').inputValue(), ''), 10_000);
+
+  for (const [name, sent] of Object.entries(keys)) {
+    assert.equal(sent.length, 2, `${name}: the first attempt and one retry`);
+    assert.match(sent[0], /^[0-9a-f-]{36}$/, `${name}: a UUID`);
+    assert.equal(sent[1], sent[0], `${name}: the retry carries the same key`);
+  }
+  assert.equal(await page.locator('.field-error').count(), 0, 'no error shown');
+  const library = (await server.data('{ me { library { stories { totalCount } tags { name } } } }', {}, token)).me.library;
+  assert.deepEqual(library, { stories: { totalCount: 1 }, tags: [{ name: 'retried' }] }, 'each applied once');
+  await eventually(async () => assert.deepEqual(await stories(page), { titles: ['Lost answer'], total: '1 story' }));
+  assert.deepEqual(await tagNames(page), ['retried']);
+  assertNoPageErrors();
+});
+
 // Proves Relay pagination: ten stories a page, "Load more" for the rest, and live changes
 // landing in the right place with two pages loaded.
 test('stories come ten at a time with Load more; live changes keep the loaded pages right', { timeout: 60_000 }, async (t) => {

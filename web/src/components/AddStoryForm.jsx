@@ -1,7 +1,8 @@
 // The form that saves a new story: url, title, description and tags.
 import { useId, useState } from "react";
-import { graphql, useMutation } from "react-relay/hooks";
+import { graphql } from "react-relay/hooks";
 import * as library from "../live/libraryStore.js";
+import { useMutationWithRetry } from "../relay/commitWithRetry.js";
 import { errorMessage, FieldError } from "./FieldError.jsx";
 import { useLibraryId } from "./LibraryContext.js";
 import { TagPicker } from "./TagPicker.jsx";
@@ -25,7 +26,7 @@ export function AddStoryForm({ tags }) {
   const [description, setDescription] = useState("");
   const [tagIds, setTagIds] = useState([]);
   const [errors, setErrors] = useState({});
-  const [commit, saving] = useMutation(mutation);
+  const [commit, saving] = useMutationWithRetry(mutation);
   const ids = { url: useId(), title: useId(), description: useId(), urlError: useId(), formError: useId() };
 
   const submit = (event) => {

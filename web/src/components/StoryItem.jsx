@@ -1,8 +1,9 @@
 // One story: its title as a link to its url, its description and tags, and the controls to
 // edit, tag, untag and delete it.
 import { useId, useState } from "react";
-import { graphql, useFragment, useMutation } from "react-relay/hooks";
+import { graphql, useFragment } from "react-relay/hooks";
 import * as library from "../live/libraryStore.js";
+import { useMutationWithRetry } from "../relay/commitWithRetry.js";
 import { errorMessage, FieldError } from "./FieldError.jsx";
 import { useLibraryId } from "./LibraryContext.js";
 import { TagPicker } from "./TagPicker.jsx";
@@ -28,14 +29,14 @@ const deleteMutation = graphql`
 `;
 
 const tagMutation = graphql`
-  mutation StoryItemTagMutation($storyId: ID!, $tagIds: [ID!]!) {
-    tagStory(storyId: $storyId, tagIds: $tagIds) { id tags { id name color } }
+  mutation StoryItemTagMutation($storyId: ID!, $tagIds: [ID!]!, $clientMutationId: String) {
+    tagStory(storyId: $storyId, tagIds: $tagIds, clientMutationId: $clientMutationId) { id tags { id name color } }
   }
 `;
 
 const untagMutation = graphql`
-  mutation StoryItemUntagMutation($storyId: ID!, $tagIds: [ID!]!) {
-    untagStory(storyId: $storyId, tagIds: $tagIds) { id tags { id name color } }
+  mutation StoryItemUntagMutation($storyId: ID!, $tagIds: [ID!]!, $clientMutationId: String) {
+    untagStory(storyId: $storyId, tagIds: $tagIds, clientMutationId: $clientMutationId) { id tags { id name color } }
   }
 `;
 
@@ -56,9 +57,9 @@ export function StoryItem({ story, tags }) {
   const libraryId = useLibraryId();
   const [editing, setEditing] = useState(false);
   const [error, setError] = useState(null);
-  const [commitDelete, deleting] = useMutation(deleteMutation);
-  const [commitTag] = useMutation(tagMutation);
-  const [commitUntag] = useMutation(untagMutation);
+  const [commitDelete, deleting] = useMutationWithRetry(deleteMutation);
+  const [commitTag] = useMutationWithRetry(tagMutation);
+  const [commitUntag] = useMutationWithRetry(untagMutation);
   const errorId = useId();
   const storyTags = (data.tags ?? []).filter(Boolean);
   const untagged = tags.filter((tag) => !storyTags.some((t) => t.id === tag.id));
@@ -141,7 +142,7 @@ function EditStoryForm({ story, tags, onDone }) {
   const [description, setDescription] = useState(story.description ?? "");
   const [tagIds, setTagIds] = useState(() => (story.tags ?? []).filter(Boolean).map((t) => t.id));
   const [error, setError] = useState(null);
-  const [commit, saving] = useMutation(updateMutation);
+  const [commit, saving] = useMutationWithRetry(updateMutation);
   const titleId = useId();
   const descriptionId = useId();
   const errorId = useId();

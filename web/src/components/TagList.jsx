@@ -1,7 +1,8 @@
 // The library's tags: create, rename, recolor and delete them, and pick one to filter by.
 import { useId, useState } from "react";
-import { graphql, useMutation } from "react-relay/hooks";
+import { graphql } from "react-relay/hooks";
 import * as library from "../live/libraryStore.js";
+import { useMutationWithRetry } from "../relay/commitWithRetry.js";
 import { errorMessage, FieldError } from "./FieldError.jsx";
 import { useLibraryId } from "./LibraryContext.js";
 
@@ -62,7 +63,7 @@ function AddTagForm({ nextColor }) {
   const [name, setName] = useState("");
   const [color, setColor] = useState(null);
   const [error, setError] = useState(null);
-  const [commit, saving] = useMutation(createMutation);
+  const [commit, saving] = useMutationWithRetry(createMutation);
   const nameId = useId();
   const colorId = useId();
   const errorId = useId();
@@ -111,7 +112,7 @@ function AddTagForm({ nextColor }) {
 function TagItem({ tag, selected, onSelect }) {
   const libraryId = useLibraryId();
   const [editing, setEditing] = useState(false);
-  const [commitDelete, deleting] = useMutation(deleteMutation);
+  const [commitDelete, deleting] = useMutationWithRetry(deleteMutation);
   const remove = () =>
     commitDelete({
       variables: { input: { id: tag.id } },
@@ -148,7 +149,7 @@ function EditTagForm({ tag, onDone }) {
   const [name, setName] = useState(tag.name);
   const [color, setColor] = useState(tag.color);
   const [error, setError] = useState(null);
-  const [commit, saving] = useMutation(updateMutation);
+  const [commit, saving] = useMutationWithRetry(updateMutation);
   const nameId = useId();
   const colorId = useId();
   const errorId = useId();

@@ -5,19 +5,32 @@
 import { Environment, Network, Observable, RecordSource, Store } from "relay-runtime";
 import { getSubscriptionClient } from "./subscriptionClient.js";
 
+/**
+ * Queries and mutations over `POST /graphql`. A mutation whose outcome is unknown fails with
+ * `error.outcomeUnknown` set (commitWithRetry.js retries it with its key): when the server says
+ * so (a GraphQL error with `extensions.code` OUTCOME_UNKNOWN, even beside data) or when no
+ * answer came (the request may have been applied before the connection broke).
+ */
 function fetchFunction(token) {
   return async (operation, variables) => {
     const headers = { "Content-Type": "application/json", Accept: "application/json" };
     if (token) headers.Authorization = `Bearer ${token}`;
-    const response = await fetch("/graphql", {
-      method: "POST",
-      headers,
-      body: JSON.stringify({ query: operation.text, variables, operationName: operation.name }),
-    });
+    const mutation = operation.operationKind === "mutation";
+    let response;
+    try {
+      response = await fetch("/graphql", {
+        method: "POST",
+        headers,
+        body: JSON.stringify({ query: operation.text, variables, operationName: operation.name }),
+      });
+    } catch (error) {
+      throw Object.assign(new Error(`No answer from the server (${error.message})`), { outcomeUnknown: mutation });
+    }
     const body = await response.json().catch(() => null);
-    if (!body || (!body.data && body.errors)) {
+    const unknown = mutation && Boolean(body?.errors?.some((e) => e.extensions?.code === "OUTCOME_UNKNOWN"));
+    if (!body || (!body.data && body.errors) || unknown) {
       const message = body?.errors?.map((e) => e.message).join("; ") || `HTTP ${response.status}`;
-      throw new Error(message);
+      throw Object.assign(new Error(message), { outcomeUnknown: unknown });
     }
     return body;
   };
