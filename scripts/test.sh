@@ -33,10 +33,11 @@ scripts/fuzz.sh 30
 (cd tests && npm ci --no-audit --no-fund)
 export REALTIME_HOST_BIN="$PWD/target/debug/realtime-host"
 (cd tests && node --test --test-concurrency=1 e2e/*.test.mjs)
-# The product, graphql-ws, client, Relay and resume suites again, against a cluster of three
-# nodes on one NATS server: each request and each socket goes to a node picked at random.
+# The product, graphql-ws, client, Relay, resume and idempotency suites again, against a cluster
+# of three nodes on one NATS server: each request and each socket goes to a node picked at
+# random (the idempotency suite sends each retry to another node).
 (cd tests && E2E_CLUSTER=3 node --test --test-concurrency=1 e2e/product.test.mjs e2e/protocol.test.mjs \
-  e2e/client.test.mjs e2e/relay.test.mjs e2e/resume.test.mjs)
+  e2e/client.test.mjs e2e/relay.test.mjs e2e/resume.test.mjs e2e/idempotency.test.mjs)
 # The cluster's history checker, short form (60 s of faults on three nodes and a NATS cluster of
 # three; RELIABILITY.md has the long run): first its own test (each anomaly kind is caught),
 # then a run that fails on any anomaly.
