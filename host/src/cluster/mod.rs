@@ -8,6 +8,9 @@
 //!   `RT_LOG` stream before the call commits locally (and so before its response and events
 //!   leave), at the sequence the owner expects: the fencing. A node's SQLite file is a cache
 //!   of that log at a known sequence; a new owner catches up from it.
+//! - [`commit_protocol`]: the one owner of each user's state on this node (taking over, owned,
+//!   appending, committing, given up), a state machine without I/O whose invariants are
+//!   written there; `ownership`, `seam` and the runtime's actor do what it says.
 //! - [`routing`]: library calls for a user owned elsewhere go to the owner (NATS
 //!   request/reply); stateless work (graphql, sockets) runs where the request landed.
 //! - [`events`]: what a library publishes reaches every node holding that user's sockets, in
@@ -21,6 +24,7 @@
 pub mod accounts;
 pub mod buckets;
 pub mod catch_up;
+pub mod commit_protocol;
 pub mod events;
 pub mod log;
 pub mod metrics;
@@ -158,25 +162,6 @@ impl Cluster {
     /// The runtime this node serves (gone once it shut down).
     pub(crate) fn runtime(&self) -> Option<Arc<Runtime>> {
         self.runtime.get()?.upgrade()
-    }
-
-    /// Append a committed call's writes for `user`, whom this node owns: the entry's
-    /// sequence. Refused (`Fenced`) when another node took the user over.
-    pub async fn append(&self, user: &crate::runtime::key::UserId, writes: &[crate::storage::actor_db::Write]) -> Result<u64, log::AppendError> {
-        let Some(expected) = self.ownership.owned_at(user) else { return Err(log::AppendError::Fenced) };
-        let started = std::time::Instant::now();
-        let appended = self.log.append(user, expected, log::encode_writes(writes), &self.node).await;
-        match &appended {
-            Ok(seq) => {
-                self.metrics.log_appends.record(started.elapsed());
-                self.ownership.advance(user, *seq);
-            }
-            Err(log::AppendError::Fenced) => {
-                self.metrics.appends_fenced.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            }
-            Err(_) => {}
-        }
-        appended
     }
 
     /// Leave: once the calls other nodes routed here are answered (no new one starts while

@@ -10,6 +10,10 @@
 //!   the named node is this one or no longer live; append an `owner` marker to the user's log
 //!   at the last sequence read (so any append the old owner still tries is refused); bring the
 //!   local database up to that sequence from the log (see `catch_up`).
+//!
+//! Which users this node holds, and in which state of the commit protocol (taking over,
+//! owned, appending, committing), is `commit_protocol`'s: this module performs what it says
+//! for the take-over and the lease, and tells it what came of that.
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering::Relaxed;
@@ -21,6 +25,7 @@ use async_nats::jetstream::{self, kv};
 use bytes::Bytes;
 use parking_lot::Mutex;
 
+use super::commit_protocol::{Action, CommitProtocol, Event, Term};
 use super::{catch_up, log, Cluster, ClusterSettings};
 use crate::runtime::call::{CallContext, Request};
 use crate::runtime::key::{ActorKey, ComponentKind, Principal, UserId};
@@ -42,33 +47,26 @@ pub enum TakeError {
     Failed(#[from] anyhow::Error),
 }
 
-struct Liveness {
-    /// The revision of this node's liveness key last written.
-    revision: u64,
-    /// When that write was acknowledged.
-    confirmed: Instant,
-}
-
 pub struct Ownership {
     owners: kv::Store,
     nodes: kv::Store,
     ttl: Duration,
-    /// Users this node owns, each with the sequence of its log's last entry.
-    owned: Mutex<HashMap<UserId, u64>>,
-    /// One take-over at a time per user on this node.
+    /// Every user's state in the commit protocol, when the lease was last confirmed, and
+    /// whether the node left: all that decides what this node may serve (`commit_protocol`).
+    protocol: Mutex<CommitProtocol>,
+    /// One take-over at a time per user on this node (the tasks that want one wait here; the
+    /// protocol refuses a second one regardless).
     taking: Mutex<HashMap<UserId, Arc<tokio::sync::Mutex<()>>>>,
     /// Where other nodes' users were last seen.
     known: Mutex<BoundedMap<UserId, Arc<str>>>,
-    liveness: Mutex<Liveness>,
+    /// The revision of this node's liveness key last written.
+    revision: Mutex<u64>,
     /// Other nodes last seen live, and when.
     live_seen: Mutex<HashMap<Arc<str>, Instant>>,
     /// One liveness refresh at a time.
     refreshing: tokio::sync::Mutex<()>,
     /// The node's own runtime (the heartbeat runs on a thread of its own).
     main: std::sync::OnceLock<tokio::runtime::Handle>,
-    /// Set once the node left (a clean shutdown): it neither refreshes its lease nor takes a
-    /// user again, so the users it held go to other nodes.
-    left: std::sync::atomic::AtomicBool,
 }
 
 impl Ownership {
@@ -87,14 +85,13 @@ impl Ownership {
             owners,
             nodes,
             ttl,
-            owned: Mutex::default(),
+            protocol: Mutex::new(CommitProtocol::new(ttl)),
             taking: Mutex::default(),
             known: Mutex::new(BoundedMap::new(KNOWN_OWNERS)),
-            liveness: Mutex::new(Liveness { revision: 0, confirmed: Instant::now() - ttl * 2 }),
+            revision: Mutex::new(0),
             live_seen: Mutex::default(),
             refreshing: tokio::sync::Mutex::new(()),
             main: std::sync::OnceLock::new(),
-            left: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -103,9 +100,10 @@ impl Ownership {
         self.ttl
     }
 
-    /// Whether this node left the cluster (see [`Ownership::leave`]).
+    /// Whether this node left the cluster (see [`Ownership::leave`]): it neither refreshes its
+    /// lease nor takes a user again, so the users it held go to other nodes.
     pub fn has_left(&self) -> bool {
-        self.left.load(Relaxed)
+        self.protocol.lock().has_left()
     }
 
     /// Write this node's liveness key (at start, and after it lapsed).
@@ -117,20 +115,41 @@ impl Ownership {
         let started = Instant::now();
         let revision = nodes.put(&*cluster.node, Bytes::from(format!("{}", super::accounts::now_ms()))).await
             .map_err(|e| anyhow!("registering node {}: {e}", cluster.node))?;
-        *self.liveness.lock() = Liveness { revision, confirmed: started };
+        *self.revision.lock() = revision;
+        self.protocol.lock().lease_renewed(started);
         Ok(())
     }
 
     /// Drop this node's liveness key (a clean shutdown).
     pub async fn leave(&self, cluster: &Cluster) {
-        self.left.store(true, Relaxed);
-        // From here an append of this node is refused before it is sent (the call is not
-        // applied, and a routed caller makes it on the next owner).
-        let held: Vec<UserId> = self.owned.lock().keys().cloned().collect();
-        for user in &held {
-            self.release(cluster, user);
+        // From here no take-over starts (those under way own nothing), and an append of this
+        // node is refused before it is sent (the call is not applied, and a routed caller makes
+        // it on the next owner).
+        let left = self.protocol.lock().leave();
+        for (user, actions) in left {
+            self.perform(cluster, &user, &actions);
         }
         let _ = self.nodes.purge(&*cluster.node).await;
+    }
+
+    /// Apply `event` to `user`'s state in the commit protocol, and give the user up here when
+    /// it says so; what it asks beyond that is the caller's to do.
+    pub fn on(&self, cluster: &Cluster, user: &UserId, event: Event) -> Vec<Action> {
+        let actions = self.protocol.lock().on(user, event);
+        self.perform(cluster, user, &actions);
+        actions
+    }
+
+    /// The protocol's [`Action::Release`]: this node gave `user` up; forget it here (where its
+    /// owner is, its snapshot count). Its library instance goes too, as the protocol says
+    /// ([`Action::RollBack`], [`Action::DropInstance`]).
+    fn perform(&self, cluster: &Cluster, user: &UserId, actions: &[Action]) {
+        if actions.contains(&Action::Release) {
+            cluster.metrics.leases_lost.fetch_add(1, Relaxed);
+            tracing::debug!(%user, node = %cluster.node, "gave the user up");
+            self.forget_owner(user);
+            catch_up::forget(cluster, user);
+        }
     }
 
     /// Refresh the liveness key (through `nodes`: the heartbeat's own connection, or the
@@ -142,33 +161,41 @@ impl Ownership {
             return;
         }
         let _one = self.refreshing.lock().await;
-        if self.liveness.lock().confirmed >= requested {
+        let confirmed = self.protocol.lock().lease_confirmed();
+        if confirmed.is_some_and(|confirmed| confirmed >= requested) {
             return; // refreshed while this one waited for its turn
         }
         let started = Instant::now();
-        let revision = self.liveness.lock().revision;
+        let revision = *self.revision.lock();
         let value = Bytes::from(format!("{}", super::accounts::now_ms()));
         match nodes.update(&*cluster.node, value, revision).await {
             Ok(revision) => {
-                *self.liveness.lock() = Liveness { revision, confirmed: started };
+                *self.revision.lock() = revision;
+                self.protocol.lock().lease_renewed(started);
                 cluster.metrics.leases_renewed.fetch_add(1, Relaxed);
             }
-            // Not a lapse (yet): the key was not changed under us, the write did not happen
-            // (NATS unreachable, a stream electing a leader). The lease stands until its TTL
-            // since the last refresh; the next tick tries again.
-            Err(e) if e.kind() != kv::UpdateErrorKind::WrongLastRevision && self.liveness.lock().confirmed.elapsed() < self.ttl => {
-                tracing::debug!(node = %cluster.node, "could not refresh the lease ({e}); trying again");
-            }
             Err(e) => {
+                let key_changed = e.kind() == kv::UpdateErrorKind::WrongLastRevision;
+                let lapse = self.protocol.lock().lease_refresh_failed(key_changed, Instant::now());
+                // Not a lapse (yet): the key was not changed under us, the write did not happen
+                // (NATS unreachable, a stream electing a leader). The lease stands until its TTL
+                // since the last refresh; the next tick tries again.
+                let Some(lost) = lapse else {
+                    tracing::debug!(node = %cluster.node, "could not refresh the lease ({e}); trying again");
+                    return;
+                };
                 tracing::warn!(node = %cluster.node, "this node's lease lapsed ({e}); giving up its users");
-                let lost: Vec<UserId> = self.owned.lock().keys().cloned().collect();
-                for user in &lost {
-                    self.release(cluster, user);
+                let mut dropped = Vec::new();
+                for (user, actions) in lost {
+                    self.perform(cluster, &user, &actions);
+                    if actions.contains(&Action::DropInstance) {
+                        dropped.push(user);
+                    }
                 }
                 if let Err(e) = self.register_in(cluster, nodes).await {
                     tracing::warn!("could not register again: {e:#}");
                 }
-                self.evict_libraries(cluster, lost);
+                self.evict_libraries(cluster, dropped);
             }
         }
     }
@@ -187,33 +214,27 @@ impl Ownership {
     /// Whether this node's lease is known to stand now; if not, refresh it first (a node
     /// that was paused finds out here, before it serves a user it may have lost).
     pub async fn confirm_live(&self, cluster: &Arc<Cluster>) {
-        let confirmed = self.liveness.lock().confirmed;
-        if confirmed.elapsed() >= self.ttl / 2 {
+        let due = self.protocol.lock().lease_due(Instant::now());
+        if due {
             self.refresh(cluster, &self.nodes).await;
         }
     }
 
-    /// The sequence of the user's last log entry, if this node owns the user.
+    /// The sequence of the user's last log entry, if this node holds the user (its calls run
+    /// here).
     pub fn owned_at(&self, user: &str) -> Option<u64> {
-        self.owned.lock().get(user).copied()
+        self.protocol.lock().held(user)
     }
 
-    /// Whether this node may answer for `user` now, by its own monotonic clock: it holds the
-    /// user, and its lease, last confirmed when a refresh was sent, has a margin left (a read
-    /// answered after the lease lapsed could miss writes a new owner acknowledged).
+    /// Whether this node may answer a read of `user` now, by its own monotonic clock: it owns
+    /// the user, and its lease, last confirmed when a refresh was sent, has a margin left (a
+    /// read answered after the lease lapsed could miss writes a new owner acknowledged).
     pub fn serves(&self, user: &str) -> bool {
-        self.owned.lock().contains_key(user) && lease_holds(self.liveness.lock().confirmed, self.ttl, Instant::now())
-    }
-
-    /// After an append: the user's log now ends at `seq`.
-    pub fn advance(&self, user: &str, seq: u64) {
-        if let Some(last) = self.owned.lock().get_mut(user) {
-            *last = seq;
-        }
+        self.protocol.lock().serves(user, Instant::now())
     }
 
     pub fn owned_count(&self) -> usize {
-        self.owned.lock().len()
+        self.protocol.lock().held_count()
     }
 
     /// The node that owns `user`, as last seen or as `rt_owners` says (`None`: nobody yet).
@@ -252,16 +273,21 @@ impl Ownership {
         Ok(entry.is_some_and(|e| e.operation == kv::Operation::Put))
     }
 
-    /// Take `user` over (see the module's doc); the sequence of its log's last entry.
+    /// Take `user` over (see the module's doc, and `commit_protocol` for its states); the
+    /// sequence of its log's last entry.
     pub async fn take(&self, cluster: &Arc<Cluster>, user: &UserId) -> Result<u64, TakeError> {
-        let lock = self.taking.lock().entry(user.clone()).or_default().clone();
-        let _one = lock.lock().await;
-        if let Some(last) = self.owned_at(user) {
-            return Ok(last);
-        }
-        if self.has_left() {
-            return Err(TakeError::Failed(anyhow!("this node has left the cluster")));
-        }
+        let turn = TakingTurn::new(&self.taking, user);
+        let _one = turn.lock.lock().await;
+        let start = self.protocol.lock().take_over(user);
+        let term = match start[..] {
+            [Action::TakeLease { term }] => term,
+            [Action::AlreadyHeld { last }] => return Ok(last),
+            [Action::Refuse(why)] => return Err(TakeError::Failed(anyhow!("{why}"))),
+            _ => unreachable!("a take-over starts with {start:?}"),
+        };
+        // Every way out that does not finish it (an error, another live owner, the caller
+        // gone) ends the take-over.
+        let _ends = TakeOverEnds { protocol: &self.protocol, user, term };
         self.confirm_live(cluster).await;
         self.take_lease(cluster, user).await?;
         let started = Instant::now();
@@ -273,13 +299,18 @@ impl Ownership {
                 Err(e) => return Err(anyhow!(e).into()),
             }
         };
-        let replayed = catch_up::run(cluster, user, last).await?;
+        let through = match self.on(cluster, user, Event::MarkerAppended { term, last, marker })[..] {
+            [Action::CatchUp { through, .. }] => through,
+            _ => return Err(overtaken(user)),
+        };
+        let replayed = catch_up::run(cluster, user, through).await?;
         cluster.metrics.catch_ups.record(started.elapsed());
         cluster.metrics.entries_replayed.fetch_add(replayed, Relaxed);
+        if !matches!(self.on(cluster, user, Event::CaughtUp { term })[..], [Action::Announce]) {
+            return Err(overtaken(user));
+        }
         cluster.metrics.leases_taken.fetch_add(1, Relaxed);
-        self.owned.lock().insert(user.clone(), marker);
         self.forget_owner(user);
-        self.taking.lock().remove(user);
         cluster.events.took_over(user);
         tracing::debug!(%user, node = %cluster.node, replayed, "took the user over");
         Ok(marker)
@@ -316,32 +347,53 @@ impl Ownership {
         }
         Err(anyhow!("could not take {user} over: other nodes kept changing its owner").into())
     }
-
-    /// This node no longer owns `user`: forget it (its library instance must go too; the
-    /// caller sees to that).
-    pub fn release(&self, cluster: &Cluster, user: &UserId) {
-        if self.owned.lock().remove(user).is_some() {
-            cluster.metrics.leases_lost.fetch_add(1, Relaxed);
-            tracing::debug!(%user, node = %cluster.node, "gave the user up");
-        }
-        self.forget_owner(user);
-        catch_up::forget(cluster, user);
-    }
-
 }
 
+fn overtaken(user: &UserId) -> TakeError {
+    TakeError::Failed(anyhow!("the take-over of {user} was overtaken: this node's lease lapsed, or it left"))
+}
 
+/// A take-over under way: dropped before it finished, it failed (a finished one ignores that).
+struct TakeOverEnds<'a> {
+    protocol: &'a Mutex<CommitProtocol>,
+    user: &'a UserId,
+    term: Term,
+}
+
+impl Drop for TakeOverEnds<'_> {
+    fn drop(&mut self) {
+        // Never gives a user up (`TakeOverFailed` has no actions): nothing to perform.
+        self.protocol.lock().on(self.user, Event::TakeOverFailed { term: self.term });
+    }
+}
+
+/// A task's turn at taking a user over; the user's lock goes once no other task waits for it.
+struct TakingTurn<'a> {
+    taking: &'a Mutex<HashMap<UserId, Arc<tokio::sync::Mutex<()>>>>,
+    user: &'a UserId,
+    lock: Arc<tokio::sync::Mutex<()>>,
+}
+
+impl<'a> TakingTurn<'a> {
+    fn new(taking: &'a Mutex<HashMap<UserId, Arc<tokio::sync::Mutex<()>>>>, user: &'a UserId) -> Self {
+        let lock = taking.lock().entry(user.clone()).or_default().clone();
+        Self { taking, user, lock }
+    }
+}
+
+impl Drop for TakingTurn<'_> {
+    fn drop(&mut self) {
+        let mut taking = self.taking.lock();
+        // Only the map and this turn hold it: no other task waits (they clone it under this lock).
+        if Arc::strong_count(&self.lock) == 2 && taking.get(self.user).is_some_and(|lock| Arc::ptr_eq(lock, &self.lock)) {
+            taking.remove(self.user);
+        }
+    }
+}
 
 /// Refresh this node's liveness every quarter of the lease's time to live, on a thread of
 /// its own with a NATS connection of its own: a node busy with its sockets and calls (or
 /// starved of CPU) must not lose its users for want of a turn on its own runtime.
-/// Whether a lease confirmed at `confirmed` (when its refresh was sent) still stands at `now`
-/// with a quarter of its time to live to spare: the margin covers the refresh's own trip and
-/// the clocks of two machines running at slightly different rates.
-pub fn lease_holds(confirmed: Instant, ttl: Duration, now: Instant) -> bool {
-    now.saturating_duration_since(confirmed) < ttl - ttl / 4
-}
-
 pub fn spawn_heartbeat(cluster: Arc<Cluster>) -> Result<()> {
     let _ = cluster.ownership.main.set(tokio::runtime::Handle::current());
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
@@ -376,19 +428,4 @@ async fn lease_connection(cluster: &Cluster) -> Result<kv::Store> {
         .connect(super::servers(&cluster.settings.url)?)
         .await?;
     Ok(jetstream::new(client).get_key_value(NODES).await?)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_lease_holds_until_three_quarters_of_its_time_to_live() {
-        let confirmed = Instant::now();
-        let ttl = Duration::from_secs(2);
-        assert!(lease_holds(confirmed, ttl, confirmed));
-        assert!(lease_holds(confirmed, ttl, confirmed + Duration::from_millis(1_499)));
-        assert!(!lease_holds(confirmed, ttl, confirmed + Duration::from_millis(1_500)), "a margin before the bucket lets it lapse");
-        assert!(!lease_holds(confirmed, ttl, confirmed + ttl * 3));
-    }
 }

@@ -14,7 +14,7 @@ use super::call::{CallError, Envelope, Request, Response};
 use super::effects;
 use super::instance::Instance;
 use super::key::{ActorKey, ComponentKind};
-use super::replication::AppendError;
+use super::replication::{AppendError, Settled};
 use super::state::CallState;
 use super::Runtime;
 use crate::sockets::Outbound;
@@ -209,29 +209,30 @@ impl Actor {
                 let mut logged = None;
                 if let (Some(replication), Some(user), false) = (runtime.replication.get(), &user, writes.is_empty()) {
                     // Every way out but success rolls the call back and drops the instance (it
-                    // may hold state of the call that never committed); a way out that leaves
-                    // the log with an entry this file lacks, or another node the owner, also
-                    // gives the user up, so the next owner replays the log.
-                    let failed = match replication.append(user, &writes).await {
-                        Ok(seq) => match state.db.record_position(seq) {
-                            Ok(()) => None,
-                            Err(e) => Some((CallError::Commit(e), true)),
+                    // may hold state of the call that never committed). What it does to the
+                    // user's ownership is the cluster's commit protocol's: told of the append's
+                    // outcome, and of how the call ended once the log took its entry.
+                    let failed = match replication.clone().append(user, &writes).await {
+                        Ok(appended) => match state.db.record_position(appended.seq) {
+                            Ok(()) => {
+                                logged = Some(appended);
+                                None
+                            }
+                            Err(e) => Some((CallError::Commit(e), Some(appended))),
                         },
-                        Err(AppendError::Fenced) => Some((CallError::Moved, true)),
-                        // Not applied: the log was read. The user goes too: its position moved.
-                        Err(e @ AppendError::NotApplied(_)) => Some((CallError::Refused(e.to_string()), true)),
+                        Err(AppendError::Fenced) => Some((CallError::Moved, None)),
+                        Err(e @ AppendError::NotApplied(_)) => Some((CallError::Refused(e.to_string()), None)),
                         // Maybe in the log: the next owner replays whatever it holds.
-                        Err(AppendError::Unknown(e)) => Some((CallError::OutcomeUnknown(e), true)),
+                        Err(AppendError::Unknown(e)) => Some((CallError::OutcomeUnknown(e), None)),
                     };
-                    if let Some((error, give_up)) = failed {
+                    if let Some((error, appended)) = failed {
                         let _ = state.db.finish(false);
-                        if give_up {
-                            replication.release(user);
+                        if let Some(appended) = appended {
+                            appended.settle(Settled::PositionNotWritten);
                         }
                         self.evict();
                         return Err(error);
                     }
-                    logged = Some((replication, user));
                 } else if let (Some(replication), Some(user)) = (runtime.replication.get(), &user) {
                     // A read is answered only while this node's lease stands by its own clock:
                     // paused past its lease, another node may own the user and have acknowledged
@@ -245,15 +246,15 @@ impl Actor {
                 match state.db.finish(true) {
                     Ok(()) => {
                         effects::apply(&self.runtime, &self.key, call, is_publish);
-                        if let Some((replication, user)) = logged {
-                            replication.clone().after_commit(user);
+                        if let Some(appended) = logged {
+                            appended.settle(Settled::Committed);
                         }
                         Ok(response)
                     }
                     Err(e) => {
-                        if let Some((replication, user)) = logged {
-                            // The log holds an entry this file does not: let a take-over replay it.
-                            replication.release(user);
+                        if let Some(appended) = logged {
+                            // The log holds an entry this file does not: the next owner replays it.
+                            appended.settle(Settled::CommitFailed);
                         }
                         self.evict();
                         Err(CallError::Commit(e))
