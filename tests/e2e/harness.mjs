@@ -6,6 +6,7 @@ import net, { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import WebSocket from 'ws';
+import { BehindNginx } from './nginx.mjs';
 
 export const BIN = process.env.REALTIME_HOST_BIN ?? new URL('../../target/debug/realtime-host', import.meta.url).pathname;
 export const PROTOCOL = 'graphql-transport-ws';
@@ -32,6 +33,8 @@ export class Server {
   static async start(options = {}) {
     // E2E_CLUSTER=N: the suite runs against N nodes of a cluster instead (see ClusterServer).
     if (CLUSTER_NODES > 0 && !options.standalone) return ClusterServer.start({ ...options, nodes: CLUSTER_NODES });
+    // E2E_NGINX=1: behind nginx with TLS, as docs/deploy.md sets it up (see nginx.mjs).
+    if (process.env.E2E_NGINX && !options.standalone) return BehindNginx.start(options);
     const server = new Server(options);
     await server.launch();
     return server;
