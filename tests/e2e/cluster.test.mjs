@@ -354,9 +354,41 @@ test('a node cut off from NATS while its user\'s last event went out gets that e
     assert.equal(await createStory(a, token, 'while B was away'), 'while B was away');
     await sleep(500);
     link.heal();
-    await until(() => createdTitles(tab).includes('while B was away'), 4_000, () => `the tab on B got ${JSON.stringify(createdTitles(tab))}`);
+    // B is back once its NATS client reconnects (its backoff grows while the link refuses it).
+    await until(() => createdTitles(tab).includes('while B was away'), 8_000, () => `the tab on B got ${JSON.stringify(createdTitles(tab))}`);
     assert.deepEqual(createdTitles(tab), ['before', 'while B was away']);
     assertContiguous(tab.events, 'the tab on B');
+    assert.equal(tab.connects, 1, 'the tab kept its socket');
+  } finally {
+    for (const node of [a, b]) { await node.kill(); node.cleanup(); }
+    link.close();
+    await nats.stop('SIGKILL');
+    nats.cleanup();
+  }
+});
+
+test('a tab on a node that has delivered nothing yet for its user gets a channel:reset when that node may have missed events', { timeout: 60_000 }, async () => {
+  // With no event delivered there is no position to look from: a silent gap would stay until
+  // a refetch. The tab is told (channel:reset, which makes the web app refetch), then goes on live.
+  const nats = await NatsServer.start();
+  const link = await FaultProxy.start(nats.port, 'b->nats');
+  const a = new Server({ args: ['--cluster', nats.url, '--node-id', 'a', '--lease-ttl', '1s'] });
+  const b = new Server({ args: ['--cluster', `nats://127.0.0.1:${link.port}`, '--node-id', 'b', '--lease-ttl', '1s'] });
+  try {
+    await Promise.all([a.launch(), b.launch()]);
+    const { token } = await a.signUp('first-event@example.com');
+    assert.equal(await createStory(a, token, 'owned by A'), 'owned by A');
+    const tab = new ResumingTab(b, token);
+    await until(() => tab.connects > 0, 10_000, 'the tab subscribed');
+    await sleep(200);
+    link.reset();
+    assert.equal(await createStory(a, token, 'missed by B'), 'missed by B');
+    await sleep(500);
+    link.heal();
+    await until(() => tab.events.some((e) => e.data.__typename === 'ChannelResetEvent'), 8_000, () => `the tab on B got ${JSON.stringify(tab.events)}`);
+    assert.deepEqual(tab.events.map((e) => e.data.__typename), ['ChannelResetEvent']);
+    assert.equal(await createStory(a, token, 'after'), 'after');
+    await until(() => createdTitles(tab).includes('after'), 8_000, 'live again');
     assert.equal(tab.connects, 1, 'the tab kept its socket');
   } finally {
     for (const node of [a, b]) { await node.kill(); node.cleanup(); }

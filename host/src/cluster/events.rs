@@ -38,6 +38,9 @@ use crate::runtime::Runtime;
 /// The channel every library event is published on.
 const LIBRARY_CHANNEL: &str = "library";
 
+/// What a live subscription gets when this node may have missed events it cannot name.
+const MISSED_RESET: &str = r#"{"type":"channel:reset","reason":"events may have been missed while this server was cut off from the cluster"}"#;
+
 /// What the delivery task takes, in order.
 enum Delivery {
     /// A batch of a user's events (from this node's commit, or from NATS).
@@ -265,6 +268,17 @@ async fn deliver_in_order(cluster: Arc<Cluster>, mut deliveries: mpsc::Unbounded
                 cluster.events.missed.taken();
                 for user in users.keys() {
                     let _ = cluster.events.deliveries.send(Delivery::Check(user.clone()));
+                }
+                // A user with sockets here but nothing delivered yet has no position to look
+                // from: their live subscriptions get one `channel:reset` (refetch), the way a
+                // resume too far back does, rather than a silent gap.
+                for principal in runtime.sockets.owners() {
+                    let Principal::User(user) = &principal else { continue };
+                    if !users.contains_key(user) {
+                        let channel_actor = ActorKey::new(ComponentKind::UserChannel, principal.clone());
+                        let reset = ChannelEvent { channel: LIBRARY_CHANNEL.into(), event: MISSED_RESET.into() };
+                        runtime.send(channel_actor, Envelope { request: Request::Publish(vec![reset]), context: CallContext::default(), reply: None });
+                    }
                 }
                 continue;
             }

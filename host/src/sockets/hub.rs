@@ -170,6 +170,11 @@ impl SocketHub {
         self.table.lock().by_owner.get(owner).map(|s| s.iter().copied().collect()).unwrap_or_default()
     }
 
+    /// Every principal with a socket open here.
+    pub fn owners(&self) -> Vec<Principal> {
+        self.table.lock().by_owner.keys().cloned().collect()
+    }
+
     /// Whether `owner` has a socket open here.
     pub fn holds(&self, owner: &Principal) -> bool {
         self.table.lock().by_owner.contains_key(owner)
