@@ -149,6 +149,20 @@ pub struct ServeArgs {
     #[arg(long, env = "REALTIME_TRUSTED_PROXY", value_delimiter = ',')]
     pub trusted_proxy: Vec<std::net::IpAddr>,
 
+    /// Trusted documents: a manifest (JSON object id -> document, as relay-compiler's
+    /// `persistConfig.file` writes it) whose documents requests may name by `documentId` (or
+    /// `extensions.persistedQuery.sha256Hash`). Repeat the flag (or separate files with commas
+    /// in the variable) for several. `persisted-documents.json` of `--web-dir`, when there is
+    /// one, is always trusted. A document that does not validate stops the start.
+    #[arg(long, env = "REALTIME_TRUSTED_DOCUMENTS", action = clap::ArgAction::Append, value_delimiter = ',')]
+    pub trusted_documents: Vec<PathBuf>,
+
+    /// Run only trusted documents: a request naming an unknown id is refused with
+    /// `PERSISTED_QUERY_NOT_FOUND`, a document text that is not in a manifest with
+    /// `ARBITRARY_DOCUMENT_NOT_ALLOWED`.
+    #[arg(long, env = "REALTIME_TRUSTED_DOCUMENTS_ONLY")]
+    pub trusted_documents_only: bool,
+
     /// Bearer token `GET /metrics` requires. Without one, /metrics is served only to
     /// loopback clients (127.0.0.0/8, ::1) and answers 404 to others.
     #[arg(long, env = "REALTIME_METRICS_TOKEN", hide_env_values = true)]

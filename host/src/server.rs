@@ -20,6 +20,8 @@ use crate::storage;
 use crate::runtime::components::{self, ComponentStore};
 use crate::runtime::engine::{self, EngineLimits};
 use crate::runtime::key::{ComponentKind, Principal};
+use crate::runtime::graphql_pool::GraphqlPool;
+use crate::runtime::trusted_documents::TrustedDocuments;
 use crate::runtime::{self, Runtime};
 use crate::storage::accounts::Accounts;
 
@@ -93,6 +95,7 @@ pub fn start(args: &ServeArgs) -> Result<Arc<Host>> {
         max_library_calls: args.max_library_calls,
         max_mailbox: args.max_mailbox,
         max_requests_in_flight: args.max_requests_in_flight,
+        trusted_documents: Arc::new(load_trusted_documents(args)?),
     };
     std::fs::create_dir_all(&settings.data_dir)
         .with_context(|| format!("creating the data dir {}", settings.data_dir.display()))?;
@@ -146,10 +149,56 @@ pub fn start(args: &ServeArgs) -> Result<Arc<Host>> {
     }))
 }
 
+/// The manifests of `--trusted-documents`, and the web app's own when `--web-dir` has one.
+fn load_trusted_documents(args: &ServeArgs) -> Result<TrustedDocuments> {
+    let mut documents = TrustedDocuments::new(args.trusted_documents_only);
+    let web_manifest = args.web_dir.join(WEB_MANIFEST);
+    if web_manifest.is_file() {
+        documents.load(&web_manifest)?;
+    }
+    for path in &args.trusted_documents {
+        documents.load(path)?;
+    }
+    if !documents.is_empty() || args.trusted_documents_only {
+        tracing::info!(documents = documents.len(), only = args.trusted_documents_only, "trusted documents loaded");
+    }
+    Ok(documents)
+}
+
+/// Where `scripts/build-web.sh` puts relay-compiler's manifest of the web app's documents.
+pub const WEB_MANIFEST: &str = "persisted-documents.json";
+
+/// Validate every trusted document against the schema of the graphql component now loaded
+/// (its `prepare`: parsed, validated, within the GraphQL limits); the first that fails stops
+/// the start, named with its errors. A manifest holds no variables, so `prepare`'s errors for
+/// required variables not provided are not the document's.
+pub async fn validate_trusted_documents(runtime: &Arc<Runtime>) -> Result<()> {
+    let not_provided = |e: &serde_json::Value| {
+        let message = e["message"].as_str().unwrap_or("");
+        message.starts_with("Variable \"$") && message.ends_with("was not provided.")
+    };
+    for (id, text) in runtime.settings.trusted_documents.documents() {
+        let request = serde_json::json!({ "query": text }).to_string();
+        match GraphqlPool::call(runtime, runtime::call::Request::Prepare(request), Default::default()).await {
+            Ok(runtime::call::Response::Prepared(Ok(_))) => {}
+            Ok(runtime::call::Response::Prepared(Err(errors))) => {
+                let list: Vec<serde_json::Value> = serde_json::from_str(&errors).unwrap_or_default();
+                if list.is_empty() || !list.iter().all(not_provided) {
+                    bail!("trusted document {id} does not validate: {errors}");
+                }
+            }
+            Ok(_) => bail!("trusted document {id}: unexpected answer from the GraphQL component"),
+            Err(e) => bail!("trusted document {id} could not be validated: {e}"),
+        }
+    }
+    Ok(())
+}
+
 /// Serve until SIGINT or SIGTERM, then shut down gracefully: stop accepting, finish
 /// requests in flight, close every socket with 1001.
 pub async fn serve(args: ServeArgs) -> Result<()> {
     let host = start(&args)?;
+    validate_trusted_documents(&host.runtime).await?;
     let cluster = join_cluster(&args, &host).await?;
     let listener = TcpListener::bind(args.listen).await.with_context(|| format!("binding {}", args.listen))?;
     tracing::info!("serving on http://{}", listener.local_addr()?);

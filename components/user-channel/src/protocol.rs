@@ -153,11 +153,26 @@ fn required_id(kind: &str, value: Option<Value>) -> Result<String, String> {
 }
 
 /// Validate a `subscribe` payload and build the request JSON handed to `graphql.prepare`:
-/// `{"query", "variables"?, "operationName"?, "extensions"?}` (null or absent members left out).
+/// `{"query" | "documentId", "variables"?, "operationName"?, "extensions"?}` (null or absent
+/// members left out). A trusted document's id (`documentId`, or
+/// `extensions.persistedQuery.sha256Hash`) may stand for `query`: the host puts its text in
+/// before the graphql component sees the request, and refuses an id it does not know.
 /// Equal payloads give byte-equal requests, which is what fan-out deduplicates on.
 pub fn build_request(mut payload: Map<String, Value>) -> Result<String, String> {
+    let document_id = match payload.remove("documentId") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(id)) => Some(id),
+        Some(other) => {
+            return Err(format!(
+                "\"subscribe\" message payload expects the 'documentId' property to be a string or nullish or missing, but got {}",
+                type_name(Some(&other))
+            ))
+        }
+    };
+    let persisted = payload.get("extensions").and_then(|e| e.get("persistedQuery")).is_some();
     let query = match payload.remove("query") {
-        Some(Value::String(query)) => query,
+        Some(Value::String(query)) => Some(query),
+        None | Some(Value::Null) if document_id.is_some() || persisted => None,
         other => {
             return Err(format!(
                 "\"subscribe\" message payload expects the 'query' property to be a string, but got {}",
@@ -185,19 +200,37 @@ pub fn build_request(mut payload: Map<String, Value>) -> Result<String, String> 
     };
     let extensions = object_member(&mut payload, "extensions")?;
 
-    let mut request = String::with_capacity(query.len() + 32);
-    request.push_str("{\"query\":");
-    push_json_str(&mut request, &query);
+    let mut request = String::with_capacity(query.as_ref().map_or(64, |q| q.len() + 32));
+    request.push('{');
+    if let Some(id) = &document_id {
+        request.push_str("\"documentId\":");
+        push_json_str(&mut request, id);
+    }
+    if let Some(query) = &query {
+        if document_id.is_some() {
+            request.push(',');
+        }
+        request.push_str("\"query\":");
+        push_json_str(&mut request, query);
+    }
+    let member = |request: &mut String, name: &str| {
+        if request.len() > 1 {
+            request.push(',');
+        }
+        request.push('"');
+        request.push_str(name);
+        request.push_str("\":");
+    };
     if let Some(variables) = variables {
-        request.push_str(",\"variables\":");
+        member(&mut request, "variables");
         push_json_value(&mut request, &Value::Object(variables))?;
     }
     if let Some(name) = operation_name {
-        request.push_str(",\"operationName\":");
+        member(&mut request, "operationName");
         push_json_str(&mut request, &name);
     }
     if let Some(extensions) = extensions {
-        request.push_str(",\"extensions\":");
+        member(&mut request, "extensions");
         push_json_value(&mut request, &Value::Object(extensions))?;
     }
     request.push('}');
@@ -516,6 +549,21 @@ mod tests {
         }}))
         .unwrap() else { panic!() };
         assert_eq!(request, r#"{"query":"q\n\"x\"","operationName":"Op","extensions":{"e":true}}"#);
+    }
+
+    #[test]
+    fn subscribe_may_name_a_trusted_document_instead_of_a_query() {
+        let ClientMessage::Subscribe { request, .. } =
+            parse(json!({"type": "subscribe", "id": "1", "payload": {"documentId": "abc", "variables": {"a": 1}}})).unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(request, r#"{"documentId":"abc","variables":{"a":1}}"#);
+        let apq = json!({"type": "subscribe", "id": "1", "payload": {"extensions": {"persistedQuery": {"sha256Hash": "h"}}}});
+        let ClientMessage::Subscribe { request, .. } = parse(apq).unwrap() else { panic!() };
+        assert_eq!(request, r#"{"extensions":{"persistedQuery":{"sha256Hash":"h"}}}"#);
+        assert!(parse(json!({"type": "subscribe", "id": "1", "payload": {"documentId": 3}})).is_err());
+        assert!(parse(json!({"type": "subscribe", "id": "1", "payload": {"variables": {}}})).is_err());
     }
 
     #[test]

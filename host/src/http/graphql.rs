@@ -175,16 +175,21 @@ fn is_request_error(response: &str) -> bool {
     serde_json::from_str::<Map<String, Value>>(response).map(|r| !r.contains_key("data")).unwrap_or(true)
 }
 
-/// `{query, variables, operationName, extensions}` with each field of the right type.
+/// `{query, variables, operationName, extensions}` with each field of the right type; a
+/// trusted document's `documentId` may stand for `query` (the graphql pool puts its text in).
 fn normalize(mut params: Map<String, Value>) -> Result<String, String> {
-    let query = match params.remove("query") {
-        Some(Value::String(query)) => query,
+    let named = params.contains_key("documentId")
+        || params.get("extensions").and_then(|e| e.get("persistedQuery")).is_some();
+    let mut request = Map::new();
+    match params.remove("query") {
+        Some(Value::String(query)) => {
+            request.insert("query".into(), Value::String(query));
+        }
+        None | Some(Value::Null) if named => {}
         Some(_) => return Err("`query` must be a string".into()),
         None => return Err("`query` is missing".into()),
-    };
-    let mut request = Map::new();
-    request.insert("query".into(), Value::String(query));
-    for (field, object) in [("variables", true), ("operationName", false), ("extensions", true)] {
+    }
+    for (field, object) in [("variables", true), ("operationName", false), ("extensions", true), ("documentId", false)] {
         match params.remove(field) {
             None | Some(Value::Null) => {}
             Some(Value::Object(o)) if object => {
@@ -254,5 +259,7 @@ mod tests {
         assert!(normalize(params(json!({"query": 1}))).is_err());
         assert!(normalize(params(json!({"query": "{a}", "variables": "x"}))).is_err());
         assert!(normalize(params(json!({}))).is_err());
+        assert_eq!(normalize(params(json!({"documentId": "abc"}))).unwrap(), r#"{"documentId":"abc"}"#);
+        assert!(normalize(params(json!({"documentId": 1}))).is_err());
     }
 }

@@ -16,6 +16,7 @@
 //! user-channel resolving its subscribers' selections) and socket operations always find an
 //! instance.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
@@ -28,6 +29,7 @@ use super::bindings::host_api::graphql::EventFor;
 use super::call::{CallContext, CallError, Request, Response};
 use super::components::Version;
 use super::instance::Instance;
+use super::trusted_documents::TrustedDocuments;
 use super::key::{ActorKey, ComponentKind, Principal};
 use super::state::CallState;
 use super::Runtime;
@@ -180,6 +182,10 @@ impl GraphqlPool {
 
     /// Run the call in a task of its own; `counted` (a client's call) is released when it ends.
     async fn spawn_run(runtime: &Arc<Runtime>, request: Request, context: CallContext, counted: Option<InFlight>) -> Result<Response, CallError> {
+        let request = match trusted(&runtime.settings.trusted_documents, request) {
+            Ok(request) => request,
+            Err(refused) => return Ok(refused),
+        };
         let runtime = runtime.clone();
         tokio::spawn(async move {
             let client = counted.is_some();
@@ -353,6 +359,35 @@ async fn call_once(instance: &mut Instance, request: Request, context: CallConte
     let result = instance.call(request).await;
     instance.store.data_mut().call = CallState::default();
     result
+}
+
+/// The request with the text of the trusted document it names (see [`TrustedDocuments`]), or
+/// the answer that refuses it: every request, from HTTP or a socket, passes here.
+fn trusted(documents: &TrustedDocuments, request: Request) -> Result<Request, Response> {
+    let resolve = |text: String| match documents.resolve(&text) {
+        Ok(Cow::Borrowed(_)) => Ok(text),
+        Ok(Cow::Owned(resolved)) => Ok(resolved),
+        Err(refusal) => Err(refusal),
+    };
+    match request {
+        Request::Prepare(text) => resolve(text).map(Request::Prepare).map_err(|r| Response::Prepared(Err(r.errors().to_string()))),
+        Request::Execute(text) => {
+            resolve(text).map(Request::Execute).map_err(|r| Response::Json(serde_json::json!({ "errors": r.errors() }).to_string()))
+        }
+        // Accepted when subscribed: only ids are replaced (one no longer known is left for
+        // the component to answer with an error).
+        Request::ResolveEvents(mut events) => {
+            for event in &mut events {
+                for request in &mut event.requests {
+                    if let Some(resolved) = documents.substitute(request) {
+                        *request = resolved;
+                    }
+                }
+            }
+            Ok(Request::ResolveEvents(events))
+        }
+        other => Ok(other),
+    }
 }
 
 /// Count an instance that left the pool.

@@ -21,6 +21,7 @@ pub mod instance;
 pub mod key;
 pub mod replication;
 pub mod state;
+pub mod trusted_documents;
 pub mod watcher;
 
 use std::path::PathBuf;
@@ -89,6 +90,8 @@ pub struct Settings {
     pub max_mailbox: usize,
     /// A user's client requests running or waiting for a graphql instance, at most.
     pub max_requests_in_flight: usize,
+    /// The documents requests may name by id (`--trusted-documents`, the web app's manifest).
+    pub trusted_documents: Arc<trusted_documents::TrustedDocuments>,
 }
 
 /// The runtime's parts, and what it is given from outside: the sockets its actors own
