@@ -45,6 +45,9 @@ export REALTIME_HOST_BIN="$PWD/target/debug/realtime-host"
   e2e/client.test.mjs e2e/relay.test.mjs e2e/resume.test.mjs e2e/idempotency.test.mjs)
 # The web app's browser scenarios again, through nginx with TLS and HTTP/2 (docs/nginx.conf).
 (cd tests && E2E_NGINX=1 node --test --test-concurrency=1 e2e/web.test.mjs)
+# ... and against servers that run only trusted documents (--trusted-documents-only): the page
+# sends nothing but the ids of its persisted documents.
+(cd tests && E2E_TRUSTED_DOCUMENTS=1 node --test --test-concurrency=1 e2e/web.test.mjs)
 # The cluster's history checker, short form (60 s of faults on three nodes and a NATS cluster of
 # three; RELIABILITY.md has the long run): first its own test (each anomaly kind is caught),
 # then a run that fails on any anomaly.

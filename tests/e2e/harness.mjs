@@ -65,7 +65,8 @@ export class Server {
 
   async launch() {
     this.port ??= await freePort();
-    this.proc = spawn(BIN, ['serve', '--listen', `127.0.0.1:${this.port}`, '--data-dir', this.dataDir, '--cache-dir', CACHE_DIR, ...this.args], {
+    const trusted = TRUSTED_DOCUMENTS_ONLY ? trustedDocumentArgs(this.dataDir) : [];
+    this.proc = spawn(BIN, ['serve', '--listen', `127.0.0.1:${this.port}`, '--data-dir', this.dataDir, '--cache-dir', CACHE_DIR, ...trusted, ...this.args], {
       env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? 'warn', ...ONE_ADDRESS_LOAD, ...this.env },
       stdio: ['ignore', 'ignore', 'pipe'],
     });
@@ -125,10 +126,7 @@ export class Server {
   }
 
   async signUp(email, password = 'correct horse battery', name = null) {
-    const data = await this.data(
-      'mutation($e: String!, $p: String!, $n: String) { signUp(email: $e, password: $p, name: $n) { token user { id email name } } }',
-      { e: email, p: password, n: name },
-    );
+    const data = await this.data(SIGN_UP, { e: email, p: password, n: name });
     return data.signUp;
   }
 
@@ -142,6 +140,30 @@ export class Server {
     }
     return values;
   }
+}
+
+const SIGN_UP = 'mutation($e: String!, $p: String!, $n: String) { signUp(email: $e, password: $p, name: $n) { token user { id email name } } }';
+
+/** The web app's manifest of trusted documents, as scripts/build-web.sh writes it. */
+export const WEB_MANIFEST = new URL('../../web/dist/persisted-documents.json', import.meta.url).pathname;
+
+/**
+ * E2E_TRUSTED_DOCUMENTS=1: every server runs only trusted documents (`--trusted-documents-only`):
+ * the web app's manifest, and the documents the tests themselves send to set up (the harness's
+ * sign-up and those a suite lists with `trustTestDocuments`), sent as text and accepted because
+ * that very text is in a manifest.
+ */
+export const TRUSTED_DOCUMENTS_ONLY = Boolean(process.env.E2E_TRUSTED_DOCUMENTS);
+const testDocuments = new Set([SIGN_UP]);
+
+export function trustTestDocuments(...texts) {
+  for (const text of texts) testDocuments.add(text);
+}
+
+function trustedDocumentArgs(dataDir) {
+  const manifest = join(dataDir, 'test-documents.json');
+  writeFileSync(manifest, JSON.stringify(Object.fromEntries([...testDocuments].map((text, i) => [`test-${i}`, text]))));
+  return ['--trusted-documents', WEB_MANIFEST, '--trusted-documents', manifest, '--trusted-documents-only'];
 }
 
 /**

@@ -7,7 +7,7 @@ import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { copyFileSync, mkdirSync, readFileSync } from 'node:fs';
 import { chromium } from 'playwright-core';
-import { Server } from './harness.mjs';
+import { Server, trustTestDocuments } from './harness.mjs';
 
 // ---------------------------------------------------------------------------------------
 // Helpers
@@ -159,6 +159,15 @@ async function openSockets(srv) {
 
 const CREATE_STORY = 'mutation($input: CreateStoryInput!) { createStory(input: $input) { story { id } } }';
 const CREATE_TAG = 'mutation($input: CreateTagInput!) { createTag(input: $input) { tag { id } error { __typename } } }';
+const TAG_NAMES = '{ me { library { tags { id name } } } }';
+const TAG_STORY = 'mutation($s: ID!, $t: [ID!]!) { tagStory(storyId: $s, tagIds: $t) { id } }';
+const UPDATE_TAG = 'mutation($i: UpdateTagInput!) { updateTag(input: $i) { tag { id } } }';
+const DELETE_TAG = 'mutation($i: DeleteTagInput!) { deleteTag(input: $i) { success } }';
+const TOTALS = '{ me { library { stories { totalCount } tags { name } } } }';
+const DELETE_STORY = 'mutation($i: DeleteStoryInput!) { deleteStory(input: $i) { success } }';
+// The documents this suite sends itself to set up and check (with E2E_TRUSTED_DOCUMENTS=1 the
+// server runs only trusted documents; these are trusted by a manifest of the test's own).
+trustTestDocuments(CREATE_STORY, CREATE_TAG, TAG_NAMES, TAG_STORY, UPDATE_TAG, DELETE_TAG, TOTALS, DELETE_STORY);
 
 async function apiStory(srv, token, input) {
   return (await srv.data(CREATE_STORY, { input }, token)).createStory.story.id;
@@ -172,7 +181,7 @@ async function apiTag(srv, token, name, color) {
 
 /** The ids of a user's tags, by name. */
 async function tagIds(srv, token) {
-  const data = await srv.data('{ me { library { tags { id name } } } }', {}, token);
+  const data = await srv.data(TAG_NAMES, {}, token);
   return Object.fromEntries(data.me.library.tags.map((tag) => [tag.name, tag.id]));
 }
 
@@ -529,7 +538,7 @@ test('tag errors show next to their field; a tag filter lists its stories, live'
   await eventually(async () => assert.deepEqual(await filtered(), { titles: ['Tagged'], total: '2 stories', tagged: '1 tagged story Show all stories' }));
 
   // Tagged elsewhere (through the API): it joins the filtered list live.
-  await server.data('mutation($s: ID!, $t: [ID!]!) { tagStory(storyId: $s, tagIds: $t) { id } }', { s: untagged, t: [news] }, token);
+  await server.data(TAG_STORY, { s: untagged, t: [news] }, token);
   await eventually(async () => assert.deepEqual(await filtered(), { titles: ['Untagged', 'Tagged'], total: '2 stories', tagged: '2 tagged stories Show all stories' }));
   await page.reload();
   await waitForStatus(page, 'Live');
@@ -543,14 +552,14 @@ test('tag errors show next to their field; a tag filter lists its stories, live'
   // The filtered tag renamed elsewhere: the filter follows it to its new name, and stays live.
   await toggle.click();
   await page.getByRole('heading', { name: 'Tagged “news”' }).waitFor();
-  await server.data('mutation($i: UpdateTagInput!) { updateTag(input: $i) { tag { id } } }', { i: { id: news, name: 'press' } }, token);
+  await server.data(UPDATE_TAG, { i: { id: news, name: 'press' } }, token);
   await page.getByRole('heading', { name: 'Tagged “press”' }).waitFor({ timeout: WAIT });
   assert.equal(new URL(page.url()).pathname, '/tag/press');
   await apiStory(server, token, { url: 'https://example.com/third', title: 'Third', tagIds: [news] });
   await eventually(async () => assert.deepEqual(await filtered(), { titles: ['Third', 'Untagged', 'Tagged'], total: '3 stories', tagged: '3 tagged stories Show all stories' }));
 
   // ... and deleted elsewhere: the filter is cleared and every story shows.
-  await server.data('mutation($i: DeleteTagInput!) { deleteTag(input: $i) { success } }', { i: { id: news } }, token);
+  await server.data(DELETE_TAG, { i: { id: news } }, token);
   await page.getByRole('heading', { name: 'Tagged “press”' }).waitFor({ state: 'detached', timeout: WAIT });
   assert.equal(new URL(page.url()).pathname, '/');
   await eventually(async () => assert.deepEqual(await stories(page), { titles: ['Third', 'Untagged', 'Tagged'], total: '3 stories' }));
@@ -568,7 +577,8 @@ test('a mutation whose answer was lost is sent again with its key and applied on
   const keys = { createStory: [], createTag: [] };
   await page.route('**/graphql', async (route) => {
     const body = route.request().postDataJSON();
-    const name = Object.keys(keys).find((field) => body?.query?.includes(`${field}(`));
+    // The page sends persisted documents by id: their operation names tell them apart.
+    const name = { AddStoryFormMutation: 'createStory', TagListCreateMutation: 'createTag' }[body?.operationName];
     if (!name) return route.continue();
     keys[name].push(body.variables.input.clientMutationId);
     const response = await route.fetch();
@@ -591,7 +601,7 @@ test('a mutation whose answer was lost is sent again with its key and applied on
     assert.equal(sent[1], sent[0], `${name}: the retry carries the same key`);
   }
   assert.equal(await page.locator('.field-error').count(), 0, 'no error shown');
-  const library = (await server.data('{ me { library { stories { totalCount } tags { name } } } }', {}, token)).me.library;
+  const library = (await server.data(TOTALS, {}, token)).me.library;
   assert.deepEqual(library, { stories: { totalCount: 1 }, tags: [{ name: 'retried' }] }, 'each applied once');
   await eventually(async () => assert.deepEqual(await stories(page), { titles: ['Lost answer'], total: '1 story' }));
   assert.deepEqual(await tagNames(page), ['retried']);
@@ -615,7 +625,7 @@ test('stories come ten at a time with Load more; live changes keep the loaded pa
 
   // A story added elsewhere goes on top; one deleted elsewhere from the second page leaves it.
   await apiStory(server, token, { url: 'https://example.com/13', title: 'Story 13' });
-  await server.data('mutation($i: DeleteStoryInput!) { deleteStory(input: $i) { success } }', { i: { id: ids[0] } }, token);
+  await server.data(DELETE_STORY, { i: { id: ids[0] } }, token);
   await eventually(async () => assert.deepEqual(await stories(page), { titles: newest(13, 2), total: '12 stories' }));
   assertNoPageErrors();
 });

@@ -6,6 +6,17 @@ import { Environment, Network, Observable, RecordSource, Store } from "relay-run
 import { getSubscriptionClient } from "./subscriptionClient.js";
 
 /**
+ * The document of a request: its id when relay-compiler persisted it (always, in this app's
+ * build: web/relay.config.json `persistConfig`; the server knows the id from
+ * dist/persisted-documents.json), else its text. Over HTTP and in the graphql-ws `subscribe`
+ * payload alike, the id goes in a top-level `documentId` (the GraphQL-over-HTTP
+ * persisted-documents convention); the server then ignores `query`.
+ */
+function documentOf(operation) {
+  return operation.id != null ? { documentId: operation.id } : { query: operation.text };
+}
+
+/**
  * Queries and mutations over `POST /graphql`. A mutation whose outcome is unknown fails with
  * `error.outcomeUnknown` set (commitWithRetry.js retries it with its key): when the server says
  * so (a GraphQL error with `extensions.code` OUTCOME_UNKNOWN, even beside data) or when no
@@ -21,7 +32,7 @@ function fetchFunction(token) {
       response = await fetch("/graphql", {
         method: "POST",
         headers,
-        body: JSON.stringify({ query: operation.text, variables, operationName: operation.name }),
+        body: JSON.stringify({ ...documentOf(operation), variables, operationName: operation.name }),
       });
     } catch (error) {
       throw Object.assign(new Error(`No answer from the server (${error.message})`), { outcomeUnknown: mutation });
@@ -44,8 +55,11 @@ function fetchFunction(token) {
 function subscribeFunction(token, handlers, resume) {
   return (operation, variables) =>
     Observable.create((sink) => {
-      const payload = { operationName: operation.name, query: operation.text, variables: { ...variables } };
-      const resumable = /\$after\b/.test(operation.text ?? "");
+      // The graphql-ws client refuses to send a `subscribe` whose `query` is not a string: an
+      // empty one goes beside the id (the server reads `documentId` first).
+      const payload = { operationName: operation.name, query: "", ...documentOf(operation), variables: { ...variables } };
+      // Relay hands over every variable the operation declares (undefined when not given).
+      const resumable = Object.hasOwn(variables, "after");
       return getSubscriptionClient(token, handlers).subscribe(payload, {
         next: (value) => {
           const position = value?.extensions?.position;
