@@ -47,7 +47,14 @@ function checkUser(user, ops, tabs, finals, flag) {
   const creates = ops.filter((op) => op.type === 'create');
   const byTitle = new Map(creates.map((op) => [op.title, op]));
   const ackedById = new Map(creates.filter((op) => op.outcome === 'ok').map((op) => [op.id, op]));
-  const writesOf = (type, id) => ops.filter((op) => op.type === type && op.id === id);
+  // Each story's updates and deletes, in the order they were made (one client makes them).
+  const writes = new Map();
+  for (const op of ops) {
+    if (op.type !== 'update' && op.type !== 'delete') continue;
+    if (!writes.has(op.id)) writes.set(op.id, { update: [], delete: [] });
+    writes.get(op.id)[op.type].push(op);
+  }
+  const writesOf = (type, id) => writes.get(id)?.[type] ?? [];
   const failedValues = new Set(ops.filter((op) => op.type === 'update' && op.outcome === 'failed' && !op.notFound).map((op) => op.description));
 
   for (const op of ops) {
@@ -89,16 +96,26 @@ function checkUser(user, ops, tabs, finals, flag) {
 
   // Real-time order in the final list (newest first).
   const index = new Map(final.map((s, i) => [s.title, i]));
+  // For each create b, the creates acknowledged before b began are a prefix of those sorted by
+  // acknowledgement; the one listed newest among them must still be listed after b.
   const acked = creates.filter((op) => op.outcome === 'ok' && index.has(op.title)).sort((a, b) => a.end - b.end);
-  for (const a of acked) {
-    for (const b of acked) {
-      if (a.end < b.start && index.get(b.title) > index.get(a.title)) {
-        flag('order', `"${a.title}" acknowledged before "${b.title}" began, yet listed as newer`);
-      }
+  const newestBefore = [];
+  for (const [i, a] of acked.entries()) {
+    const previous = newestBefore[i - 1];
+    newestBefore.push(previous && index.get(previous.title) < index.get(a.title) ? previous : a);
+  }
+  for (const b of acked) {
+    const before = countBelow(acked, b.start) - 1;
+    const a = newestBefore[before];
+    if (a && index.get(a.title) < index.get(b.title)) {
+      flag('order', `"${a.title}" acknowledged before "${b.title}" began, yet listed as newer`);
     }
   }
 
   // Reads: linearizable, per story.
+  const ackedByEnd = creates.filter((op) => op.outcome === 'ok').sort((a, b) => a.end - b.end);
+  const firstDeleteStart = new Map(ackedByEnd.map((create) => [create,
+    Math.min(Infinity, ...writesOf('delete', create.id).filter((op) => op.outcome !== 'failed').map((op) => op.start))]));
   for (const read of ops.filter((op) => op.type === 'read' && op.outcome === 'ok')) {
     const seen = new Map(read.stories.map((s) => [s.title, s]));
     for (const [title, count] of countTitles(read.stories)) {
@@ -108,19 +125,24 @@ function checkUser(user, ops, tabs, finals, flag) {
       else if (create.outcome === 'failed') flag('phantom', `"${title}" in a read on ${read.node}, its create failed`);
       else if (create.start > read.end) flag('stale-read', `"${title}" read on ${read.node} before its create began`);
     }
-    for (const create of creates.filter((op) => op.outcome === 'ok')) {
-      const deletes = writesOf('delete', create.id);
-      const story = seen.get(create.title);
-      const deletedBefore = deletes.some((op) => op.outcome === 'ok' && op.end < read.start);
-      const mayBeDeleted = deletes.some((op) => op.outcome !== 'failed' && op.start < read.end);
-      if (create.end < read.start && !story && !mayBeDeleted && !read.truncated) {
-        flag('stale-read', `a read on ${read.node} at ${ms(read.start)} missed "${create.title}", acknowledged at ${ms(create.end)}`);
+    // Every acknowledged create before the read began is in it, unless a delete of it may
+    // have run by the time the read ended.
+    if (!read.truncated) {
+      for (const create of ackedByEnd.slice(0, countBelow(ackedByEnd, read.start))) {
+        if (!seen.has(create.title) && firstDeleteStart.get(create) >= read.end) {
+          flag('stale-read', `a read on ${read.node} at ${ms(read.start)} missed "${create.title}", acknowledged at ${ms(create.end)}`);
+        }
       }
-      if (story && deletedBefore) flag('stale-read', `a read on ${read.node} at ${ms(read.start)} saw "${create.title}", deleted before it began`);
-      if (story) {
-        const allowed = allowedDescriptions(writesOf('update', create.id), read.start, read.end);
-        if (!allowed.has(story.description)) flag('stale-read', `a read on ${read.node} at ${ms(read.start)} saw "${create.title}" with ${JSON.stringify(story.description)}, expected one of ${JSON.stringify([...allowed])}`);
+    }
+    // What the read shows of each story is what it may show.
+    for (const story of read.stories) {
+      const create = byTitle.get(story.title);
+      if (create?.outcome !== 'ok') continue;
+      if (writesOf('delete', create.id).some((op) => op.outcome === 'ok' && op.end < read.start)) {
+        flag('stale-read', `a read on ${read.node} at ${ms(read.start)} saw "${create.title}", deleted before it began`);
       }
+      const allowed = allowedDescriptions(writesOf('update', create.id), read.start, read.end);
+      if (!allowed.has(story.description)) flag('stale-read', `a read on ${read.node} at ${ms(read.start)} saw "${create.title}" with ${JSON.stringify(story.description)}, expected one of ${JSON.stringify([...allowed])}`);
     }
     for (const story of read.stories) {
       if (failedValues.has(story.description)) flag('lost-update', `a failed update's value ${story.description} was read`);
@@ -206,6 +228,17 @@ function checkTabs(tabs, creates, final, flag) {
   }
 }
 
+/** How many of `sorted` (by `end`) ended before `time`. */
+function countBelow(sorted, time) {
+  let [low, high] = [0, sorted.length];
+  while (low < high) {
+    const middle = (low + high) >> 1;
+    if (sorted[middle].end < time) low = middle + 1;
+    else high = middle;
+  }
+  return low;
+}
+
 function parsePosition(text) {
   const match = /^([0-9a-f]{16}):([1-9][0-9]*)$/.exec(text ?? '');
   return match ? { epoch: match[1], seq: Number(match[2]) } : null;
@@ -224,4 +257,23 @@ export function summarize(anomalies) {
   const byKind = {};
   for (const { kind } of anomalies) byKind[kind] = (byKind[kind] ?? 0) + 1;
   return byKind;
+}
+
+/** What a run did and found, as lines to print: operations by outcome, faults, anomalies. */
+export function describe(history, anomalies) {
+  const ops = {};
+  for (const op of history.filter((e) => e.kind === 'op')) {
+    ops[op.type] ??= { ok: 0, failed: 0, unknown: 0 };
+    ops[op.type][op.outcome] += 1;
+  }
+  const faults = {};
+  for (const fault of history.filter((e) => e.kind === 'fault')) faults[fault.type] = (faults[fault.type] ?? 0) + 1;
+  const events = history.filter((e) => e.kind === 'tab').reduce((n, tab) => n + tab.events.length, 0);
+  return [
+    `operations: ${JSON.stringify(ops)}`,
+    `faults: ${JSON.stringify(faults)}`,
+    `tab events: ${events}`,
+    `anomalies: ${JSON.stringify(summarize(anomalies))}`,
+    ...anomalies.slice(0, 40).map((anomaly) => `  ${anomaly.kind} ${anomaly.user}: ${anomaly.detail}`),
+  ];
 }

@@ -12,7 +12,7 @@ import { parseArgs } from 'node:util';
 import { sleep } from '../e2e/harness.mjs';
 import { ChaosCluster } from './cluster.mjs';
 import { FAULTS, runFaults } from './faults.mjs';
-import { check, summarize } from './check.mjs';
+import { check, describe } from './check.mjs';
 import { Client, Tab, now } from './workload.mjs';
 
 const PAGE = 'query($after: String) { me { library { stories(first: 100, after: $after) { edges { node { id title description } } pageInfo { hasNextPage endCursor } } } } }';
@@ -71,7 +71,8 @@ try {
 
   writeFileSync(options.history, entries.map((e) => JSON.stringify(e)).join('\n') + '\n');
   const anomalies = check(entries);
-  report(entries, anomalies);
+  for (const line of describe(entries, anomalies)) log(line);
+  log(`history: ${options.history}`);
   failed = anomalies.length > 0;
 } catch (e) {
   log(`the run itself failed: ${e.stack ?? e}`);
@@ -83,22 +84,6 @@ try {
 }
 process.exit(failed ? 1 : 0);
 
-function report(all, anomalies) {
-  const ops = {};
-  for (const op of all.filter((e) => e.kind === 'op')) {
-    ops[op.type] ??= { ok: 0, failed: 0, unknown: 0 };
-    ops[op.type][op.outcome] += 1;
-  }
-  const faults = {};
-  for (const fault of all.filter((e) => e.kind === 'fault')) faults[fault.type] = (faults[fault.type] ?? 0) + 1;
-  const events = all.filter((e) => e.kind === 'tab').reduce((n, tab) => n + tab.events.length, 0);
-  log(`operations: ${JSON.stringify(ops)}`);
-  log(`faults: ${JSON.stringify(faults)}`);
-  log(`tab events: ${events}`);
-  log(`anomalies: ${JSON.stringify(summarize(anomalies))}`);
-  for (const anomaly of anomalies.slice(0, 40)) log(`  ${anomaly.kind} ${anomaly.user}: ${anomaly.detail}`);
-  log(`history: ${options.history}`);
-}
 
 /** Every tab of a user at the same last position, unchanged for 2 s (at most 60 s). */
 async function tabsSettled(tabs) {

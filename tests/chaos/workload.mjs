@@ -5,13 +5,19 @@
 // - ok: the server acknowledged it;
 // - failed: the server answered that it did not happen (an error other than OUTCOME_UNKNOWN);
 // - unknown: no answer (timeout, connection lost) or an OUTCOME_UNKNOWN error.
+// A mutation carries a clientMutationId and, after an unknown outcome, is sent again with it
+// (at most twice, each time on a node picked anew), as the web app does: the history has one
+// entry for it, from the first attempt's start to the last one's end, ok when an attempt was
+// acknowledged, unknown when none was and one had an unknown outcome.
 import { performance } from 'node:perf_hooks';
 import WebSocket from 'ws';
 import { PROTOCOL, sleep } from '../e2e/harness.mjs';
 
-const CREATE = 'mutation($url: String!, $title: String!) { createStory(input: {url: $url, title: $title}) { story { id title } } }';
-const UPDATE = 'mutation($id: ID!, $d: String!) { updateStory(input: {id: $id, description: $d}) { story { id description } error { code } } }';
-const DELETE = 'mutation($id: ID!) { deleteStory(input: {id: $id}) { success deletedStoryId error { code } } }';
+const CREATE = 'mutation($url: String!, $title: String!, $key: String) { createStory(input: {url: $url, title: $title, clientMutationId: $key}) { story { id title } } }';
+const UPDATE = 'mutation($id: ID!, $d: String!, $key: String) { updateStory(input: {id: $id, description: $d, clientMutationId: $key}) { story { id description } error { code } } }';
+const DELETE = 'mutation($id: ID!, $key: String) { deleteStory(input: {id: $id, clientMutationId: $key}) { success deletedStoryId error { code } } }';
+/** Attempts of one mutation: the first, and retries with its key after an unknown outcome. */
+const ATTEMPTS = 3;
 export const LIST = '{ me { library { stories(first: 100) { totalCount edges { node { id title description } } } } } }';
 export const TAB_SUBSCRIPTION = `subscription Chaos($after: String) {
   channel(name: "library", after: $after) {
@@ -121,14 +127,33 @@ export class Client {
     }
   }
 
-  async op(type, query, variables, fields) {
+  /** One request on a random node, over HTTP or a socket: `{via, node, answer}`. */
+  async send(query, variables) {
     const node = Math.floor(this.random() * this.cluster.nodes.length);
     const via = this.random() < 0.5 ? 'http' : 'ws';
-    const start = now();
     const answer = via === 'http'
       ? await overHttp(this.cluster.clientUrl(node), this.user.token, query, variables)
       : await overSocket(this.cluster.clientWsUrl(node), this.user.token, query, variables);
-    const entry = { kind: 'op', type, user: this.user.name, client: this.name, via, node: `node-${node + 1}`, start, end: now(), outcome: answer.outcome, ...fields };
+    return { via, node: `node-${node + 1}`, answer };
+  }
+
+  /** A read (sent once) or a mutation (with a key, sent again after an unknown outcome). */
+  async op(type, query, variables, fields) {
+    const start = now();
+    const mutation = type !== 'read';
+    const key = mutation ? `${this.name}!${++this.counter}` : undefined;
+    let sent;
+    let unknown = false;
+    for (let attempt = 1; attempt <= (mutation ? ATTEMPTS : 1); attempt++) {
+      sent = await this.send(query, mutation ? { ...variables, key } : variables);
+      sent.attempts = attempt;
+      if (sent.answer.outcome !== 'unknown') break;
+      unknown = true;
+      await sleep(300);
+    }
+    const { via, node, answer, attempts } = sent;
+    const outcome = answer.outcome === 'failed' && unknown ? 'unknown' : answer.outcome;
+    const entry = { kind: 'op', type, user: this.user.name, client: this.name, via, node, start, end: now(), outcome, attempts, ...fields };
     if (answer.error) entry.error = answer.error;
     return { entry, data: answer.data };
   }
