@@ -154,10 +154,10 @@ fn load_trusted_documents(args: &ServeArgs) -> Result<TrustedDocuments> {
     let mut documents = TrustedDocuments::new(args.trusted_documents_only);
     let web_manifest = args.web_dir.join(WEB_MANIFEST);
     if web_manifest.is_file() {
-        documents.load(&web_manifest)?;
+        documents.load(&web_manifest, false)?;
     }
     for path in &args.trusted_documents {
-        documents.load(path)?;
+        documents.load(path, true)?;
     }
     if !documents.is_empty() || args.trusted_documents_only {
         tracing::info!(documents = documents.len(), only = args.trusted_documents_only, "trusted documents loaded");
@@ -169,9 +169,10 @@ fn load_trusted_documents(args: &ServeArgs) -> Result<TrustedDocuments> {
 pub const WEB_MANIFEST: &str = "persisted-documents.json";
 
 /// Validate every trusted document against the schema of the graphql component now loaded
-/// (its `prepare`: parsed, validated, within the GraphQL limits); the first that fails stops
-/// the start, named with its errors. A manifest holds no variables, so `prepare`'s errors for
-/// required variables not provided are not the document's.
+/// (its `prepare`: parsed, validated, within the GraphQL limits); the first of a manifest given
+/// by `--trusted-documents` that fails stops the start, named with its errors (one only in the
+/// web app's manifest is logged: see `TrustedDocuments::is_given`). A manifest holds no
+/// variables, so `prepare`'s errors for required variables not provided are not the document's.
 pub async fn validate_trusted_documents(runtime: &Arc<Runtime>) -> Result<()> {
     let not_provided = |e: &serde_json::Value| {
         let message = e["message"].as_str().unwrap_or("");
@@ -184,7 +185,10 @@ pub async fn validate_trusted_documents(runtime: &Arc<Runtime>) -> Result<()> {
             Ok(runtime::call::Response::Prepared(Err(errors))) => {
                 let list: Vec<serde_json::Value> = serde_json::from_str(&errors).unwrap_or_default();
                 if list.is_empty() || !list.iter().all(not_provided) {
-                    bail!("trusted document {id} does not validate: {errors}");
+                    if runtime.settings.trusted_documents.is_given(id) {
+                        bail!("trusted document {id} does not validate: {errors}");
+                    }
+                    tracing::warn!("the web app's document {id} does not validate; its requests will fail: {errors}");
                 }
             }
             Ok(_) => bail!("trusted document {id}: unexpected answer from the GraphQL component"),

@@ -185,23 +185,38 @@ test('without --trusted-documents-only an arbitrary document runs, and ids still
   });
 });
 
+/** Start the binary with `args` expecting it to exit at start; its exit code and stderr. */
+async function failedStart(dir, args) {
+  const port = await freePort();
+  const proc = spawn(BIN, ['serve', '--listen', `127.0.0.1:${port}`, '--data-dir', join(dir, 'data'), '--cache-dir', CACHE_DIR, ...args], {
+    env: { ...process.env, ...ONE_ADDRESS_LOAD },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let logs = '';
+  proc.stderr.on('data', (d) => { logs += d; });
+  const code = await new Promise((resolve) => proc.once('exit', resolve));
+  return { code, logs };
+}
+
 test('a manifest whose document does not validate stops the start, naming it', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'realtime-e2e-trusted-'));
   try {
     const file = join(dir, 'bad.json');
     writeFileSync(file, JSON.stringify({ good: '{ me { id } }', broken: '{ me { noSuchField } }' }));
-    const port = await freePort();
-    const proc = spawn(BIN, ['serve', '--listen', `127.0.0.1:${port}`, '--data-dir', join(dir, 'data'), '--cache-dir', CACHE_DIR, '--trusted-documents', file], {
-      env: { ...process.env, ...ONE_ADDRESS_LOAD },
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
-    let logs = '';
-    proc.stderr.on('data', (d) => { logs += d; });
-    const code = await new Promise((resolve) => proc.once('exit', resolve));
+    const { code, logs } = await failedStart(dir, ['--trusted-documents', file]);
     assert.notEqual(code, 0, 'exits with an error');
     assert.match(logs, /trusted document broken does not validate/);
     assert.match(logs, /noSuchField/);
+    // Over a GraphQL limit counts too, for a manifest given by flag ...
+    const limited = await failedStart(dir, ['--trusted-documents', WEB_MANIFEST, '--graphql-max-complexity', '10']);
+    assert.notEqual(limited.code, 0);
+    assert.match(limited.logs, /trusted document [0-9a-f]{64} does not validate: .*too complex/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+  // ... but the web app's own manifest, loaded from --web-dir whatever the flags, never stops
+  // a server that did not ask for it: its documents that fail are logged.
+  await Server.with({ standalone: true, args: ['--graphql-max-complexity', '10'], env: { RUST_LOG: 'warn' } }, async (srv) => {
+    assert.match(srv.logs, /the web app's document [0-9a-f]{64} does not validate/);
+  });
 });

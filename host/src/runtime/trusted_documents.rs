@@ -57,6 +57,8 @@ impl Refusal {
 #[derive(Default, Debug)]
 pub struct TrustedDocuments {
     by_id: HashMap<String, Arc<str>>,
+    /// Ids of manifests given by flag (not only the web app's own): those must validate.
+    given: HashSet<String>,
     texts: HashSet<Arc<str>>,
     /// `--trusted-documents-only`.
     only: bool,
@@ -67,9 +69,10 @@ impl TrustedDocuments {
         Self { only, ..Self::default() }
     }
 
-    /// Add the documents of a manifest (JSON object id -> text); `source` names it in errors.
+    /// Add the documents of a manifest (JSON object id -> text); `source` names it in errors;
+    /// `given`: named by `--trusted-documents` (see [`TrustedDocuments::is_given`]).
     /// An id already known with another text is an error.
-    pub fn add_manifest(&mut self, source: &str, json: &str) -> Result<()> {
+    pub fn add_manifest(&mut self, source: &str, json: &str, given: bool) -> Result<()> {
         let manifest: Map<String, Value> =
             serde_json::from_str(json).with_context(|| format!("{source}: not a JSON object of id -> document"))?;
         for (id, text) in manifest {
@@ -81,14 +84,25 @@ impl TrustedDocuments {
                 }
             }
             self.texts.insert(text.clone());
+            if given {
+                self.given.insert(id.clone());
+            }
             self.by_id.insert(id, text);
         }
         Ok(())
     }
 
-    pub fn load(&mut self, path: &Path) -> Result<()> {
+    pub fn load(&mut self, path: &Path, given: bool) -> Result<()> {
         let json = std::fs::read_to_string(path).with_context(|| format!("reading the trusted documents {}", path.display()))?;
-        self.add_manifest(&path.display().to_string(), &json)
+        self.add_manifest(&path.display().to_string(), &json, given)
+    }
+
+    /// Whether `id` came from a manifest the operator named (`--trusted-documents`): one that
+    /// does not validate stops the start. The web app's own manifest, loaded from `--web-dir`
+    /// whatever the flags, must not stop a server that did not ask for it (a test's low
+    /// GraphQL limits, an older component): its failures are logged.
+    pub fn is_given(&self, id: &str) -> bool {
+        self.given.contains(id)
     }
 
     /// Every (id, text), sorted by id: what start-up validates.
@@ -164,7 +178,7 @@ mod tests {
 
     fn trusted(only: bool) -> TrustedDocuments {
         let mut t = TrustedDocuments::new(only);
-        t.add_manifest("m.json", &json!({ "abc": Q }).to_string()).unwrap();
+        t.add_manifest("m.json", &json!({ "abc": Q }).to_string(), true).unwrap();
         t
     }
 
@@ -224,10 +238,11 @@ mod tests {
     #[test]
     fn manifests_merge_and_an_id_with_two_texts_is_an_error() {
         let mut t = trusted(false);
-        t.add_manifest("b.json", &json!({ "abc": Q, "def": "{ x }" }).to_string()).unwrap();
+        t.add_manifest("b.json", &json!({ "abc": Q, "def": "{ x }" }).to_string(), false).unwrap();
         assert_eq!(t.documents(), vec![("abc", Q), ("def", "{ x }")]);
-        let err = t.add_manifest("c.json", &json!({ "abc": "{ y }" }).to_string()).unwrap_err();
+        let err = t.add_manifest("c.json", &json!({ "abc": "{ y }" }).to_string(), true).unwrap_err();
         assert!(err.to_string().contains("c.json: document abc"), "{err}");
-        assert!(t.add_manifest("d.json", "[1]").is_err());
+        assert!(t.add_manifest("d.json", "[1]", true).is_err());
+        assert!(t.is_given("abc") && !t.is_given("def"), "def came only from a manifest not given by flag");
     }
 }
