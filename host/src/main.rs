@@ -3,6 +3,12 @@
 use clap::Parser;
 use realtime_host::{cli, server};
 
+/// With the `mimalloc` feature (an experiment: bench/NOTES.md), mimalloc serves every
+/// allocation instead of glibc's malloc.
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> anyhow::Result<()> {
     let cli = cli::Cli::parse();
     tracing_subscriber::fmt()
