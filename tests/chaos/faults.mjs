@@ -4,24 +4,19 @@ import { sleep } from '../e2e/harness.mjs';
 import { LEASE_TTL_MS } from './cluster.mjs';
 import { now } from './workload.mjs';
 
+/** kill -9 of a node, restarted after a while; with `wipe`, its data dir is lost too (its disk). */
+async function killNode(cluster, { pick, wait }, wipe) {
+  const i = pick(cluster.nodes.length);
+  await cluster.killNode(i, { wipe });
+  await wait(500, 3000);
+  await cluster.startNode(i);
+  return `node-${i + 1}`;
+}
+
 /** Every kind of fault, with how it is made and healed. `pick(n)` picks an index below n. */
 export const FAULTS = {
-  /** kill -9 of a node, restarted after a while on the same data dir. */
-  'kill-node': async (cluster, { pick, wait }) => {
-    const i = pick(cluster.nodes.length);
-    await cluster.killNode(i);
-    await wait(500, 3000);
-    await cluster.startNode(i);
-    return `node-${i + 1}`;
-  },
-  /** kill -9 of a node and the loss of its data dir (its disk). */
-  'kill-node-wipe': async (cluster, { pick, wait }) => {
-    const i = pick(cluster.nodes.length);
-    await cluster.killNode(i, { wipe: true });
-    await wait(500, 3000);
-    await cluster.startNode(i);
-    return `node-${i + 1}`;
-  },
+  'kill-node': (cluster, draw) => killNode(cluster, draw, false),
+  'kill-node-wipe': (cluster, draw) => killNode(cluster, draw, true),
   /** A graceful restart (SIGTERM, then start again): hands its users over. */
   'restart-node': async (cluster, { pick, wait }) => {
     const i = pick(cluster.nodes.length);

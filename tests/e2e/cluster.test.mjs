@@ -334,15 +334,30 @@ test('a node asked to stop while NATS is unreachable exits by --shutdown-timeout
   }
 });
 
-test('a node cut off from NATS while its user\'s last event went out gets that event once it is back', { timeout: 60_000 }, async () => {
-  // Core NATS does not keep a message for a client that is away: B misses the event, and no
-  // later event of the user comes to show the gap. B must still deliver it, within 2 s.
+/**
+ * Two nodes on one NATS server, B's connection to it through a fault proxy (`link`) that the
+ * test cuts and heals; everything is stopped and removed after `body`.
+ */
+async function withCutOffPair(body) {
   const nats = await NatsServer.start();
   const link = await FaultProxy.start(nats.port, 'b->nats');
   const a = new Server({ args: ['--cluster', nats.url, '--node-id', 'a', '--lease-ttl', '1s'] });
   const b = new Server({ args: ['--cluster', `nats://127.0.0.1:${link.port}`, '--node-id', 'b', '--lease-ttl', '1s'] });
   try {
     await Promise.all([a.launch(), b.launch()]);
+    await body({ a, b, link });
+  } finally {
+    for (const node of [a, b]) { await node.kill(); node.cleanup(); }
+    link.close();
+    await nats.stop('SIGKILL');
+    nats.cleanup();
+  }
+}
+
+test('a node cut off from NATS while its user\'s last event went out gets that event once it is back', { timeout: 60_000 }, async () => {
+  // Core NATS does not keep a message for a client that is away: B misses the event, and no
+  // later event of the user comes to show the gap. B must still deliver it once it is back.
+  await withCutOffPair(async ({ a, b, link }) => {
     const { token } = await a.signUp('cut-off-tab@example.com');
     assert.equal(await createStory(a, token, 'first'), 'first');
     const tab = new ResumingTab(b, token);
@@ -359,23 +374,13 @@ test('a node cut off from NATS while its user\'s last event went out gets that e
     assert.deepEqual(createdTitles(tab), ['before', 'while B was away']);
     assertContiguous(tab.events, 'the tab on B');
     assert.equal(tab.connects, 1, 'the tab kept its socket');
-  } finally {
-    for (const node of [a, b]) { await node.kill(); node.cleanup(); }
-    link.close();
-    await nats.stop('SIGKILL');
-    nats.cleanup();
-  }
+  });
 });
 
 test('a tab on a node that has delivered nothing yet for its user gets a channel:reset when that node may have missed events', { timeout: 60_000 }, async () => {
   // With no event delivered there is no position to look from: a silent gap would stay until
   // a refetch. The tab is told (channel:reset, which makes the web app refetch), then goes on live.
-  const nats = await NatsServer.start();
-  const link = await FaultProxy.start(nats.port, 'b->nats');
-  const a = new Server({ args: ['--cluster', nats.url, '--node-id', 'a', '--lease-ttl', '1s'] });
-  const b = new Server({ args: ['--cluster', `nats://127.0.0.1:${link.port}`, '--node-id', 'b', '--lease-ttl', '1s'] });
-  try {
-    await Promise.all([a.launch(), b.launch()]);
+  await withCutOffPair(async ({ a, b, link }) => {
     const { token } = await a.signUp('first-event@example.com');
     assert.equal(await createStory(a, token, 'owned by A'), 'owned by A');
     const tab = new ResumingTab(b, token);
@@ -390,23 +395,13 @@ test('a tab on a node that has delivered nothing yet for its user gets a channel
     assert.equal(await createStory(a, token, 'after'), 'after');
     await until(() => createdTitles(tab).includes('after'), 8_000, 'live again');
     assert.equal(tab.connects, 1, 'the tab kept its socket');
-  } finally {
-    for (const node of [a, b]) { await node.kill(); node.cleanup(); }
-    link.close();
-    await nats.stop('SIGKILL');
-    nats.cleanup();
-  }
+  });
 });
 
 test('a node cut off from NATS during a sign-out applies it once back: the socket closes 4403 and the token is refused', { timeout: 60_000 }, async () => {
   // The notice is a JetStream entry, not a broadcast: B, away when it went out, reads it on
   // reconnecting (with a core NATS broadcast B would keep accepting the token from its cache).
-  const nats = await NatsServer.start();
-  const link = await FaultProxy.start(nats.port, 'b->nats');
-  const a = new Server({ args: ['--cluster', nats.url, '--node-id', 'a', '--lease-ttl', '1s'] });
-  const b = new Server({ args: ['--cluster', `nats://127.0.0.1:${link.port}`, '--node-id', 'b', '--lease-ttl', '1s'] });
-  try {
-    await Promise.all([a.launch(), b.launch()]);
+  await withCutOffPair(async ({ a, b, link }) => {
     await a.signUp('away@example.com', 'away password');
     const token = (await a.data(SIGN_IN, { e: 'away@example.com', p: 'away password' })).signIn.token;
     assert.equal((await b.data('{ me { email } }', {}, token)).me.email, 'away@example.com', 'B knows (and caches) the session');
@@ -420,12 +415,7 @@ test('a node cut off from NATS during a sign-out applies it once back: the socke
     assert.deepEqual(await Promise.race([onB.closed, sleep(5_000).then(() => 'still open 5 s after B was back')]), { code: 4403, reason: 'Forbidden' });
     assert.ok(Date.now() - back < 5_000);
     assert.equal((await b.gql('{ me { id } }', {}, token)).status, 401, 'B refuses the token');
-  } finally {
-    for (const node of [a, b]) { await node.kill(); node.cleanup(); }
-    link.close();
-    await nats.stop('SIGKILL');
-    nats.cleanup();
-  }
+  });
 });
 
 // Proves a rolling restart fails nothing: every node of three is stopped (SIGTERM) and started
